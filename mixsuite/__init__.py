@@ -1,0 +1,2 @@
+"""mixsuite: Manifold Mixup and its descendants on any model."""
+__version__ = "0.1.0"

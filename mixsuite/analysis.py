@@ -1,0 +1,95 @@
+"""The seed's measurements for any classifier: accuracy, test NLL, calibration (ECE), and the singular-value
+spectra of hidden representations ("flattening", Figure 6 of the blog), with plots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15, prefix: str = "") -> dict:
+    """accuracy, error (%), NLL (mean negative log-likelihood) and ECE (15 equal-width confidence bins)."""
+    logits, labels = logits.float(), labels.long()
+    acc = (logits.argmax(-1) == labels).float().mean().item()
+    nll = F.cross_entropy(logits, labels).item()
+    return {f"{prefix}acc": acc, f"{prefix}err": 100.0 * (1 - acc), f"{prefix}nll": nll,
+            f"{prefix}ece": expected_calibration_error(logits.softmax(-1), labels, n_bins)}
+
+
+@torch.no_grad()
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
+    """sum over bins of |bin| / N * |accuracy(bin) - confidence(bin)|, bins (i/n, (i+1)/n]."""
+    conf, pred = probs.max(-1)
+    correct = (pred == labels).float()
+    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    ece = torch.zeros((), dtype=torch.float64)
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.float().mean().double() * (correct[m].mean() - conf[m].mean()).abs().double()
+    return ece.item()
+
+
+@torch.no_grad()
+def singular_values(features: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+    """Singular values of centred representations: 'overall' (all points) and per class (when labels given).
+
+    Returns {"overall": Tensor[k], "per_class": {c: Tensor[k]}} sorted descending.
+    """
+    h = features.flatten(1).double()
+    out = {"overall": torch.linalg.svdvals(h - h.mean(0)), "per_class": {}}
+    if labels is not None:
+        for c in labels.unique().tolist():
+            hc = h[labels == c]
+            if len(hc) > 1:
+                out["per_class"][int(c)] = torch.linalg.svdvals(hc - hc.mean(0))
+    return out
+
+
+def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
+    """Numbers for a record: the top singular values, the share of the first, and the effective rank
+    (exp of the entropy of the normalised spectrum), overall and averaged over classes."""
+
+    def stats(s: torch.Tensor) -> dict:
+        s = s.double()
+        total = s.sum().clamp_min(1e-12)
+        p = s / total
+        erank = torch.exp(-(p * p.clamp_min(1e-12).log()).sum()).item()
+        return {"top1": s[0].item(), "top1_share": (s[0] / total).item(), "erank": erank}
+
+    out = {f"{prefix}overall_{k}": v for k, v in stats(spectra["overall"]).items()}
+    per = [stats(s) for s in spectra["per_class"].values()]
+    if per:
+        for k in per[0]:
+            out[f"{prefix}class_mean_{k}"] = sum(d[k] for d in per) / len(per)
+    return out
+
+
+def plot_spectra(spectra_by_name: dict[str, dict], path: str | Path, title: str = "") -> Path:
+    """Overall and mean per-class singular values, one line per method/run (the blog's Figure 6)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for name, sp in spectra_by_name.items():
+        axes[0].plot(sp["overall"].numpy(), marker=".", label=name)
+        per = list(sp["per_class"].values())
+        if per:
+            k = min(len(s) for s in per)
+            axes[1].plot(torch.stack([s[:k] for s in per]).mean(0).numpy(), marker=".", label=name)
+    for ax, t in zip(axes, ["all points", "mean over classes"]):
+        ax.set_title(t)
+        ax.set_xlabel("index")
+        ax.set_ylabel("singular value")
+        ax.legend()
+    fig.suptitle(title or "singular values of hidden representations")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,112 @@
+"""`mixsuite run | list | compare`."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import build_config, to_yaml
+from .engine import NonFiniteLoss
+from .errors import ConfigError, UserError
+
+EPILOG_RUN = """examples:
+  mixsuite run tasks/spirals                       # a task folder, default config
+  mixsuite run spirals method=manifold alpha=2.0   # a registered name, with overrides
+  mixsuite run tasks/spirals -c configs/spirals/smoke.yaml --seeds 0 1 2
+  torchrun --standalone --nproc_per_node=2 -m mixsuite run tasks/spirals   # several processes / GPUs
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mixsuite", description="Manifold Mixup and its descendants on any model.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="train and evaluate a task", epilog=EPILOG_RUN,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("task", help="a task folder (tasks/spirals), a name (spirals) or an entry point name")
+    r.add_argument("overrides", nargs="*", help="key=value config overrides (dotted keys for nested fields)")
+    r.add_argument("-c", "--config", action="append", default=[], help="a YAML config file (repeatable, later wins)")
+    r.add_argument("--seeds", type=int, nargs="+", help="run once per seed (overrides seed=)")
+    r.add_argument("--device", help="auto | cpu | cuda | cuda:N (same as device=...)")
+    r.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS or results/)")
+    r.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS", "runs"),
+                   help="checkpoints, metrics.jsonl and plots (default $MIXSUITE_RUNS or runs/)")
+    r.add_argument("--resume", default="auto",
+                   help="auto (continue the run's own checkpoint if there is one), never, or a checkpoint path")
+    r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+    sub.add_parser("list", help="list the tasks that `mixsuite run NAME` finds")
+
+    c = sub.add_parser("compare", help="tables of mean ± std over seeds from run records")
+    c.add_argument("results_dir", nargs="?", help="a results folder (default $MIXSUITE_RESULTS or results/)")
+    c.add_argument("--task", action="append", help="only these tasks (repeatable)")
+    c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
+    c.add_argument("--format", default="md", choices=["md", "csv"])
+    c.add_argument("--digits", type=int, default=4)
+    return p
+
+
+def cmd_run(args) -> int:
+    from . import runner, task as task_mod
+    from .results import results_dir
+
+    spec = task_mod.resolve(args.task)
+    task_cls = spec.load()
+    overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    cfg = build_config(task_cls.Config, args.config, overrides)
+    if args.print_config:
+        print(to_yaml(cfg), end="")
+        return 0
+    seeds = args.seeds if args.seeds else [cfg.seed]
+    from dataclasses import replace
+
+    for seed in seeds:
+        runner.run(task_cls, replace(cfg, seed=seed), results_dir=results_dir(args.results_dir),
+                   runs_dir=args.runs_dir, resume=args.resume)
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .task import discover
+
+    found = discover()
+    if not found:
+        print("no tasks found (looked in ./tasks and the 'mixsuite.tasks' entry points)")
+        return 0
+    width = max(len(n) for n in found)
+    for name, spec in sorted(found.items()):
+        print(f"{name:<{width}}  {spec.summary():<70}  [{spec.source}]")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .results import format_table, load_records, results_dir, summarize
+
+    root = results_dir(args.results_dir)
+    records = load_records(root, tasks=args.task)
+    if not records:
+        print(f"no finished run records under {root}", file=sys.stderr)
+        return 1
+    print(format_table(summarize(records, args.metric), args.format, args.metric, args.digits), end="")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare}[args.command](args)
+    except ConfigError as e:
+        print(f"mixsuite: config error: {e}", file=sys.stderr)
+        return 2
+    except UserError as e:
+        print(f"mixsuite: error: {e}", file=sys.stderr)
+        return 1
+    except NonFiniteLoss as e:
+        print(f"mixsuite: stopped: {e}", file=sys.stderr)
+        return 1
+    finally:
+        from . import dist
+
+        dist.cleanup()
+

@@ -1,0 +1,264 @@
+"""What every task's loop shares: device, seeds, AMP, DDP, data loaders, checkpoint/resume, progress,
+the eval cadence, best-epoch tracking, the NaN guard, metrics.jsonl and the run record."""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from . import checkpoint, dist
+from .errors import UserError
+from .config import config_hash, to_dict, to_yaml
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the run stops with its last good checkpoint kept."""
+
+
+def select_device(spec: str = "auto") -> torch.device:
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", dist.local_rank())
+        return torch.device("cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {spec!r} was asked for but CUDA is not available; use device=cpu or device=auto")
+    return device
+
+
+def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
+    """auto: bf16 (or fp16 where bf16 is unsupported) on CUDA, off on CPU; bf16 may be forced on CPU too."""
+    if spec not in ("auto", "off", "bf16", "fp16"):
+        raise UserError(f"amp must be auto, off, bf16 or fp16, got {spec!r}")
+    if spec == "off" or (device.type != "cuda" and spec != "bf16"):
+        return None
+    if spec == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[spec]
+
+
+def run_id(cfg, task_name: str) -> str:
+    dataset = getattr(cfg, "dataset", "") or task_name
+    return f"{dataset}-{cfg.method}-{config_hash(cfg)}-s{cfg.seed}".replace("/", "_")
+
+
+class Engine:
+    """Drives a Task through its epochs. Tasks ask it for devices, loaders, generators and backward steps."""
+
+    CHECKPOINT = "checkpoint.pt"
+
+    def __init__(self, task_cls, cfg, *, runs_dir: str | Path = "runs", resume: str = "auto", log=print):
+        self.task_cls = task_cls
+        self.cfg = cfg
+        self.task_name = task_cls.name
+        self.device = select_device(cfg.device)
+        dist.init(self.device)
+        self.amp = amp_dtype(cfg.amp, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.run_id = run_id(cfg, self.task_name)
+        self.run_dir = Path(runs_dir) / self.task_name / self.run_id
+        self.resume = resume
+        self._log = log
+        self._generators: dict[str, torch.Generator] = {}
+        self._samplers: list[DistributedSampler] = []
+        self.epoch = 0
+        self.step_count = 0
+
+    # ---- services for tasks -------------------------------------------------------------------------------
+    @property
+    def data_root(self) -> Path:
+        return Path(self.cfg.data_root or os.environ.get("MIXSUITE_DATA", "") or "data")
+
+    def log(self, msg: str) -> None:
+        if dist.is_main():
+            self._log(msg)
+
+    def generator(self, name: str, device: str | torch.device = "cpu") -> torch.Generator:
+        """A named generator seeded from (seed, name, rank); saved in checkpoints, so resumes replay exactly."""
+        if name not in self._generators:
+            seed = (self.cfg.seed * 1_000_003 + zlib.crc32(name.encode()) + 7919 * dist.rank()) % 2**63
+            self._generators[name] = torch.Generator(device=device).manual_seed(seed)
+        return self._generators[name]
+
+    def autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def prepare(self, model: torch.nn.Module, ddp: bool = True) -> torch.nn.Module:
+        """Move to the device (channels_last on CUDA when asked) and wrap in DDP when distributed."""
+        model = model.to(self.device)
+        if self.device.type == "cuda" and self.cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return dist.wrap_ddp(model, self.device) if ddp else model
+
+    def to_device(self, x):
+        if isinstance(x, torch.Tensor):
+            nb = self.device.type == "cuda"
+            if self.device.type == "cuda" and self.cfg.channels_last and x.dim() == 4 and x.is_floating_point():
+                return x.to(self.device, non_blocking=nb, memory_format=torch.channels_last)
+            return x.to(self.device, non_blocking=nb)
+        if isinstance(x, (list, tuple)):
+            return type(x)(self.to_device(v) for v in x)
+        if isinstance(x, dict):
+            return {k: self.to_device(v) for k, v in x.items()}
+        return x
+
+    def loader(self, dataset, batch_size: int, *, shuffle: bool = True, drop_last: bool = False, **kwargs):
+        """A DataLoader over this rank's shard; `batch_size` is global (split over ranks).
+
+        A DistributedSampler is used in one process too, so 1 and N processes see the same global batches.
+        """
+        world = dist.world_size()
+        if batch_size % world:
+            raise UserError(f"the global batch size {batch_size} must be divisible by the {world} processes")
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=dist.rank(), shuffle=shuffle,
+                                     seed=self.cfg.seed, drop_last=drop_last)
+        if shuffle:
+            self._samplers.append(sampler)
+        workers = kwargs.pop("num_workers", self.cfg.num_workers)
+        return DataLoader(dataset, batch_size=batch_size // world, sampler=sampler, drop_last=drop_last,
+                          num_workers=workers, pin_memory=self.device.type == "cuda",
+                          persistent_workers=workers > 0, **kwargs)
+
+    def progress(self, iterable, desc: str = "", total: int | None = None, leave: bool = False):
+        if self.cfg.progress and dist.is_main() and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True)
+        return iterable
+
+    def check_finite(self, loss: torch.Tensor | float, where: str = "") -> None:
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"the loss became {value} at epoch {self.epoch}{where}")
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """loss.backward() with the NaN guard and fp16 loss scaling."""
+        self.check_finite(loss, f", step {self.step_count}")
+        self.scaler.scale(loss).backward()
+
+    def optimizer_step(self, optimizer, clip_grad_norm: float | None = None) -> None:
+        if clip_grad_norm:
+            self.scaler.unscale_(optimizer)
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        self.step_count += 1
+
+    def step(self, loss: torch.Tensor, optimizer, clip_grad_norm: float | None = None) -> None:
+        """backward + optimizer step + zero_grad."""
+        self.backward(loss)
+        self.optimizer_step(optimizer, clip_grad_norm)
+
+    # ---- the loop -------------------------------------------------------------------------------------------
+    def _checkpoint_state(self, task, best: dict, wall: float) -> dict:
+        return {"epoch": self.epoch, "step": self.step_count, "task": task.state_dict(),
+                "generators": {k: g.get_state() for k, g in self._generators.items()},
+                "rng": checkpoint.rng_state(), "scaler": self.scaler.state_dict(), "best": best,
+                "wall_time_s": wall, "config_hash": config_hash(self.cfg)}
+
+    def _resume_path(self) -> Path | None:
+        if self.resume in ("never", "no", None, ""):
+            return None
+        if self.resume == "auto":
+            path = self.run_dir / self.CHECKPOINT
+            return path if path.is_file() else None
+        path = Path(self.resume)
+        if path.is_dir():
+            path = path / self.CHECKPOINT
+        if not path.is_file():
+            raise UserError(f"--resume {self.resume}: no checkpoint at {path}")
+        return path
+
+    def _restore(self, task, path: Path) -> tuple[dict, float]:
+        state = checkpoint.load(path)
+        if state.get("config_hash") != config_hash(self.cfg):
+            raise UserError(f"checkpoint {path} was made with another config (hash {state.get('config_hash')}); "
+                             "resume with the same config, or pass --resume never to start over")
+        task.load_state_dict(state["task"])
+        for name, gstate in state["generators"].items():
+            self.generator(name).set_state(gstate)
+        checkpoint.set_rng_state(state["rng"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step_count = state["epoch"], state["step"]
+        self.log(f"resumed from {path} at epoch {self.epoch}")
+        return state["best"], state["wall_time_s"]
+
+    def _write_metrics(self, metrics: dict) -> None:
+        if not dist.is_main():
+            return
+        path = self.run_dir / "metrics.jsonl"
+        with open(path, "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+
+    def _truncate_metrics(self) -> None:
+        path = self.run_dir / "metrics.jsonl"
+        if dist.is_main() and path.is_file():
+            lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["epoch"] <= self.epoch]
+            checkpoint.atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+
+    def run(self) -> dict:
+        """Train and evaluate; returns the final metrics (with best-epoch values as best_*)."""
+        cfg = self.cfg
+        checkpoint.seed_everything(cfg.seed)
+        task = self.task_cls(cfg, self)
+        if dist.is_main():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            checkpoint.atomic_write_text(self.run_dir / "config.yaml", to_yaml(cfg))
+        task.setup()
+        select = task.select_metric or task.primary_metric
+        sign = 1.0 if task.select_mode == "max" else -1.0
+        best, wall = {}, 0.0
+        path = self._resume_path()
+        if path is not None:
+            best, wall = self._restore(task, path)
+        self._truncate_metrics()
+        last_eval: dict = {}
+        start = time.time() - wall
+        while self.epoch < cfg.epochs:
+            self.epoch += 1
+            for s in self._samplers:
+                s.set_epoch(self.epoch)
+            t0 = time.time()
+            train = dist.all_reduce_mean(task.train_epoch(self.epoch) or {})
+            if "loss" in train:
+                self.check_finite(train["loss"])
+            metrics = {"epoch": self.epoch, **train}
+            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                last_eval = task.evaluate(self.epoch) or {}
+                metrics.update(last_eval)
+                score = last_eval.get(select)
+                # ties go to the later epoch, as the papers' selection does
+                if score is not None and (not best or sign * score >= sign * best[select]):
+                    best = {**last_eval, "epoch": self.epoch}
+            metrics["epoch_time_s"] = round(time.time() - t0, 4)
+            self._write_metrics(metrics)
+            self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+            if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs:
+                if dist.is_main():
+                    checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, time.time() - start))
+                dist.barrier()
+        if not last_eval:
+            last_eval = task.evaluate(self.epoch) or {}
+        final = {**last_eval, **{f"best_{k}": v for k, v in best.items() if k != "epoch"}}
+        if best:
+            final["best_epoch"] = best["epoch"]
+        final.update(task.finish() or {})
+        self.wall_time_s = time.time() - start
+        self.task = task
+        return final
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

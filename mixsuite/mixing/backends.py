@@ -1,0 +1,163 @@
+"""Mixing backends, one plan-drawing rule each, in a registry: erm, input, manifold, cutmix.
+
+    mixer = build_mixer("manifold", model, alpha=2.0, layers=["input", "layer1", "layer2"], generator=g)
+    with mixer.step(batch_size) as plan:      # k ~ U(S), lambda ~ Beta(alpha, alpha), a permutation
+        out = model(x)                        # the hook at layer k mixes h <- lam*h + (1-lam)*h[perm]
+    loss = plan.mix_loss(F.cross_entropy, out, y)
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+from .hooks import INPUT, apply_plan, resolve_layers
+from .plan import MixPlan, identity_plan
+from .sampling import sample_lambda, sample_permutation
+
+MIXERS = Registry("mixing backend")
+
+
+class Mixer:
+    """Draws one MixPlan per training step and applies it to the model through hooks."""
+
+    name = "base"
+    default_layers: tuple[str, ...] = ()
+
+    def __init__(self, model: nn.Module | None = None, *, alpha: float = 1.0, layers=None, per_sample: bool = False,
+                 fold: bool = False, generator: torch.Generator | None = None, output_index: int | None = None):
+        self.model = model
+        self.alpha = float(alpha)
+        self.layers = list(layers) if layers else list(self.default_layers)
+        self.per_sample = per_sample
+        self.fold = fold
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.output_index = output_index
+        self.modules = resolve_layers(model, self.layers) if model is not None else {}
+
+    def _choose_layer(self) -> str:
+        i = int(torch.randint(len(self.layers), (1,), generator=self.generator, device=self.generator.device))
+        return self.layers[i]
+
+    def draw(self, batch_size: int, rows: torch.Tensor | None = None, device=None) -> MixPlan:
+        """k ~ U(S), lambda ~ Beta(alpha, alpha) (per batch or per sample), a pairing (within `rows` if given)."""
+        if not self.layers:
+            raise ValueError(f"the {self.name!r} backend needs at least one mixing layer")
+        layer = self._choose_layer()
+        lam = sample_lambda(self.alpha, batch_size if self.per_sample else 1, generator=self.generator,
+                            fold=self.fold, device=device)
+        lam = lam if self.per_sample else lam[0]
+        perm = sample_permutation(batch_size, generator=self.generator, rows=rows, device=device)
+        return MixPlan(layer, lam, perm, rows)
+
+    @contextmanager
+    def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None):
+        """Draw a plan and, within the block, mix the model's forward at the plan's layer."""
+        plan = self.draw(batch_size, rows, device)
+        if self.model is None or not plan.active:
+            yield plan
+            return
+        module = self.modules.get(plan.layer)
+        with apply_plan(self.model, plan, module, self.output_index):
+            yield plan
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+@MIXERS.register()
+class ERM(Mixer):
+    """No mixing: lambda = 1, identity pairing, nothing hooked."""
+
+    name = "erm"
+
+    def __init__(self, model=None, **kw):
+        kw["layers"] = []
+        super().__init__(model, **kw)
+
+    def draw(self, batch_size, rows=None, device=None) -> MixPlan:
+        return identity_plan(batch_size, device)
+
+
+@MIXERS.register()
+class InputMixup(Mixer):
+    """Mixup (Zhang et al., 2018): interpolate the inputs."""
+
+    name = "input"
+    default_layers = (INPUT,)
+
+    def __init__(self, model=None, **kw):
+        kw["layers"] = [INPUT]
+        super().__init__(model, **kw)
+
+
+@MIXERS.register()
+class ManifoldMixup(Mixer):
+    """Manifold Mixup (Verma et al., 2019): interpolate hidden states at a layer k ~ U(S) each step."""
+
+    name = "manifold"
+
+    def __init__(self, model=None, **kw):
+        if not kw.get("layers"):
+            raise ValueError("manifold mixup needs the set S of layers, e.g. layers=['input', 'layer1', 'layer2']")
+        super().__init__(model, **kw)
+
+
+@dataclass
+class CutMixPlan(MixPlan):
+    """Pastes the partner's box [y0:y1, x0:x1] into each (B, C, H, W) tensor; lambda is the kept area."""
+
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def mix(self, h: torch.Tensor) -> torch.Tensor:
+        if h.dim() != 4:
+            raise ValueError(f"cutmix mixes (B, C, H, W) tensors, got shape {tuple(h.shape)}")
+        y0, y1, x0, x1 = self.box
+        out = h.clone()
+        out[:, :, y0:y1, x0:x1] = h[self.perm.to(h.device)][:, :, y0:y1, x0:x1]
+        return out
+
+    def mix_targets(self, y):
+        return MixPlan.mix(self, y)
+
+
+@MIXERS.register()
+class CutMix(Mixer):
+    """CutMix (Yun et al., 2019): a box of the partner is pasted in; lambda corrected to the real box area."""
+
+    name = "cutmix"
+    default_layers = (INPUT,)
+
+    def __init__(self, model=None, *, image_size: tuple[int, int] | None = None, **kw):
+        if kw.get("per_sample"):
+            raise ValueError("cutmix draws one box per batch; per_sample lambda is not supported")
+        super().__init__(model, **kw)
+        self.image_size = image_size
+
+    def draw(self, batch_size, rows=None, device=None, image_size=None) -> MixPlan:
+        h, w = image_size or self.image_size or (0, 0)
+        if not h or not w:
+            raise ValueError("cutmix needs image_size=(H, W) (set it on the mixer or pass it to draw)")
+        layer = self._choose_layer()
+        lam = float(sample_lambda(self.alpha, 1, generator=self.generator)[0])
+        cut = math.sqrt(1.0 - lam)
+        ch, cw = int(h * cut), int(w * cut)
+        cy = int(torch.randint(h, (1,), generator=self.generator, device=self.generator.device))
+        cx = int(torch.randint(w, (1,), generator=self.generator, device=self.generator.device))
+        y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+        x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+        lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
+        perm = sample_permutation(batch_size, generator=self.generator, rows=rows, device=device)
+        return CutMixPlan(layer, torch.tensor(lam, device=device), perm, rows, box=(y0, y1, x0, x1))
+
+
+def build_mixer(name: str, model: nn.Module | None = None, **kwargs) -> Mixer:
+    """The backend registered under `name` ('erm', 'input', 'manifold', 'cutmix', or a plugin's)."""
+    return MIXERS.get(name)(model, **kwargs)

@@ -1,0 +1,75 @@
+"""Random draws of the mixing core: lambda ~ Beta(alpha, alpha) and the pairing permutation.
+
+Everything is drawn from an explicit `torch.Generator`, so a seed fixes the plan. Beta is sampled as
+G1 / (G1 + G2) with Gamma(alpha) draws (Marsaglia-Tsang), because torch.distributions takes no generator.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _standard_gamma(shape: float, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n draws of Gamma(shape, 1) in float64 on the generator's device (Marsaglia & Tsang, 2000)."""
+    device = generator.device
+    boost = shape < 1.0
+    a = shape + 1.0 if boost else shape
+    d = a - 1.0 / 3.0
+    c = 1.0 / (9.0 * d) ** 0.5
+    out = torch.empty(n, dtype=torch.float64, device=device)
+    todo = torch.arange(n, device=device)
+    while todo.numel():
+        m = todo.numel()
+        x = torch.randn(m, generator=generator, dtype=torch.float64, device=device)
+        u = torch.rand(m, generator=generator, dtype=torch.float64, device=device)
+        v = (1.0 + c * x) ** 3
+        ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * x * x + d - d * v + d * torch.log(v.clamp_min(1e-300)))
+        out[todo[ok]] = (d * v)[ok]
+        todo = todo[~ok]
+    if boost:  # Gamma(a) = Gamma(a + 1) * U^(1/a)
+        u = torch.rand(n, generator=generator, dtype=torch.float64, device=device)
+        out = out * u.clamp_min(1e-300) ** (1.0 / shape)
+    return out
+
+
+def sample_lambda(
+    alpha: float,
+    n: int = 1,
+    *,
+    generator: torch.Generator,
+    fold: bool = False,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """`n` draws of lambda ~ Beta(alpha, alpha) as float32 on `device`; alpha <= 0 gives lambda = 1 (no mixing).
+
+    fold=True returns max(lam, 1 - lam), so the first example of each pair always dominates.
+    """
+    if alpha <= 0:
+        lam = torch.ones(n, dtype=torch.float64)
+    else:
+        g1 = _standard_gamma(alpha, n, generator)
+        g2 = _standard_gamma(alpha, n, generator)
+        lam = g1 / (g1 + g2)
+        if fold:
+            lam = torch.maximum(lam, 1.0 - lam)
+    return lam.to(device=device or generator.device, dtype=torch.float32)
+
+
+def sample_permutation(
+    batch_size: int,
+    *,
+    generator: torch.Generator,
+    rows: torch.Tensor | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """A pairing: index `perm` so that row i is mixed with row perm[i].
+
+    With `rows` (a 1-D index tensor), only those rows are shuffled among themselves; every other row is
+    paired with itself (GraphMix mixes only the selected nodes).
+    """
+    if rows is None:
+        perm = torch.randperm(batch_size, generator=generator, device=generator.device)
+    else:
+        rows = rows.to(generator.device).long()
+        perm = torch.arange(batch_size, device=generator.device)
+        perm[rows] = rows[torch.randperm(rows.numel(), generator=generator, device=generator.device)]
+    return perm.to(device or generator.device)

@@ -1,0 +1,133 @@
+"""Run records (one JSON file per finished run) and `mixsuite compare` tables (mean ± std over seeds)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+from .checkpoint import atomic_write_json
+
+REQUIRED = ("task", "dataset", "method", "seed", "metrics", "primary_metric", "config", "config_hash", "status")
+
+
+def results_dir(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("MIXSUITE_RESULTS", "") or "results")
+
+
+def git_info(cwd: str | Path | None = None) -> tuple[str, bool]:
+    """(sha, dirty) of the checkout mixsuite runs from, or ("unknown", False) outside git."""
+    cwd = cwd or Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if sha.returncode:
+            return "unknown", False
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip(), bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False
+
+
+def record_path(root: Path, task: str, run_id: str) -> Path:
+    return root / "runs" / task / f"{run_id}.json"
+
+
+def write_record(root: Path, record: dict) -> Path:
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise ValueError(f"run record lacks {missing}")
+    path = record_path(root, record["task"], record["run_id"])
+    atomic_write_json(path, record)
+    return path
+
+
+def load_records(root: str | Path, tasks=None, status: str = "finished") -> list[dict]:
+    root = Path(root)
+    base = root / "runs" if (root / "runs").is_dir() else root
+    out = []
+    for path in sorted(base.rglob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(rec, dict) or any(k not in rec for k in REQUIRED):
+            continue
+        if status and rec.get("status") != status:
+            continue
+        if tasks and rec["task"] not in tasks:
+            continue
+        out.append(rec)
+    return out
+
+
+def _numeric(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def summarize(records: list[dict], metrics=None) -> list[dict]:
+    """One row per (task, dataset, method, config_hash): n, seeds, and mean/std of every numeric metric."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["task"], r["dataset"], r["method"], r["config_hash"])].append(r)
+    rows = []
+    for (task, dataset, method, chash), recs in sorted(groups.items()):
+        names = metrics or sorted({k for r in recs for k, v in r["metrics"].items() if _numeric(v)})
+        stats = {}
+        for name in names:
+            vals = [r["metrics"][name] for r in recs if _numeric(r["metrics"].get(name))]
+            if vals:
+                std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+                stats[name] = (statistics.fmean(vals), std, len(vals))
+        rows.append({"task": task, "dataset": dataset, "method": method, "config_hash": chash, "n": len(recs),
+                     "seeds": sorted(r["seed"] for r in recs), "primary_metric": recs[0]["primary_metric"],
+                     "stats": stats})
+    return rows
+
+
+def _cell(stat, digits: int) -> str:
+    if stat is None:
+        return ""
+    mean, std, n = stat
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 4) -> str:
+    """A markdown or CSV table; markdown gets one table per task."""
+    if fmt not in ("md", "csv"):
+        raise ValueError(f"format must be md or csv, got {fmt!r}")
+    if fmt == "csv":
+        names = metrics or sorted({m for r in rows for m in r["stats"]})
+        lines = [",".join(["task", "dataset", "method", "config_hash", "n"]
+                          + [f"{m}_{s}" for m in names for s in ("mean", "std")])]
+        for r in rows:
+            vals = []
+            for m in names:
+                st = r["stats"].get(m)
+                vals += [f"{st[0]:.6g}", f"{st[1]:.6g}"] if st else ["", ""]
+            lines.append(",".join([r["task"], r["dataset"], r["method"], r["config_hash"], str(r["n"])] + vals))
+        return "\n".join(lines) + "\n"
+    out = []
+    for task in sorted({r["task"] for r in rows}):
+        trows = [r for r in rows if r["task"] == task]
+        names = metrics or _default_metrics(trows)
+        out.append(f"### {task}\n")
+        out.append("| dataset | method | config | n | " + " | ".join(names) + " |")
+        out.append("|---|---|---|---|" + "---|" * len(names))
+        for r in trows:
+            cells = [_cell(r["stats"].get(m), digits) for m in names]
+            out.append(f"| {r['dataset']} | {r['method']} | {r['config_hash']} | {r['n']} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _default_metrics(rows: list[dict]) -> list[str]:
+    """The primary metric first, then the rest, leaving out bookkeeping numbers."""
+    names = sorted({m for r in rows for m in r["stats"]})
+    skip = ("epoch", "time", "wall")
+    names = [m for m in names if not any(s in m for s in skip)]
+    primary = [r["primary_metric"] for r in rows if r["primary_metric"] in names][:1]
+    return primary + [m for m in names if m not in primary]

@@ -1,0 +1,166 @@
+"""The Task contract and how a task is found: a folder path, a name under ./tasks, or an entry point.
+
+A task folder is a Python package whose `__init__.py` names its Task class in `TASK = "module:Class"`
+(imported only when the task runs, so listing tasks imports none of their dependencies).
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import UnknownName, UserError
+from .registry import did_you_mean
+
+ENTRY_POINT_GROUP = "mixsuite.tasks"
+
+
+class Task:
+    """What the engine drives. Subclass it, set `name`, `summary`, `Config`, and implement the hooks.
+
+    The engine calls: setup() once; then per epoch train_epoch(epoch) -> metrics and, on the eval cadence,
+    evaluate(epoch) -> metrics; finish() -> final metrics (plots, analyses) at the end. state_dict() /
+    load_state_dict() carry everything a resumed run needs (models, optimizers, schedulers, mixers).
+    """
+
+    name: str = ""
+    summary: str = ""
+    Config: type = RunConfig
+    primary_metric: str = "test_acc"     # the headline number of a run
+    select_metric: str | None = None     # chooses the best epoch (default: primary_metric)
+    select_mode: str = "max"             # "max" or "min"
+
+    def __init__(self, cfg, engine):
+        self.cfg = cfg
+        self.engine = engine
+
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int) -> dict:
+        raise NotImplementedError
+
+    def evaluate(self, epoch: int) -> dict:
+        raise NotImplementedError
+
+    def finish(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    @property
+    def dataset(self) -> str:
+        return getattr(self.cfg, "dataset", "") or self.name
+
+
+@dataclass
+class TaskSpec:
+    """A task found but not yet imported."""
+
+    name: str
+    source: str          # "folder <path>" or "entry point <value>"
+    target: str          # "module:Class" to import
+    folder: Path | None = None
+
+    def load(self) -> type[Task]:
+        if self.folder is not None:
+            _add_task_path(self.folder.parent)
+        module_name, _, attr = self.target.partition(":")
+        module = importlib.import_module(module_name)
+        cls = getattr(module, attr, None)
+        if not (isinstance(cls, type) and issubclass(cls, Task)):
+            raise TypeError(f"{self.target} ({self.source}) is not a mixsuite Task subclass")
+        if not cls.name:
+            cls.name = self.name
+        return cls
+
+    def summary(self) -> str:
+        if self.folder is not None:
+            doc = ast.get_docstring(ast.parse((self.folder / "__init__.py").read_text())) or ""
+            return doc.strip().splitlines()[0] if doc.strip() else ""
+        try:
+            return self.load().summary
+        except Exception as e:  # listing must not die on one broken plugin
+            return f"(cannot import: {e})"
+
+
+def _add_task_path(parent: Path) -> None:
+    import mixsuite.plugins as plugins
+
+    parent = str(parent.resolve())
+    if parent not in plugins.__path__:
+        plugins.__path__.append(parent)
+    paths = [p for p in os.environ.get("MIXSUITE_TASK_PATHS", "").split(os.pathsep) if p]
+    if parent not in paths:
+        os.environ["MIXSUITE_TASK_PATHS"] = os.pathsep.join(paths + [parent])
+    importlib.invalidate_caches()
+
+
+def _folder_spec(folder: Path) -> TaskSpec:
+    init = folder / "__init__.py"
+    if not init.is_file():
+        raise UserError(f"{folder} is not a task folder: it has no __init__.py")
+    tree = ast.parse(init.read_text())
+    target = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "TASK" for t in node.targets):
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                target = node.value.value
+    if target is None:
+        raise UserError(f"{init} must set TASK = 'module:ClassName' (e.g. TASK = 'task:SpiralsTask')")
+    module, _, cls = target.partition(":")
+    name = folder.resolve().name
+    return TaskSpec(name, f"folder {folder}", f"mixsuite.plugins.{name}.{module}:{cls}", folder.resolve())
+
+
+def task_dirs() -> list[Path]:
+    """Where tasks are looked up by name: ./tasks, then the tasks/ beside an editable mixsuite checkout."""
+    dirs = [Path.cwd() / "tasks", Path(__file__).resolve().parents[1] / "tasks"]
+    out = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
+
+
+def discover() -> dict[str, TaskSpec]:
+    """Every task that `mixsuite run NAME` can find, by name (folders first, then entry points)."""
+    found: dict[str, TaskSpec] = {}
+    for d in task_dirs():
+        for folder in sorted(d.iterdir()):
+            if (folder / "__init__.py").is_file() and folder.name not in found:
+                try:
+                    found[folder.name] = _folder_spec(folder)
+                except (UserError, SyntaxError):
+                    continue
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:
+            continue
+        found[ep.name] = TaskSpec(ep.name, f"entry point {ep.value}", ep.value.replace(" ", ""))
+    return found
+
+
+def resolve(spec: str) -> TaskSpec:
+    """A folder path (`tasks/spirals`, `./my_task`), or a registered name (`spirals`)."""
+    path = Path(spec)
+    if os.sep in spec or "/" in spec or path.is_dir():
+        if not path.is_dir():
+            raise UserError(f"task folder {spec!r} does not exist")
+        folder_spec = _folder_spec(path)
+        module = sys.modules.get(folder_spec.target.partition(":")[0])
+        if module is not None and not Path(module.__file__).resolve().is_relative_to(folder_spec.folder):
+            raise UserError(f"two task folders are named {path.name!r}; rename one of them")
+        return folder_spec
+    found = discover()
+    if spec not in found:
+        raise UnknownName(f"unknown task {spec!r}; {did_you_mean(spec, found)} (or give a folder path)")
+    return found[spec]

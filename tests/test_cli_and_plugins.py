@@ -1,0 +1,102 @@
+"""The CLI and task plugins: folders inside and outside tasks/, entry points, errors, compare."""
+import json
+import textwrap
+
+from conftest import ROOT
+
+TINY_TASK = '''
+"""A tiny task used by the tests."""
+TASK = "task:TinyTask"
+'''
+TINY_IMPL = '''
+from dataclasses import dataclass
+import torch
+from mixsuite.config import RunConfig
+from mixsuite.task import Task
+
+
+@dataclass
+class TinyConfig(RunConfig):
+    epochs: int = 2
+    value: float = 0.25
+
+
+class TinyTask(Task):
+    summary = "a tiny task"
+    Config = TinyConfig
+    primary_metric = "score"
+
+    def setup(self):
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def train_epoch(self, epoch):
+        return {"loss": 1.0 / epoch}
+
+    def evaluate(self, epoch):
+        return {"score": self.cfg.value * epoch}
+'''
+
+
+def make_tiny(folder, pkg="tinytask"):
+    d = folder / pkg
+    d.mkdir(parents=True)
+    (d / "__init__.py").write_text(TINY_TASK)
+    (d / "task.py").write_text(TINY_IMPL)
+    return d
+
+
+def test_list_shows_spirals(cli):
+    out = cli("list")
+    assert out.returncode == 0, out.stderr
+    assert "spirals" in out.stdout and "Figure 1" in out.stdout
+
+
+def test_folder_task_outside_tasks_dir(cli, tmp_path):
+    d = make_tiny(tmp_path / "elsewhere")
+    out = cli("run", d, "value=0.5", "--results-dir", tmp_path / "r", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
+    assert rec["task"] == "tinytask" and rec["metrics"]["score"] == 1.0 and rec["metrics"]["best_score"] == 1.0
+
+
+def test_entry_point_task(cli, tmp_path):
+    site = tmp_path / "site"
+    make_tiny(site, "tiny_pkg")
+    dist = site / "tiny_pkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-pkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[mixsuite.tasks]\ntiny = tiny_pkg.task:TinyTask\n")
+    env = {"PYTHONPATH": f"{ROOT}:{site}"}
+    listed = cli("list", cwd=tmp_path, env=env)
+    assert "tiny" in listed.stdout and "entry point" in listed.stdout, listed.stderr
+    out = cli("run", "tiny", "--results-dir", tmp_path / "r", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
+    assert rec["task"] == "tiny" and rec["metrics"]["score"] == 0.5
+
+
+def test_bad_override_exits_2_naming_key(cli, tmp_path):
+    out = cli("run", "tasks/spirals", "bogus_key=1", "--runs-dir", tmp_path)
+    assert out.returncode == 2
+    assert "bogus_key" in out.stderr and "Traceback" not in out.stderr
+    out = cli("run", "tasks/spirals", "alpah=1", "--runs-dir", tmp_path)
+    assert out.returncode == 2 and "did you mean 'alpha'" in out.stderr
+
+
+def test_unknown_task_and_print_config(cli, tmp_path):
+    out = cli("run", "spiral", "--runs-dir", tmp_path)
+    assert out.returncode == 1 and "did you mean 'spirals'" in out.stderr and "Traceback" not in out.stderr
+    out = cli("run", "tasks/spirals", "alpha=0.5", "--print-config")
+    assert out.returncode == 0 and "alpha: 0.5" in out.stdout
+
+
+def test_smoke_run_seeds_and_compare(cli, tmp_path):
+    out = cli("run", "tasks/spirals", "-c", "configs/spirals/smoke.yaml", "--seeds", "0", "1",
+              "--results-dir", tmp_path / "D", "--runs-dir", tmp_path / "runs")
+    assert out.returncode == 0, out.stderr
+    recs = sorted((tmp_path / "D" / "runs" / "spirals").glob("*.json"))
+    assert len(recs) == 2
+    run_dir = tmp_path / "runs" / "spirals" / recs[0].stem
+    assert (run_dir / "figure1.png").stat().st_size > 1000 and (run_dir / "config.yaml").is_file()
+    table = cli("compare", tmp_path / "D")
+    assert table.returncode == 0 and "| spirals | manifold |" in table.stdout and "| 2 |" in table.stdout

@@ -1,0 +1,94 @@
+"""The engine: seeds reproduce, a crashed run resumes to the same result, NaN stops the run, DDP matches."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mixsuite import runner
+from mixsuite.config import build_config
+from mixsuite.engine import NonFiniteLoss
+from mixsuite.task import resolve
+
+from conftest import ROOT
+
+SPIRALS = resolve(str(ROOT / "tasks" / "spirals")).load()
+SHORT = ["epochs=4", "repeats=4", "n_test_per_class=100", "plots=false", "progress=false"]
+
+
+def cfg(*over):
+    return build_config(SPIRALS.Config, [], [*SHORT, *over])
+
+
+def quiet(*a, **k):
+    pass
+
+
+def test_same_seed_same_numbers_other_seed_differs(tmp_path):
+    a = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r", runs_dir=tmp_path / "a", log=quiet)
+    b = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r", runs_dir=tmp_path / "b", log=quiet)
+    c = runner.run(SPIRALS, cfg("seed=1"), results_dir=tmp_path / "r", runs_dir=tmp_path / "c", log=quiet)
+    assert a["metrics"]["test_nll"] == b["metrics"]["test_nll"]
+    assert a["metrics"]["test_nll"] != c["metrics"]["test_nll"]
+
+
+def test_killed_run_resumes_to_same_result(tmp_path, monkeypatch):
+    full = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r1", runs_dir=tmp_path / "full", log=quiet)
+
+    original = SPIRALS.train_epoch
+
+    def crash_at_3(self, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, epoch)
+
+    monkeypatch.setattr(SPIRALS, "train_epoch", crash_at_3)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=quiet)
+    monkeypatch.setattr(SPIRALS, "train_epoch", original)
+    logs = []
+    resumed = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=logs.append)
+    assert any("resumed" in line and "epoch 2" in line for line in logs)
+    for key in ("test_nll", "test_acc", "best_test_acc", "boundary_distance"):
+        assert resumed["metrics"][key] == full["metrics"][key], key
+    lines = (tmp_path / "broken" / "spirals" / resumed["run_id"] / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["epoch"] for ln in lines] == [1, 2, 3, 4]
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tmp_path):
+    with pytest.raises(NonFiniteLoss, match="nan|inf"):
+        runner.run(SPIRALS, cfg("lr=1e30"), results_dir=tmp_path / "r", runs_dir=tmp_path / "runs", log=quiet)
+    recs = list((tmp_path / "r").rglob("*.json"))
+    assert len(recs) == 1 and json.loads(recs[0].read_text())["status"] == "diverged"
+
+
+def test_record_fields(tmp_path):
+    rec = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r", runs_dir=tmp_path / "runs", log=quiet)
+    for key in ("task", "dataset", "method", "seed", "metrics", "primary_metric", "config", "config_hash",
+                "git_sha", "git_dirty", "mixsuite_version", "torch_version", "device", "world_size", "started_at",
+                "wall_time_s", "status"):
+        assert key in rec, key
+    assert rec["status"] == "finished" and rec["world_size"] == 1 and rec["device"] == "cpu"
+    assert 0.0 <= rec["metrics"]["test_ece"] <= 1.0
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """DDP with 2 CPU processes (global batch 50 = 2 x 25) vs 1 process (batch 50), ERM so the pairing cannot
+    differ: the same global batches, gradients averaged, so the results agree to float round-off (1e-5)."""
+    args = ["run", str(ROOT / "tasks" / "spirals"), *SHORT, "method=erm", "device=cpu"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "mixsuite", *args, "--results-dir", tmp_path / "r1",
+                          "--runs-dir", tmp_path / "x1"], env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "mixsuite", *args, "--results-dir", tmp_path / "r2", "--runs-dir", tmp_path / "x2"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    r1 = json.loads(next((tmp_path / "r1").rglob("*.json")).read_text())
+    r2 = json.loads(next((tmp_path / "r2").rglob("*.json")).read_text())
+    assert r2["world_size"] == 2
+    for key in ("test_nll", "bottleneck_sv_overall_top1"):
+        assert abs(r1["metrics"][key] - r2["metrics"][key]) <= 1e-5 * max(1.0, abs(r1["metrics"][key])), key
+    assert r1["metrics"]["test_acc"] == r2["metrics"]["test_acc"]

@@ -1,0 +1,36 @@
+import json
+
+import pytest
+
+from mixsuite.results import format_table, load_records, summarize, write_record
+
+
+def rec(method, seed, acc, chash="h1", status="finished"):
+    return {"task": "t", "dataset": "d", "method": method, "seed": seed, "run_id": f"{method}-{seed}-{chash}",
+            "metrics": {"test_acc": acc, "epoch": 3}, "primary_metric": "test_acc", "config": {},
+            "config_hash": chash, "status": status}
+
+
+def test_summarize_mean_std_and_groups(tmp_path):
+    for r in [rec("erm", 0, 0.8), rec("erm", 1, 0.9), rec("erm", 2, 1.0), rec("mix", 0, 0.5),
+              rec("mix", 0, 0.7, chash="h2"), rec("erm", 9, 0.0, status="diverged")]:
+        write_record(tmp_path, r)
+    recs = load_records(tmp_path)
+    assert len(recs) == 5  # the diverged run is left out
+    rows = {(r["method"], r["config_hash"]): r for r in summarize(recs)}
+    mean, std, n = rows[("erm", "h1")]["stats"]["test_acc"]
+    assert (round(mean, 10), round(std, 10), n) == (0.9, 0.1, 3)
+    assert rows[("mix", "h2")]["n"] == 1
+    table = format_table(summarize(recs), "md")
+    assert "| d | erm | h1 | 3 | 0.9000 ± 0.1000 |" in table
+    assert "epoch" not in table.splitlines()[2]
+    csv = format_table(summarize(recs), "csv").splitlines()
+    assert csv[0].startswith("task,dataset,method,config_hash,n") and len(csv) == 4
+
+
+def test_record_is_atomic_json(tmp_path):
+    path = write_record(tmp_path, rec("erm", 0, 0.5))
+    assert json.loads(path.read_text())["metrics"]["test_acc"] == 0.5
+    assert not list(path.parent.glob("*.tmp"))
+    with pytest.raises(ValueError, match="lacks"):
+        write_record(tmp_path, {"task": "t"})
