@@ -33,13 +33,14 @@ class RunConfig:
     channels_last: bool = True    # for 4-D inputs on CUDA
     eval_every: int = 1           # evaluate every N epochs (and always at the last one)
     checkpoint_every: int = 1     # checkpoint every N epochs (and always at the last one)
+    log_every: int = 1            # print a summary line every N epochs (metrics.jsonl gets every epoch)
     data_root: str = ""           # "" -> $MIXSUITE_DATA -> ./data
     num_workers: int = 0
     progress: bool = True         # progress bars (only on a TTY and on rank 0)
 
 
 # Fields that do not change what is computed: left out of the config hash that groups runs in tables.
-NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every"}
+NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
 
 
 def _origin(tp):

@@ -244,7 +244,8 @@ class Engine:
                     best = {**last_eval, "epoch": self.epoch}
             metrics["epoch_time_s"] = round(time.time() - t0, 4)
             self._write_metrics(metrics)
-            self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+            if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
+                self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
             if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs:
                 if dist.is_main():
                     checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, time.time() - start))
