@@ -133,20 +133,43 @@ def task_dirs() -> list[Path]:
 
 
 def discover() -> dict[str, TaskSpec]:
-    """Every task that `mixsuite run NAME` can find, by name (folders first, then entry points)."""
+    """Every task that `mixsuite run NAME` can find, by name: folders under task_dirs(), then entry points.
+
+    A name claimed twice (two folders, or a folder and an entry point) maps to an AmbiguousTask that
+    refuses to load and names both sources.
+    """
     found: dict[str, TaskSpec] = {}
+
+    def add(spec: TaskSpec) -> None:
+        if spec.name in found:
+            first = found[spec.name]
+            sources = first.sources if isinstance(first, AmbiguousTask) else [first.source]
+            found[spec.name] = AmbiguousTask(spec.name, "ambiguous", "", sources=sources + [spec.source])
+        else:
+            found[spec.name] = spec
+
     for d in task_dirs():
         for folder in sorted(d.iterdir()):
-            if (folder / "__init__.py").is_file() and folder.name not in found:
+            if (folder / "__init__.py").is_file():
                 try:
-                    found[folder.name] = _folder_spec(folder)
+                    add(_folder_spec(folder))
                 except (UserError, SyntaxError):
                     continue
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found:
-            continue
-        found[ep.name] = TaskSpec(ep.name, f"entry point {ep.value}", ep.value.replace(" ", ""))
+        add(TaskSpec(ep.name, f"entry point {ep.value}", ep.value.replace(" ", "")))
     return found
+
+
+@dataclass
+class AmbiguousTask(TaskSpec):
+    sources: list = None
+
+    def load(self):
+        raise UserError(f"task name {self.name!r} is claimed by {' and by '.join(self.sources)}; "
+                        "run it by folder path, or rename one")
+
+    def summary(self) -> str:
+        return f"(ambiguous: {'; '.join(self.sources)})"
 
 
 def resolve(spec: str) -> TaskSpec:

@@ -100,3 +100,18 @@ def test_smoke_run_seeds_and_compare(cli, tmp_path):
     assert (run_dir / "figure1.png").stat().st_size > 1000 and (run_dir / "config.yaml").is_file()
     table = cli("compare", tmp_path / "D")
     assert table.returncode == 0 and "| spirals | manifold |" in table.stdout and "| 2 |" in table.stdout
+
+
+def test_duplicate_task_name_fails_loudly(cli, tmp_path):
+    """A folder task and an entry point with the same name: listing says so, running by name refuses."""
+    make_tiny(tmp_path / "tasks", "dup")
+    site = tmp_path / "site"
+    make_tiny(site, "dup_pkg")
+    dist = site / "dup_pkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dup-pkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[mixsuite.tasks]\ndup = dup_pkg.task:TinyTask\n")
+    env = {"PYTHONPATH": f"{ROOT}:{site}"}
+    assert "ambiguous" in cli("list", cwd=tmp_path, env=env).stdout
+    out = cli("run", "dup", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env=env)
+    assert out.returncode == 1 and "claimed by" in out.stderr and "Traceback" not in out.stderr
