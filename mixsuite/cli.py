@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
     c.add_argument("--format", default="md", choices=["md", "csv"])
     c.add_argument("--digits", type=int, default=4)
+    c.add_argument("--plot", metavar="FILE.png", help="also draw a bar chart of the first --metric (or the primary)")
     return p
 
 
@@ -81,14 +82,17 @@ def cmd_list(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .results import format_table, load_records, results_dir, summarize
+    from .results import format_table, load_records, plot_rows, results_dir, summarize
 
     root = results_dir(args.results_dir)
     records = load_records(root, tasks=args.task)
     if not records:
-        print(f"no finished run records under {root}", file=sys.stderr)
-        return 1
-    print(format_table(summarize(records, args.metric), args.format, args.metric, args.digits), end="")
+        raise UserError(f"no finished run records under {root} (make some with `mixsuite run ... --results-dir {root}`)")
+    rows = summarize(records, args.metric)
+    print(format_table(rows, args.format, args.metric, args.digits), end="")
+    if args.plot:
+        metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
+        print(f"plot: {plot_rows(rows, metric, args.plot)}", file=sys.stderr)
     return 0
 
 

@@ -131,3 +131,29 @@ def _default_metrics(rows: list[dict]) -> list[str]:
     names = [m for m in names if not any(s in m for s in skip)]
     primary = [r["primary_metric"] for r in rows if r["primary_metric"] in names][:1]
     return primary + [m for m in names if m not in primary]
+
+
+def plot_rows(rows: list[dict], metric: str, path: str | Path) -> Path:
+    """A bar chart of one metric (mean ± std over seeds), one bar per (dataset, method) row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if metric in r["stats"]]
+    if not rows:
+        raise ValueError(f"no run has the metric {metric!r}")
+    labels = [f"{r['dataset']}\n{r['method']}" for r in rows]
+    means = [r["stats"][metric][0] for r in rows]
+    stds = [r["stats"][metric][1] for r in rows]
+    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(rows)), 3.6))
+    ax.bar(range(len(rows)), means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
+    ax.set_xticks(range(len(rows)), labels, fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: mean ± std over seeds (n = {', '.join(str(r['n']) for r in rows)})", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

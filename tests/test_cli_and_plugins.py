@@ -98,8 +98,11 @@ def test_smoke_run_seeds_and_compare(cli, tmp_path):
     assert len(recs) == 2
     run_dir = tmp_path / "runs" / "spirals" / recs[0].stem
     assert (run_dir / "figure1.png").stat().st_size > 1000 and (run_dir / "config.yaml").is_file()
-    table = cli("compare", tmp_path / "D")
+    table = cli("compare", tmp_path / "D", "--plot", tmp_path / "acc.png")
     assert table.returncode == 0 and "| spirals | manifold |" in table.stdout and "| 2 |" in table.stdout
+    assert (tmp_path / "acc.png").stat().st_size > 1000
+    empty = cli("compare", tmp_path / "nothing")
+    assert empty.returncode == 1 and "no finished run records" in empty.stderr
 
 
 def test_duplicate_task_name_fails_loudly(cli, tmp_path):
