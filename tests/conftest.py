@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("MIXSUITE_DATA", ROOT.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("MIXSUITE_DATA", "") or ROOT.parent / "shared" / "data").resolve()
+if SHARED_DATA.is_dir():  # absolute, so subprocesses started in other folders find it too
+    os.environ["MIXSUITE_DATA"] = str(SHARED_DATA)
 
 
 def run_cli(*args, cwd=ROOT, env=None, timeout=600):
