@@ -1,0 +1,103 @@
+"""Planetoid citation graphs (public split) through torch_geometric, prepared once for fast full-graph training.
+
+The data root holds `planetoid/<Name>/raw/ind.<name>.*` (the layout `Planetoid` uses). The root may be
+read-only, so the raw files are copied into mixsuite's cache and processed there.
+"""
+from __future__ import annotations
+
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mixsuite.cache import cache_dir
+from mixsuite.errors import DataNotFound, UnknownName
+from mixsuite.registry import did_you_mean
+
+NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+SUFFIXES = ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"]
+
+
+@dataclass
+class Graph:
+    """Row-normalised sparse features, the normalised adjacency D^-1/2 (A+I) D^-1/2, labels and the split."""
+
+    x: torch.Tensor          # (N, F) sparse COO, rows sum to 1
+    adj: torch.Tensor        # (N, N) sparse CSR
+    y: torch.Tensor          # (N,)
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    test_idx: torch.Tensor
+    num_classes: int
+
+    @property
+    def num_nodes(self) -> int:
+        return self.y.numel()
+
+    def to(self, device) -> "Graph":
+        return Graph(self.x.to(device), self.adj.to(device), self.y.to(device), self.train_idx.to(device),
+                     self.val_idx.to(device), self.test_idx.to(device), self.num_classes)
+
+
+def raw_files(name: str) -> list[str]:
+    return [f"ind.{name.lower()}.{s}" for s in SUFFIXES]
+
+
+def find_raw(data_root: Path, name: str) -> Path | None:
+    """The folder holding all raw files of `name`, under data_root/planetoid/<Name>/raw or data_root/<Name>/raw."""
+    for base in (data_root / "planetoid", data_root):
+        raw = base / name / "raw"
+        if all((raw / f).is_file() for f in raw_files(name)):
+            return raw
+    return None
+
+
+def load_planetoid(data_root: Path, dataset: str, download: bool = False) -> Graph:
+    """The public Planetoid split of `dataset` (cora, citeseer, pubmed)."""
+    from torch_geometric.datasets import Planetoid
+    from torch_geometric.transforms import NormalizeFeatures
+
+    key = dataset.lower()
+    if key not in NAMES:
+        raise UnknownName(f"unknown Planetoid dataset {dataset!r}; {did_you_mean(key, NAMES)}")
+    name = NAMES[key]
+    work = cache_dir() / "planetoid"
+    raw = find_raw(Path(data_root), name)
+    if raw is not None:
+        dest = work / name / "raw"
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in raw_files(name):
+            if not (dest / f).is_file():
+                shutil.copyfile(raw / f, dest / f)
+    elif not download and find_raw(work, name) is None:
+        looked = [Path(data_root) / "planetoid" / name / "raw", Path(data_root) / name / "raw", work / name / "raw"]
+        missing = _missing(looked[0], name)
+        raise DataNotFound(
+            f"Planetoid {name}" + (f" (incomplete: {', '.join(missing)} missing)" if missing else ""), looked,
+            "Put the raw ind.* files there (data_root=... or $MIXSUITE_DATA), or pass download=true to let "
+            "torch_geometric fetch them.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pickles name scipy.sparse.csr (a deprecation warning)
+        data = Planetoid(str(work), name, split="public", transform=NormalizeFeatures())[0]
+    return _prepare(data)
+
+
+def _missing(raw: Path, name: str) -> list[str]:
+    if not raw.is_dir():
+        return []
+    return [f for f in raw_files(name) if not (raw / f).is_file()]
+
+
+def _prepare(data) -> Graph:
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    n = data.num_nodes
+    edge_index, weight = gcn_norm(data.edge_index, None, n, add_self_loops=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        adj = torch.sparse_coo_tensor(edge_index.flip(0), weight, (n, n)).coalesce().to_sparse_csr()
+    idx = torch.arange(n)
+    return Graph(data.x.to_sparse().coalesce(), adj, data.y, idx[data.train_mask], idx[data.val_mask],
+                 idx[data.test_mask], int(data.y.max()) + 1)

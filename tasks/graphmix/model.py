@@ -1,0 +1,77 @@
+"""GCN and GAT whose weights also define an FCN: the same linear maps without propagation over the graph.
+
+GraphMix trains the FCN with manifold mixup and the GNN on the labels; because the parameters are shared,
+the FCN's mixup regularises the GNN.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import GATConv, GCNConv
+
+
+def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout on the non-zeros of a sparse COO matrix (a dense dropout on 2708x1433 costs 50x more)."""
+    if not training or p == 0:
+        return x
+    return torch.sparse_coo_tensor(x.indices(), F.dropout(x.values(), p, True), x.shape, is_coalesced=True,
+                                   check_invariants=False)
+
+
+def input_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    return sparse_dropout(x, p, training) if x.is_sparse else F.dropout(x, p, training)
+
+
+class SharedGCN(nn.Module):
+    """Two GCNConv layers (no bias, as the paper's code). `forward` propagates; `fcn` does not."""
+
+    def __init__(self, in_dim: int, hidden: int, classes: int, input_dropout: float = 0.5, dropout: float = 0.0):
+        super().__init__()
+        self.conv1 = GCNConv(in_dim, hidden, bias=False, normalize=False)
+        self.conv2 = GCNConv(hidden, classes, bias=False, normalize=False)
+        self.input_dropout, self.dropout = input_dropout, dropout
+        for conv in (self.conv1, self.conv2):  # uniform(+-1/sqrt(out)), as the paper's layers
+            bound = 1.0 / conv.out_channels ** 0.5
+            nn.init.uniform_(conv.lin.weight, -bound, bound)
+
+    def forward(self, x, adj):
+        h = F.relu(self.conv1(input_dropout(x, self.input_dropout, self.training), adj))
+        return self.conv2(F.dropout(h, self.dropout, self.training), adj)
+
+    def fcn(self, x, plan=None):
+        """The parameter-shared FCN; `plan` mixes the hidden layer (after ReLU, before dropout)."""
+        h = F.relu(self.conv1.lin(input_dropout(x, self.input_dropout, self.training)))
+        if plan is not None:
+            h = plan.mix(h)
+        return self.conv2.lin(F.dropout(h, self.dropout, self.training))
+
+
+class SharedGAT(nn.Module):
+    """GAT (8 heads x 8 units, then 1 head), as Velickovic et al.; its FCN uses the layers' linear maps + biases."""
+
+    def __init__(self, in_dim: int, hidden: int, classes: int, input_dropout: float = 0.6, dropout: float = 0.6,
+                 heads: int = 8):
+        super().__init__()
+        self.conv1 = GATConv(in_dim, hidden, heads=heads, dropout=dropout)
+        self.conv2 = GATConv(hidden * heads, classes, heads=1, dropout=dropout)
+        self.input_dropout, self.dropout = input_dropout, dropout
+
+    def forward(self, x, edge_index):
+        x = input_dropout(x, self.input_dropout, self.training)
+        h = F.elu(self.conv1(x.to_dense() if x.is_sparse else x, edge_index))
+        return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
+
+    def fcn(self, x, plan=None):
+        h = F.elu(self.conv1.lin(input_dropout(x, self.input_dropout, self.training)) + self.conv1.bias)
+        if plan is not None:
+            h = plan.mix(h)
+        return self.conv2.lin(F.dropout(h, self.dropout, self.training)) + self.conv2.bias
+
+
+def build_model(backbone: str, in_dim: int, hidden: int, classes: int, input_dropout: float, dropout: float):
+    if backbone == "gcn":
+        return SharedGCN(in_dim, hidden, classes, input_dropout, dropout)
+    if backbone == "gat":
+        return SharedGAT(in_dim, hidden, classes, input_dropout, dropout)
+    raise ValueError(f"backbone must be gcn or gat, got {backbone!r}")

@@ -1,0 +1,122 @@
+"""GraphMix: shared parameters, sharpening, row-restricted mixing, the ramp, the Planetoid loaders, smoke run."""
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mixsuite.errors import DataNotFound
+from mixsuite.mixing import MixPlan
+from mixsuite.task import resolve
+
+from conftest import ROOT
+
+resolve(str(ROOT / "tasks" / "graphmix")).load()
+from mixsuite.plugins.graphmix.data import find_raw, load_planetoid  # noqa: E402
+from mixsuite.plugins.graphmix.model import SharedGAT, SharedGCN, sparse_dropout  # noqa: E402
+from mixsuite.plugins.graphmix.targets import consistency_weight, predicted_targets, sharpen  # noqa: E402
+
+
+def tiny_graph(n=6, f=5):
+    torch.manual_seed(0)
+    x = torch.rand(n, f)
+    x = (x / x.sum(1, keepdim=True)).to_sparse().coalesce()
+    a = torch.eye(n) + torch.diag(torch.ones(n - 1), 1) + torch.diag(torch.ones(n - 1), -1)
+    d = a.sum(1).rsqrt()
+    adj_dense = d[:, None] * a * d[None, :]
+    return x, adj_dense
+
+
+def test_gcn_and_fcn_share_the_same_weights():
+    x, adj_dense = tiny_graph()
+    model = SharedGCN(5, 4, 3, input_dropout=0.0).eval()
+    w1, w2 = model.conv1.lin.weight, model.conv2.lin.weight
+    xd = x.to_dense()
+    gcn = model(x, adj_dense.to_sparse_csr())
+    assert torch.allclose(gcn, adj_dense @ (F.relu(adj_dense @ (xd @ w1.T)) @ w2.T), atol=1e-6)
+    assert torch.allclose(model.fcn(x), F.relu(xd @ w1.T) @ w2.T, atol=1e-6)
+    assert {id(p) for p in model.parameters()} == {id(w1), id(w2)}  # nothing else to learn: the FCN adds no weights
+    model.fcn(x).sum().backward()
+    assert w1.grad.abs().sum() > 0 and w2.grad.abs().sum() > 0
+
+
+def test_gat_fcn_uses_the_gat_linear_maps():
+    x, _ = tiny_graph()
+    model = SharedGAT(5, 2, 3, input_dropout=0.0, dropout=0.0, heads=2).eval()
+    h = F.elu(x.to_dense() @ model.conv1.lin.weight.T + model.conv1.bias)
+    assert torch.allclose(model.fcn(x), h @ model.conv2.lin.weight.T + model.conv2.bias, atol=1e-6)
+
+
+def test_sharpen():
+    p = torch.tensor([[0.6, 0.4], [0.5, 0.5]])
+    assert torch.allclose(sharpen(p, 0.5), torch.tensor([[0.36 / 0.52, 0.16 / 0.52], [0.5, 0.5]]))
+    assert torch.allclose(sharpen(p, 1.0), p)
+    assert sharpen(p, 0.1)[0, 0] > 0.98
+
+
+def test_predicted_targets_are_distributions_and_keep_mode():
+    x, adj_dense = tiny_graph()
+    model = SharedGCN(5, 4, 3).eval()
+    t = predicted_targets(model, x, adj_dense.to_sparse_csr(), k=4, temperature=0.1)
+    assert torch.allclose(t.sum(1), torch.ones(6)) and not model.training
+
+
+def test_mixing_touches_only_selected_rows():
+    x, _ = tiny_graph()
+    model = SharedGCN(5, 4, 3, input_dropout=0.0).eval()
+    rows = torch.tensor([1, 3, 4])
+    plan = MixPlan("hidden", torch.tensor(0.3), torch.tensor([0, 4, 2, 1, 3, 5]), rows)
+    plain, mixed = model.fcn(x), model.fcn(x, plan)
+    others = torch.tensor([0, 2, 5])
+    assert torch.equal(mixed[others], plain[others])
+    h = F.relu(x.to_dense() @ model.conv1.lin.weight.T)
+    expect = (0.3 * h[1] + 0.7 * h[4]) @ model.conv2.lin.weight.T
+    assert torch.allclose(mixed[1], expect, atol=1e-6)
+
+
+def test_sparse_dropout_scales_kept_values():
+    x, _ = tiny_graph(50, 40)
+    torch.manual_seed(1)
+    d = sparse_dropout(x, 0.5, True).coalesce()
+    kept = d.values() != 0
+    assert torch.allclose(d.values()[kept], 2 * x.values()[kept])
+    assert 0.35 < kept.float().mean() < 0.65
+
+
+def test_consistency_ramp():
+    assert math.isclose(consistency_weight(0, 10.0), 10.0 * math.exp(-5))
+    assert math.isclose(consistency_weight(499, 10.0), 10.0 * math.exp(-5))
+    assert math.isclose(consistency_weight(750, 10.0), 10.0 * math.exp(-5 * 0.25))
+    assert consistency_weight(1000, 10.0) == consistency_weight(5000, 10.0) == 10.0
+
+
+@pytest.mark.parametrize("name,nodes,split", [("cora", 2708, (140, 500, 1000)), ("citeseer", 3327, (120, 500, 1000))])
+def test_planetoid_from_shared_data(shared_data, name, nodes, split, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path))
+    g = load_planetoid(shared_data, name)
+    assert g.num_nodes == nodes
+    assert (len(g.train_idx), len(g.val_idx), len(g.test_idx)) == split
+    row_sums = torch.sparse.sum(g.x, 1).to_dense()
+    assert torch.allclose(row_sums[row_sums > 0], torch.ones(int((row_sums > 0).sum())), atol=1e-5)
+    dense = g.adj.to_dense()
+    assert torch.allclose(dense, dense.T, atol=1e-6) and (dense.diagonal() > 0).all()
+
+
+def test_incomplete_pubmed_says_which_file(shared_data, tmp_path, monkeypatch):
+    if find_raw(shared_data, "PubMed") is not None:
+        pytest.skip("PubMed is complete here")
+    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path))
+    with pytest.raises(DataNotFound, match=r"ind\.pubmed\.allx.*download=true"):
+        load_planetoid(shared_data, "pubmed")
+
+
+def test_smoke_config(cli, tmp_path, shared_data):
+    out = cli("run", "tasks/graphmix", "-c", "configs/graphmix/smoke.yaml", "--results-dir", tmp_path / "r",
+              "--runs-dir", tmp_path / "runs", env={"MIXSUITE_CACHE": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr[-2000:]
+    rec = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
+    m = rec["metrics"]
+    assert rec["task"] == "graphmix" and rec["dataset"] == "cora" and rec["method"] == "graphmix"
+    assert 0.5 < m["best_test_acc"] <= 1.0 and 1 <= m["best_epoch"] <= 200
+    assert m["best_val_acc"] >= m["val_acc"]
