@@ -1,0 +1,182 @@
+"""Few-shot classification after S2M2 (Mangla et al., WACV 2020): train a backbone on the base classes, then
+evaluate it on N-way K-shot episodes of novel classes with a classifier fitted on each episode's support set.
+
+Methods: baseline (linear head, CE), baselinepp (cosine head), rotation (0.5 CE class + 0.5 CE rotation over the
+4 rotations), manifold (manifold mixup alone), s2m2 (`rotation_epochs` of rotation training, then manifold mixup
+with k ~ U{input, block1, block2, block3} plus the rotation loss on a quarter of the batch, one optimizer step
+on both gradients).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from mixsuite import checkpoint
+from mixsuite.config import RunConfig
+from mixsuite.errors import UserError
+from mixsuite.mixing import build_mixer
+from mixsuite.task import Task
+
+from . import data
+from .backbones import build_backbone
+from .episodes import episode_accuracies, mean_ci95, sample_episodes
+from .heads import FewShotNet, rotate_batch
+
+METHODS = ("baseline", "baselinepp", "rotation", "manifold", "s2m2")
+
+
+@dataclass
+class FewShotConfig(RunConfig):
+    dataset: str = "omniglot"            # omniglot | miniimagenet | tieredimagenet | cub | cifar-fs
+    method: str = "s2m2"
+    backbone: str = "conv4"              # conv4 | resnet12 | wrn28-10
+    image_size: int = 28
+    epochs: int = 6                      # all epochs; for s2m2 the first rotation_epochs are the rotation stage
+    rotation_epochs: int = 3             # s2m2 only: the rotation stage that comes first
+    init_from: str = ""                  # start from a previous run's checkpoint.pt (e.g. its rotation stage)
+    batch_size: int = 128
+    lr: float = 1e-3                     # Adam, as the paper's code
+    alpha: float = 2.0
+    mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
+    head_scale: float = 10.0             # cosine head: 2 when <= 200 classes, else 10 in the paper's code
+    dropout: float = 0.5                 # WRN only
+    base_classes: int = 0                # 0 = all; fewer for quick runs
+    val_classes: int = 64                # held out of the base classes for validation episodes (Omniglot)
+    n_way: int = 5
+    shots: list[int] = field(default_factory=lambda: [1, 5])
+    n_query: int = 15                    # -1: every remaining image of the class (the paper's protocol)
+    val_episodes: int = 200
+    test_episodes: int = 600
+    episode_classifier: str = "logistic"  # logistic | cosine
+    classifier_steps: int = 100
+    classifier_lr: float = 0.1
+    eval_every: int = 2
+
+
+class FewShotTask(Task):
+    name = "fewshot"
+    summary = "S2M2 few-shot learning: rotation + manifold mixup, batched N-way K-shot episodes (Omniglot, mini, CUB)"
+    Config = FewShotConfig
+    primary_metric = "test_5way5shot_acc"
+    select_metric = "val_acc"
+
+    def setup(self):
+        cfg, eng = self.cfg, self.engine
+        if cfg.method not in METHODS:
+            raise UserError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
+        self.base, self.val, self.novel = data.load(cfg.dataset, eng.data_root, cfg.image_size, cfg.val_classes)
+        if cfg.base_classes:
+            self.base = self.base.subset_classes(cfg.base_classes)
+        channels = self.base.images.shape[1]
+        self.mean = self.base.images.float().mean().item() / 255
+        self.std = self.base.images.float().std().item() / 255
+        self.loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size, drop_last=True)
+        head = "linear" if cfg.method == "baseline" else "cosine"
+        self.net = FewShotNet(build_backbone(cfg.backbone, channels, cfg.dropout), self.base.n_classes, head,
+                              cfg.head_scale)
+        self.model = eng.prepare(self.net)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        mixing = cfg.method in ("manifold", "s2m2")
+        self.mixer = build_mixer("manifold" if mixing else "erm", self.net.backbone, alpha=cfg.alpha,
+                                 layers=cfg.mix_layers if mixing else None, generator=eng.generator("mix"))
+        self.quarter = eng.generator("quarter")
+        if cfg.init_from:
+            self._init_from(Path(cfg.init_from))
+
+    def _init_from(self, path: Path):
+        if path.is_dir():
+            path = path / "checkpoint.pt"
+        if not path.is_file():
+            raise UserError(f"init_from={path}: no checkpoint there")
+        state = checkpoint.load(path)["task"]["model"]
+        own = self.net.state_dict()
+        kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith("rotation")}
+        self.net.load_state_dict(kept, strict=False)   # the rotation head starts fresh, as in S2M2
+        self.engine.log(f"initialised {len(kept)} tensors from {path}")
+
+    def normalise(self, x):
+        return (x.float() / 255 - self.mean) / self.std
+
+    def stage(self, epoch: int) -> str:
+        """What this epoch trains: for s2m2 the rotation stage comes first."""
+        if self.cfg.method == "s2m2":
+            return "rotation" if epoch <= self.cfg.rotation_epochs and not self.cfg.init_from else "s2m2"
+        return self.cfg.method
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        stage, total, n = self.stage(epoch), 0.0, 0
+        for x, y in self.engine.progress(self.loader, f"{stage} {epoch}"):
+            x, y = self.normalise(self.engine.to_device(x)), self.engine.to_device(y)
+            if stage == "rotation":
+                loss = self.rotation_loss(x, y)
+                self.engine.backward(loss)
+            elif stage == "s2m2":
+                loss = self.mixup_loss(x, y)
+                self.engine.backward(loss)
+                q = torch.randperm(len(x), generator=self.quarter)[: max(1, len(x) // 4)].to(x.device)
+                rot = self.rotation_loss(x[q], y[q])
+                self.engine.backward(rot)       # gradients accumulate: one step on both, as the paper's code
+                loss = loss + rot
+            elif stage == "manifold":
+                loss = self.mixup_loss(x, y)
+                self.engine.backward(loss)
+            else:
+                with self.engine.autocast():
+                    loss = F.cross_entropy(self.model(x), y)
+                self.engine.backward(loss)
+            self.engine.optimizer_step(self.optimizer)
+            total, n = total + loss.item() * len(x), n + len(x)
+        return {"loss": total / max(n, 1)}
+
+    def mixup_loss(self, x, y):
+        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+            out = self.model(x)
+        return plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
+
+    def rotation_loss(self, x, y):
+        xr, yr = rotate_batch(x)
+        with self.engine.autocast():
+            h = self.net.backbone(xr)
+            cls, rot = self.net.classifier(h), self.net.rotation(h)
+        return 0.5 * F.cross_entropy(cls, y.repeat(4)) + 0.5 * F.cross_entropy(rot, yr)
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        self.net.eval()
+        out = [self.net.backbone(self.normalise(self.engine.to_device(c))).float().cpu() for c in images.split(512)]
+        return torch.cat(out)
+
+    def episodes(self, split: data.Split, shot: int, n_episodes: int, seed: int) -> tuple[float, float]:
+        cfg = self.cfg
+        s, q = sample_episodes(split.labels, n_episodes, cfg.n_way, shot, cfg.n_query, seed)
+        accs = episode_accuracies(self.features(split.images), s, q, cfg.episode_classifier, cfg.classifier_steps,
+                                  cfg.classifier_lr)
+        return mean_ci95(accs)
+
+    def evaluate(self, epoch):
+        if not len(self.val.labels):
+            return {}
+        acc, ci = self.episodes(self.val, 1, self.cfg.val_episodes, seed=12345)  # the same val episodes every time
+        return {"val_acc": acc, "val_ci95": ci}
+
+    def finish(self):
+        """Test episodes on the novel classes with the final (latest) model, as the paper's protocol."""
+        out = {}
+        for shot in self.cfg.shots:
+            acc, ci = self.episodes(self.novel, shot, self.cfg.test_episodes, seed=2024 + shot)
+            out[f"test_{self.cfg.n_way}way{shot}shot_acc"] = acc
+            out[f"test_{self.cfg.n_way}way{shot}shot_ci95"] = ci
+            self.engine.log(f"test {self.cfg.n_way}-way {shot}-shot: {100 * acc:.2f} ± {100 * ci:.2f} %")
+        return out
+
+    def state_dict(self):
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
