@@ -114,3 +114,18 @@ def test_smoke_config(cli, tmp_path, shared_data):
     assert 0.2 < m["test_5way1shot_acc"] <= 1.0 and 0.2 < m["test_5way5shot_acc"] <= 1.0
     assert m["test_5way5shot_acc"] > m["test_5way1shot_acc"]
     assert 0 < m["test_5way1shot_ci95"] < 0.1
+
+
+@pytest.mark.parametrize("name,image,rot,total,queries,episodes", [
+    ("miniimagenet", 80, 400, 500, -1, 10000), ("cub", 80, 200, 300, 15, 600), ("cifar-fs", 32, 400, 500, -1, 10000)])
+def test_paper_configs_carry_s2m2_hyperparameters(name, image, rot, total, queries, episodes):
+    from mixsuite.config import build_config
+    from mixsuite.plugins.fewshot.task import FewShotConfig
+
+    cfg = build_config(FewShotConfig, [ROOT / "configs" / "fewshot" / f"paper-{name}.yaml"])
+    assert (cfg.dataset, cfg.method, cfg.backbone) == (name, "s2m2", "wrn28-10")
+    assert (cfg.image_size, cfg.rotation_epochs, cfg.epochs) == (image, rot, total)
+    assert (cfg.lr, cfg.alpha, cfg.batch_size, cfg.head_scale) == (1e-3, 2.0, 64, 2.0)
+    assert cfg.mix_layers == ["input", "block1", "block2", "block3"]
+    assert (cfg.n_way, cfg.shots, cfg.n_query, cfg.test_episodes) == (5, [1, 5], queries, episodes)
+    assert cfg.episode_classifier == "cosine"
