@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MIXSUITE_DATA", "") or ROOT.parent / "shared" / "data").resolve()
 if SHARED_DATA.is_dir():  # absolute, so subprocesses started in other folders find it too
     os.environ["MIXSUITE_DATA"] = str(SHARED_DATA)
+# One processed-data cache for the whole session (loaders decode once; smoke runs reuse it), unless set outside.
+os.environ.setdefault("MIXSUITE_CACHE", tempfile.mkdtemp(prefix="mixsuite-cache-"))
 
 
 def run_cli(*args, cwd=ROOT, env=None, timeout=600):

@@ -81,8 +81,7 @@ def test_backbones_expose_mixing_points():
     assert out.abs().max() <= 2.0 + 1e-6
 
 
-def test_omniglot_from_shared_data(shared_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path))
+def test_omniglot_from_shared_data(shared_data):
     base, val, novel = data.load("omniglot", shared_data, image_size=28, val_classes=64)
     assert base.n_classes == 900 and val.n_classes == 64 and novel.n_classes == 659
     assert len(base.labels) == 900 * 20 and len(novel.labels) == 659 * 20

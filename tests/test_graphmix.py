@@ -92,8 +92,7 @@ def test_consistency_ramp():
 
 
 @pytest.mark.parametrize("name,nodes,split", [("cora", 2708, (140, 500, 1000)), ("citeseer", 3327, (120, 500, 1000))])
-def test_planetoid_from_shared_data(shared_data, name, nodes, split, tmp_path, monkeypatch):
-    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path))
+def test_planetoid_from_shared_data(shared_data, name, nodes, split):
     g = load_planetoid(shared_data, name)
     assert g.num_nodes == nodes
     assert (len(g.train_idx), len(g.val_idx), len(g.test_idx)) == split
@@ -113,7 +112,7 @@ def test_incomplete_pubmed_says_which_file(shared_data, tmp_path, monkeypatch):
 
 def test_smoke_config(cli, tmp_path, shared_data):
     out = cli("run", "tasks/graphmix", "-c", "configs/graphmix/smoke.yaml", "--results-dir", tmp_path / "r",
-              "--runs-dir", tmp_path / "runs", env={"MIXSUITE_CACHE": str(tmp_path / "cache")})
+              "--runs-dir", tmp_path / "runs")
     assert out.returncode == 0, out.stderr[-2000:]
     rec = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
     m = rec["metrics"]

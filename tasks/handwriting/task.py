@@ -1,0 +1,172 @@
+"""Handwritten line recognition with CTC, after Moysset & Messina (ICDAR 2019): manifold mixup on the feature
+maps of pairs of lines (a batch is padded to its widest line, so partners have equal width) with the mixed loss
+lam * CTC(y_a) + (1 - lam) * CTC(y_b), each transcript with its own length; the mixed line's input length is
+the larger of the two. Metrics: CER and WER (editdistance) on val and test, per-character NLL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from mixsuite.config import RunConfig
+from mixsuite.errors import UserError
+from mixsuite.mixing import build_mixer, mixed_ctc_loss
+from mixsuite.task import Task
+
+from .batching import BucketBatchSampler, LineDataset, collate
+from .data import Lines, load_lines
+from .model import build_model, frames
+from .text import Alphabet, BeamDecoder, error_rates, greedy_decode
+
+
+@dataclass
+class HandwritingConfig(RunConfig):
+    dataset: str = "poilus"               # poilus | iam | tsv:<folder>
+    method: str = "manifold"              # erm | input | manifold
+    model: str = "gated"                  # gated (the paper's) | crnn
+    width: int = 1                        # channel multiplier
+    hidden: int = 128
+    dropout: float = 0.2
+    height: int = 64
+    max_width: int = 1600
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-3
+    clip_grad: float = 5.0
+    alpha: float = 2.0
+    mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
+    augment: bool = False                 # light random affine + time/frequency masking
+    decoder: str = "greedy"               # greedy | beam (needs the ctc extra)
+    beam_size: int = 10
+    lexicon: bool = False                 # beam search restricted to the training words
+    train_lines: int = 0                  # 0 = all; fewer for quick runs
+    eval_lines: int = 0
+
+
+class HandwritingTask(Task):
+    name = "handwriting"
+    summary = "handwritten line recognition with CTC and mixed-CTC manifold mixup; CER/WER on real French lines"
+    Config = HandwritingConfig
+    primary_metric = "best_test_cer"
+    select_metric = "val_cer"
+    select_mode = "min"
+
+    def setup(self):
+        cfg, eng = self.cfg, self.engine
+        if cfg.method not in ("erm", "input", "manifold"):
+            raise UserError(f"method must be erm, input or manifold, got {cfg.method!r}")
+        splits = load_lines(eng.data_root, cfg.dataset, cfg.height, cfg.max_width)
+        splits = {s: _first(lines, cfg.train_lines if s == "train" else cfg.eval_lines) for s, lines in splits.items()}
+        self.splits = splits
+        self.alphabet = Alphabet(splits["train"].texts)
+        self.datasets = {s: LineDataset(lines, self.alphabet) for s, lines in splits.items()}
+        self.unknown = {}
+        for s in ("val", "test"):  # encoding counted the characters the training text never shows
+            self.unknown[f"unknown_chars_{s}"] = sum(len(t) - len(e) for t, e in zip(splits[s].texts, self.datasets[s].targets))
+        self.train_sampler = BucketBatchSampler(splits["train"].widths, cfg.batch_size // max(1, _world()), True, cfg.seed)
+        self.loader = DataLoader(self.datasets["train"], batch_sampler=self.train_sampler, collate_fn=collate,
+                                 num_workers=cfg.num_workers)
+        self.net = build_model(cfg.model, len(self.alphabet), cfg.width, cfg.hidden, cfg.dropout)
+        self.model = eng.prepare(self.net)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.mixer = build_mixer(cfg.method, self.net, alpha=cfg.alpha, layers=cfg.mix_layers,
+                                 generator=eng.generator("mix"))
+        self.augment = _augmentation() if cfg.augment else None
+        eng.log(f"{cfg.dataset}: {len(splits['train'])}/{len(splits['val'])}/{len(splits['test'])} lines, "
+                f"{len(self.alphabet) - 1} characters; unknown in val/test: {self.unknown}")
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        self.train_sampler.set_epoch(epoch)
+        total, n = 0.0, 0
+        for x, widths, targets, tlens, _ in self.engine.progress(self.loader, f"epoch {epoch}"):
+            x, widths, targets, tlens = self.engine.to_device((x, widths, targets, tlens))
+            if self.augment is not None:
+                x = self.augment(x)
+            loss = self.loss(x, widths, targets, tlens)
+            self.engine.step(loss, self.optimizer, self.cfg.clip_grad)
+            total, n = total + loss.item() * len(x), n + len(x)
+        return {"loss": total / max(1, n)}
+
+    def loss(self, x, widths, targets, tlens):
+        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+            log_probs = self.model(x)
+        log_probs, lengths = log_probs.float(), frames(widths)
+        if not plan.active:
+            return F.ctc_loss(log_probs, targets, lengths, tlens, zero_infinity=True)
+        perm = plan.perm.to(x.device)
+        return mixed_ctc_loss(log_probs, targets, tlens, targets[perm], tlens[perm],
+                              torch.maximum(lengths, lengths[perm]), plan.lam)
+
+    @torch.no_grad()
+    def transcribe(self, split: str, beam: BeamDecoder | None = None) -> tuple[list[str], float]:
+        """Hypotheses for every line of `split` (in order) and the per-character NLL."""
+        self.net.eval()
+        ds = self.datasets[split]
+        sampler = BucketBatchSampler(self.splits[split].widths, self.cfg.batch_size, shuffle=False)
+        hyps, nll, chars = [None] * len(ds), 0.0, 0
+        for batch in sampler.batches:
+            x, widths, targets, tlens, idx = self.engine.to_device(collate([ds[i] for i in batch]))
+            with self.engine.autocast():
+                log_probs = self.net(x).float()
+            lengths = frames(widths)
+            line_nll = F.ctc_loss(log_probs, targets, lengths, tlens, reduction="none")
+            feasible = torch.isfinite(line_nll)    # a line too long for its frames has no CTC path: left out
+            nll += line_nll[feasible].sum().item()
+            chars += int(tlens[feasible].sum())
+            texts = beam(log_probs, lengths) if beam else [self.alphabet.decode(s) for s in greedy_decode(log_probs, lengths)]
+            for i, t in zip(idx.tolist(), texts):
+                hyps[i] = t
+        return hyps, nll / max(1, chars)
+
+    def evaluate(self, epoch):
+        hyps, nll = self.transcribe("val")
+        rates = error_rates(hyps, self.splits["val"].texts)
+        return {"val_cer": rates["cer"], "val_wer": rates["wer"], "val_nll_per_char": nll, **self._test()}
+
+    def _test(self, beam=None, prefix="test_"):
+        hyps, nll = self.transcribe("test", beam)
+        rates = error_rates(hyps, self.splits["test"].texts)
+        return {f"{prefix}cer": rates["cer"], f"{prefix}wer": rates["wer"], f"{prefix}nll_per_char": nll}
+
+    def finish(self):
+        out = dict(self.unknown)
+        if self.cfg.decoder == "beam":
+            words = [w for t in self.splits["train"].texts for w in t.split()] if self.cfg.lexicon else None
+            beam = BeamDecoder(self.alphabet, self.cfg.beam_size, words, self.engine.run_dir / "lexicon.txt")
+            out.update(self._test(beam, prefix="test_beam_"))
+        return out
+
+    def state_dict(self):
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def _first(lines: Lines, n: int) -> Lines:
+    if not n or n >= len(lines):
+        return lines
+    end = int(lines.widths[:n].sum())
+    return Lines(lines.pixels[:, :end], lines.widths[:n], lines.texts[:n])
+
+
+def _world() -> int:
+    from mixsuite import dist
+
+    return dist.world_size()
+
+
+def _augmentation():
+    """Light random affine on the line images, then torchaudio's time and frequency masking (height = frequency)."""
+    import torchaudio
+    from torchvision.transforms import v2
+
+    affine = v2.RandomAffine(degrees=1.5, shear=5, scale=(0.93, 1.03))
+    time_mask, freq_mask = torchaudio.transforms.TimeMasking(24, iid_masks=True), \
+        torchaudio.transforms.FrequencyMasking(6, iid_masks=True)
+    return lambda x: freq_mask(time_mask(affine(x)))
