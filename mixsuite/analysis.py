@@ -87,9 +87,17 @@ def plot_spectra(spectra_by_name: dict[str, dict], path: str | Path, title: str 
         ax.set_ylabel("singular value")
         ax.legend()
     fig.suptitle(title or "singular values of hidden representations")
-    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    if tight:
+        fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

@@ -151,9 +151,6 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path) -> Path:
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric}: mean ± std over seeds (n = {', '.join(str(r['n']) for r in rows)})", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from .analysis import save_figure
+
+    return save_figure(fig, path)

@@ -25,7 +25,8 @@ class Task:
 
     The engine calls: setup() once; then per epoch train_epoch(epoch) -> metrics and, on the eval cadence,
     evaluate(epoch) -> metrics; finish() -> final metrics (plots, analyses) at the end. state_dict() /
-    load_state_dict() carry everything a resumed run needs (models, optimizers, schedulers, mixers).
+    load_state_dict() carry everything a resumed run needs (by default the objects named in `state_attrs`;
+    the engine itself saves its seeded generators, so mixers resume exactly).
     """
 
     name: str = ""
@@ -51,11 +52,16 @@ class Task:
     def finish(self) -> dict:
         return {}
 
+    # Attributes whose state_dict() a checkpoint carries (models, optimizers, schedulers); override
+    # state_dict/load_state_dict for anything else.
+    state_attrs: tuple[str, ...] = ()
+
     def state_dict(self) -> dict:
-        return {}
+        return {name: getattr(self, name).state_dict() for name in self.state_attrs}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        for name in self.state_attrs:
+            getattr(self, name).load_state_dict(state[name])
 
     @property
     def dataset(self) -> str:

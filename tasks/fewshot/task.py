@@ -63,6 +63,7 @@ class FewShotTask(Task):
     Config = FewShotConfig
     primary_metric = "test_5way5shot_acc"
     select_metric = "val_acc"
+    state_attrs = ("net", "optimizer")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
@@ -92,7 +93,7 @@ class FewShotTask(Task):
             path = path / "checkpoint.pt"
         if not path.is_file():
             raise UserError(f"init_from={path}: no checkpoint there")
-        state = checkpoint.load(path)["task"]["model"]
+        state = checkpoint.load(path)["task"]["net"]
         own = self.net.state_dict()
         kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith("rotation")}
         self.net.load_state_dict(kept, strict=False)   # the rotation head starts fresh, as in S2M2
@@ -173,10 +174,3 @@ class FewShotTask(Task):
             out[f"test_{self.cfg.n_way}way{shot}shot_ci95"] = ci
             self.engine.log(f"test {self.cfg.n_way}-way {shot}-shot: {100 * acc:.2f} ± {100 * ci:.2f} %")
         return out
-
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])

@@ -55,6 +55,7 @@ class GraphMixTask(Task):
     Config = GraphMixConfig
     primary_metric = "best_test_acc"      # test accuracy at the best validation epoch
     select_metric = "val_acc"
+    state_attrs = ("model", "optimizer")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
@@ -108,10 +109,3 @@ class GraphMixTask(Task):
         y = self.g.y
         val_acc = (logits[self.g.val_idx].argmax(-1) == y[self.g.val_idx]).float().mean().item()
         return {"val_acc": val_acc, **classification_metrics(logits[self.g.test_idx], y[self.g.test_idx], prefix="test_")}
-
-    def state_dict(self):
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])

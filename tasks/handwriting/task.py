@@ -53,6 +53,7 @@ class HandwritingTask(Task):
     primary_metric = "best_test_cer"
     select_metric = "val_cer"
     select_mode = "min"
+    state_attrs = ("net", "optimizer")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
@@ -139,13 +140,6 @@ class HandwritingTask(Task):
             beam = BeamDecoder(self.alphabet, self.cfg.beam_size, words, self.engine.run_dir / "lexicon.txt")
             out.update(self._test(beam, prefix="test_beam_"))
         return out
-
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
 
 
 def _first(lines: Lines, n: int) -> Lines:

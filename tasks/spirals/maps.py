@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from mixsuite.analysis import save_figure
+
 
 def grid(lo: torch.Tensor, hi: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """An n x n grid over the box [lo, hi] (each of shape (2,)): (xs, ys, points (n*n, 2))."""
@@ -65,8 +67,4 @@ def plot_figure1(in_map: dict, hid_map: dict, train_x, train_y, codes, path: str
         ax.set_title(name)
     fig.colorbar(im, ax=axes, label="p(class 1)")
     fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100, tight=False)

@@ -49,6 +49,7 @@ class SpiralsTask(Task):
     summary = "the blog's Figure 1: interlocked spirals, 2-unit bottleneck, decision maps in input and hidden space"
     Config = SpiralsConfig
     primary_metric = "test_acc"
+    state_attrs = ("net", "optimizer")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
@@ -100,13 +101,6 @@ class SpiralsTask(Task):
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "bottleneck_spectra.png", title)
         net.to(self.engine.device)
         return metrics
-
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
 
 
 def _class_spread(codes: torch.Tensor, labels: torch.Tensor) -> float:
