@@ -97,7 +97,14 @@ def cmd_compare(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may also come after options (`run TASK -c smoke.yaml alpha=1`)
+    stray = [a for a in extra if args.command != "run" or a.startswith("-") or "=" not in a]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
     try:
         return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare}[args.command](args)
     except ConfigError as e:

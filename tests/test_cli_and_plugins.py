@@ -118,3 +118,11 @@ def test_duplicate_task_name_fails_loudly(cli, tmp_path):
     assert "ambiguous" in cli("list", cwd=tmp_path, env=env).stdout
     out = cli("run", "dup", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env=env)
     assert out.returncode == 1 and "claimed by" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_overrides_after_options(cli):
+    out = cli("run", "tasks/spirals", "-c", "configs/spirals/smoke.yaml", "alpha=0.7", "--print-config")
+    assert out.returncode == 0, out.stderr
+    assert "alpha: 0.7" in out.stdout and "epochs: 3" in out.stdout
+    bad = cli("run", "tasks/spirals", "--bogus-flag")
+    assert bad.returncode == 2 and "--bogus-flag" in bad.stderr
