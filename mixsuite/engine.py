@@ -55,7 +55,7 @@ class Engine:
 
     CHECKPOINT = "checkpoint.pt"
 
-    def __init__(self, task_cls, cfg, *, runs_dir: str | Path = "runs", resume: str = "auto", log=print):
+    def __init__(self, task_cls, cfg, *, runs_dir: str | Path = "runs", resume: str = "auto", log=None):
         self.task_cls = task_cls
         self.cfg = cfg
         self.task_name = task_cls.name
@@ -66,7 +66,7 @@ class Engine:
         self.run_id = run_id(cfg, self.task_name)
         self.run_dir = Path(runs_dir) / self.task_name / self.run_id
         self.resume = resume
-        self._log = log
+        self._log = log or log_line
         self._generators: dict[str, torch.Generator] = {}
         self._samplers: list[DistributedSampler] = []
         self.epoch = 0
@@ -259,6 +259,11 @@ class Engine:
         self.wall_time_s = time.time() - start
         self.task = task
         return final
+
+
+def log_line(msg: str) -> None:
+    """print, flushed: run logs are often redirected to a file and read while the run goes on."""
+    print(msg, flush=True)
 
 
 def _fmt(v) -> str:

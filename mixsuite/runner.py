@@ -10,15 +10,16 @@ import torch
 
 from . import __version__, dist
 from .config import config_hash, to_dict
-from .engine import Engine, NonFiniteLoss
+from .engine import Engine, NonFiniteLoss, log_line
 from .results import git_info, write_record
 
 
 def run(task_cls, cfg, *, results_dir: str | Path = "results", runs_dir: str | Path = "runs",
-        resume: str = "auto", log=print) -> dict:
+        resume: str = "auto", log=None) -> dict:
     """Train one config (one seed); on rank 0 write `<results_dir>/runs/<task>/<run_id>.json`. Returns the record."""
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.time()
+    log = log or log_line
     engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, log=log)
     status, error, metrics = "finished", None, {}
     try:
