@@ -19,6 +19,7 @@ def run(task_cls, cfg, *, results_dir: str | Path = "results", runs_dir: str | P
     """Train one config (one seed); on rank 0 write `<results_dir>/runs/<task>/<run_id>.json`. Returns the record."""
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.time()
+    sha, dirty = git_info()   # the code the run starts from
     log = log or log_line
     engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, log=log)
     status, error, metrics = "finished", None, {}
@@ -26,7 +27,6 @@ def run(task_cls, cfg, *, results_dir: str | Path = "results", runs_dir: str | P
         metrics = engine.run()
     except NonFiniteLoss as e:
         status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
-    sha, dirty = git_info()
     record = {
         "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": cfg.method, "seed": cfg.seed,
         "run_id": engine.run_id, "status": status, "error": error,
