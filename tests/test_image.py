@@ -191,3 +191,12 @@ def test_smoke_config_runs_via_the_cli_within_60s(cli, shared_data, tmp_path):
     for key in ("test_err", "test_nll", "test_ece", "best_test_err", "train_images_per_s"):
         assert key in rec["metrics"]
     assert rec["wall_time_s"] > 0
+
+
+def test_tiny_imagenet_paper_config_and_stride2_stem():
+    cfg = build_config(TASK.Config, [ROOT / "configs/image/paper-preactresnet18-tiny-imagenet.yaml",
+                                     ROOT / "configs/image/paper-manifold.yaml"], ["alpha=0.2"])
+    assert (cfg.epochs, cfg.lr_milestones, cfg.crop_padding, cfg.stem_stride, cfg.alpha) == (2000, [1000, 1500], 4, 2, 0.2)
+    net = models.build_model("preactresnet18", 200, width=0.125, stem_stride=2)
+    assert net.conv1(torch.zeros(1, 3, 64, 64)).shape[-2:] == (32, 32)
+    assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 200)

@@ -23,12 +23,12 @@ MODELS = {
 
 
 def build_model(name: str, num_classes: int, *, width: float = 1.0, drop_rate: float = 0.0,
-                cifar_stem: bool = True) -> nn.Module:
+                cifar_stem: bool = True, stem_stride: int = 1) -> nn.Module:
     if name.startswith("timm:"):
         return timm_model(name[len("timm:"):], num_classes, drop_rate=drop_rate, cifar_stem=cifar_stem)
     if name not in MODELS:
         raise UnknownName(f"unknown model {name!r}; {did_you_mean(name, MODELS)} (or timm:<name>)")
-    return MODELS[name](num_classes=num_classes, width=width, drop_rate=drop_rate)
+    return MODELS[name](num_classes=num_classes, width=width, drop_rate=drop_rate, stem_stride=stem_stride)
 
 
 def timm_model(name: str, num_classes: int, *, drop_rate: float = 0.0, cifar_stem: bool = True) -> nn.Module:

@@ -33,10 +33,11 @@ class PreActBlock(nn.Module):
 class PreActResNet(nn.Module):
     """conv3x3 -> 4 stages of PreActBlocks -> BN-ReLU -> global average pool -> (dropout) -> linear."""
 
-    def __init__(self, blocks=(2, 2, 2, 2), num_classes: int = 10, width: float = 1.0, drop_rate: float = 0.0):
+    def __init__(self, blocks=(2, 2, 2, 2), num_classes: int = 10, width: float = 1.0, drop_rate: float = 0.0,
+                 stem_stride: int = 1):
         super().__init__()
         widths = [max(1, round(64 * width * 2 ** i)) for i in range(4)]
-        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(3, widths[0], 3, stem_stride, 1, bias=False)   # stride 2 for 64x64 Tiny-ImageNet
         stages, in_planes = [], widths[0]
         for i, (n, planes) in enumerate(zip(blocks, widths)):
             strides = [1 if i == 0 else 2] + [1] * (n - 1)

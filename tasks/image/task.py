@@ -40,6 +40,7 @@ class ImageConfig(RunConfig):
     model: str = "preactresnet18"            # preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
     width: float = 1.0                       # channel multiplier of the models written here
     cifar_stem: bool = True                  # timm models: 3x3 stride-1 first conv, no max-pool
+    stem_stride: int = 1                     # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
     alpha: float | None = None               # None: 1 for input and cutmix, 2 for manifold
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
     loss: str = "ce"                         # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
@@ -82,7 +83,7 @@ class ImageTask(Task):
         self.loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
         drop = cfg.dropout_p if cfg.method == "dropout" else 0.0
         self.net = build_model(cfg.model, self.data.num_classes, width=cfg.width, drop_rate=drop,
-                               cifar_stem=cfg.cifar_stem)
+                               cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride)
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)

@@ -28,13 +28,13 @@ class WideBlock(nn.Module):
 
 class WideResNet(nn.Module):
     def __init__(self, depth: int = 28, widen: int = 10, num_classes: int = 10, width: float = 1.0,
-                 drop_rate: float = 0.0):
+                 drop_rate: float = 0.0, stem_stride: int = 1):
         super().__init__()
         if (depth - 4) % 6:
             raise ValueError(f"WRN depth must be 6n + 4, got {depth}")
         n = (depth - 4) // 6
         w = [max(1, round(c * width)) for c in (16, 16 * widen, 32 * widen, 64 * widen)]
-        self.conv1 = nn.Conv2d(3, w[0], 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(3, w[0], 3, stem_stride, 1, bias=False)
         stages, in_planes = [], w[0]
         for i, planes in enumerate(w[1:]):
             blocks = []
