@@ -1,0 +1,185 @@
+"""Image classification with the regularisers the paper compares: ERM, input mixup, manifold mixup,
+CutMix, dropout and cutout; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
+values of the last hidden layer.
+
+The paper reports the best test value seen during training (manifold_mixup#10). The engine records the
+final epoch's `test_*` and the select metric's best epoch as `best_*`: without a validation split the select
+metric is `test_err` (the paper's protocol, optimistic); with `val_per_class > 0` it is `val_err`, and
+`best_test_*` is the test value at the epoch chosen on validation.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import TensorDataset
+
+from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
+from mixsuite.config import RunConfig
+from mixsuite.errors import ConfigError
+from mixsuite.mixing import bce_on_softmax, build_mixer, one_hot, soft_cross_entropy
+from mixsuite.task import Task
+
+from .augment import cutout, normalize, random_crop, random_flip
+from .data import load_dataset
+from .models import build_model, penultimate
+
+METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout")
+DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0}      # the paper's (cutmix: Yun et al.)
+MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
+         "cutmix": "cutmix"}
+LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
+
+
+@dataclass
+class ImageConfig(RunConfig):
+    # defaults: Table 1's PreActResNet18 on CIFAR-10 (1200 epochs, lr / 10 at 400 and 800)
+    dataset: str = "cifar10"                 # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
+    method: str = "manifold"                 # erm | input | manifold | cutmix | dropout | cutout
+    model: str = "preactresnet18"            # preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
+    width: float = 1.0                       # channel multiplier of the models written here
+    cifar_stem: bool = True                  # timm models: 3x3 stride-1 first conv, no max-pool
+    stem_stride: int = 1                     # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
+    alpha: float | None = None               # None: 1 for input and cutmix, 2 for manifold
+    mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
+    loss: str = "ce"                         # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
+    dropout_p: float = 0.5                   # method=dropout: before the classifier (inside blocks for WRN)
+    cutout_size: int = 16                    # method=cutout: one hole of this side
+    epochs: int = 1200
+    batch_size: int = 100
+    eval_batch_size: int = 500
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    schedule: str = "step"                   # step | cosine
+    lr_milestones: list[int] = field(default_factory=lambda: [400, 800])
+    lr_gamma: float = 0.1
+    crop_padding: int = 2                    # the official code pads 2, not 4
+    flip: bool = True                        # horizontal flips (never for svhn)
+    train_per_class: int = 0                 # 0: every training image not held out for validation
+    test_per_class: int = 0                  # 0: the whole test set
+    val_per_class: int = 0                   # > 0: hold out this many training images per class; select on them
+    download: bool = False
+    sv_points: int = 2000                    # test images whose last hidden layer gives the singular values
+    plots: bool = True
+
+
+class ImageTask(Task):
+    name = "image"
+    summary = "CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout"
+    Config = ImageConfig
+    primary_metric = "test_err"
+    select_mode = "min"
+
+    def setup(self):
+        cfg, eng = self.cfg, self.engine
+        check_config(cfg)
+        self.data = load_dataset(cfg.dataset, eng.data_root, download=cfg.download,
+                                 train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
+                                 val_per_class=cfg.val_per_class)
+        self.select_metric = "val_err" if self.data.val_x is not None else "test_err"
+        self.loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
+        drop = cfg.dropout_p if cfg.method == "dropout" else 0.0
+        self.net = build_model(cfg.model, self.data.num_classes, width=cfg.width, drop_rate=drop,
+                               cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride)
+        self.model = eng.prepare(self.net)
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        if cfg.schedule == "step":
+            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, cfg.lr_milestones, cfg.lr_gamma)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
+        alpha = cfg.alpha if cfg.alpha is not None else DEFAULT_ALPHA.get(cfg.method, 0.0)
+        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.method == "cutmix" else {}
+        layers = cfg.mix_layers if cfg.method == "manifold" else None
+        self.mixer = build_mixer(MIXER[cfg.method], self.net, alpha=alpha, layers=layers,
+                                 generator=eng.generator("mix"), **extra)
+        self.augment_rng = eng.generator("augment")
+        self.criterion = LOSSES[cfg.loss]
+        self.train_images, self.train_seconds = 0, 0.0
+
+    def augment(self, x):
+        cfg, data, g = self.cfg, self.data, self.augment_rng
+        x = random_crop(x, cfg.crop_padding, g)
+        if cfg.flip and data.flip:
+            x = random_flip(x, g)
+        x = normalize(x, data.mean, data.std)
+        return cutout(x, cfg.cutout_size, g) if self.cfg.method == "cutout" else x
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        total, count, t0 = 0.0, 0, time.time()
+        for x, y in self.engine.progress(self.loader, f"epoch {epoch}"):
+            x, y = self.engine.to_device((x, y))
+            x = self.augment(x)
+            targets = one_hot(y, self.data.num_classes)
+            with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+                out = self.model(x)
+            if plan.active:
+                targets = plan.mix_targets(targets)
+            loss = self.criterion(out, targets)
+            self.engine.step(loss, self.optimizer)
+            total, count = total + loss.item() * len(x), count + len(x)
+        seconds = time.time() - t0
+        self.train_images, self.train_seconds = self.train_images + count, self.train_seconds + seconds
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return {"loss": total / count, "lr": lr, "images_per_s": count / seconds}
+
+    @torch.no_grad()
+    def predict(self, x_uint8: torch.Tensor, features: bool = False):
+        """Logits (and last hidden features) of uint8 images, in eval mode, on CPU."""
+        self.net.eval()
+        logits, feats = [], []
+        for i in range(0, len(x_uint8), self.cfg.eval_batch_size):
+            x = normalize(self.engine.to_device(x_uint8[i:i + self.cfg.eval_batch_size]), self.data.mean,
+                          self.data.std)
+            with self.engine.autocast():
+                h = penultimate(self.net, x)
+                logits.append(self.net.get_classifier()(h).float().cpu())
+            if features:
+                feats.append(h.float().cpu())
+        return torch.cat(logits), (torch.cat(feats) if features else None)
+
+    def evaluate(self, epoch):
+        d = self.data
+        metrics = classification_metrics(self.predict(d.test_x)[0], d.test_y, prefix="test_")
+        if d.val_x is not None:
+            metrics.update(classification_metrics(self.predict(d.val_x)[0], d.val_y, prefix="val_"))
+        return metrics
+
+    def finish(self):
+        cfg, d = self.cfg, self.data
+        _, feats = self.predict(d.test_x[:cfg.sv_points], features=True)
+        spectra = singular_values(feats, d.test_y[:cfg.sv_points])
+        if cfg.plots:
+            plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
+                         f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
+        return {**spectrum_summary(spectra, prefix="last_hidden_sv_"),
+                "train_images_per_s": self.train_images / max(self.train_seconds, 1e-9),
+                "train_time_s": self.train_seconds}
+
+    def state_dict(self):
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "mixer": self.mixer.state_dict(),
+                "train_images": self.train_images, "train_seconds": self.train_seconds}
+
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.mixer.load_state_dict(state["mixer"])
+        self.train_images, self.train_seconds = state["train_images"], state["train_seconds"]
+
+
+def check_config(cfg) -> None:
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method: {cfg.method!r} is not one of {list(METHODS)}")
+    if cfg.loss not in LOSSES:
+        raise ConfigError(f"loss: {cfg.loss!r} is not one of {list(LOSSES)}")
+    if cfg.schedule not in ("step", "cosine"):
+        raise ConfigError(f"schedule: {cfg.schedule!r} is not one of ['step', 'cosine']")
+    if cfg.method == "manifold" and not cfg.mix_layers:
+        raise ConfigError("mix_layers: manifold mixup needs at least one mixing point, e.g. [input, layer1, layer2]")
