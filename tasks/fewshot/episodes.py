@@ -45,32 +45,46 @@ def sample_episodes(labels: torch.Tensor, n_episodes: int, n_way: int, n_shot: i
 
 def _fit_predict(support: torch.Tensor, query: torch.Tensor, classifier: str, steps: int, lr: float,
                  weight_decay: float, scale: float) -> torch.Tensor:
-    """support (E, way, shot, D), query (E, Q, D) -> predicted class (E, Q). Deterministic, per-episode independent."""
-    e, way, shot, d = support.shape
-    s = F.normalize(support, dim=-1).reshape(e, way * shot, d)
+    """support (E, way, shot, D), query (E, Q, D) -> predicted class (E, Q). Deterministic, per-episode independent.
+
+    The class vectors live in the span of the (normalised) support features, w = alpha @ S (the representer
+    theorem: the loss sees w only through S w, and the L2 penalty only shrinks the orthogonal part to zero), so
+    each episode is fitted through its (way*shot)^2 Gram matrix instead of D-dimensional vectors.
+    """
+    e, way, shot, _ = support.shape
+    n = way * shot
+    s = F.normalize(support, dim=-1).reshape(e, n, -1)
     q = F.normalize(query, dim=-1)
+    gram, cross = s @ s.transpose(1, 2), q @ s.transpose(1, 2)            # (E, n, n), (E, Q, n)
     y = torch.arange(way, device=support.device).repeat_interleave(shot).expand(e, -1)
+    if classifier == "cosine":       # cosine classifier (S2M2's distLinear), started from the class prototypes
+        alpha0 = F.one_hot(y, way).transpose(1, 2).to(s.dtype) / shot
+    elif classifier == "logistic":   # multinomial logistic regression on normalised features
+        alpha0 = torch.zeros(e, way, n, device=support.device)
+    else:
+        raise ValueError(f"classifier must be logistic or cosine, got {classifier!r}")
+    alpha = alpha0.clone().requires_grad_()
+    bias = torch.zeros(e, 1, way, device=support.device, requires_grad=classifier == "logistic")
+
+    def logits(k):                   # k: features @ S^T, so features @ w^T = k @ alpha^T
+        scores = k @ alpha.transpose(1, 2)
+        if classifier == "cosine":
+            norms = (alpha @ gram * alpha).sum(-1).clamp_min(1e-12).sqrt()  # ||w_c||
+            return scale * scores / norms.unsqueeze(1)
+        return scale * scores + bias
+
+    params = [alpha] + ([bias] if classifier == "logistic" else [])
     with torch.enable_grad():
-        if classifier == "cosine":   # cosine classifier (S2M2's distLinear), started from the class prototypes
-            w = support.mean(dim=2).clone().requires_grad_()
-            params = [w]
-            logits_of = lambda x: scale * x @ F.normalize(w, dim=-1).transpose(1, 2)
-        elif classifier == "logistic":   # multinomial logistic regression on normalised features
-            w = torch.zeros(e, way, d, device=support.device, requires_grad=True)
-            b = torch.zeros(e, 1, way, device=support.device, requires_grad=True)
-            params = [w, b]
-            logits_of = lambda x: scale * x @ w.transpose(1, 2) + b
-        else:
-            raise ValueError(f"classifier must be logistic or cosine, got {classifier!r}")
         opt = torch.optim.Adam(params, lr=lr)
         for _ in range(steps):
-            loss = F.cross_entropy(logits_of(s).reshape(-1, way), y.reshape(-1), reduction="none").view(e, -1).mean(1)
-            loss = loss.sum() + weight_decay * (w * w).sum()   # a sum of independent per-episode objectives
+            loss = F.cross_entropy(logits(gram).reshape(-1, way), y.reshape(-1), reduction="none").view(e, -1).mean(1)
+            penalty = (alpha @ gram * alpha).sum()                     # sum of ||w_c||^2
+            loss = loss.sum() + weight_decay * penalty                  # a sum of independent per-episode objectives
             opt.zero_grad()
             loss.backward()
             opt.step()
     with torch.no_grad():
-        return logits_of(q).argmax(dim=-1)
+        return logits(cross).argmax(dim=-1)
 
 
 def episode_accuracies(features: torch.Tensor, support_idx: torch.Tensor, query_idx: torch.Tensor,
