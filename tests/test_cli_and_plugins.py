@@ -45,6 +45,16 @@ def make_tiny(folder, pkg="tinytask"):
     return d
 
 
+def installed_entry_point(site, pkg, name):
+    """A task package in `site` with a dist-info that registers it under [mixsuite.tasks] as `name`."""
+    make_tiny(site, pkg)
+    dist = site / f"{pkg}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg.replace('_', '-')}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[mixsuite.tasks]\n{name} = {pkg}.task:TinyTask\n")
+    return {"PYTHONPATH": f"{ROOT}:{site}"}
+
+
 def test_list_shows_spirals(cli):
     out = cli("list")
     assert out.returncode == 0, out.stderr
@@ -60,13 +70,7 @@ def test_folder_task_outside_tasks_dir(cli, tmp_path):
 
 
 def test_entry_point_task(cli, tmp_path):
-    site = tmp_path / "site"
-    make_tiny(site, "tiny_pkg")
-    dist = site / "tiny_pkg-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-pkg\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[mixsuite.tasks]\ntiny = tiny_pkg.task:TinyTask\n")
-    env = {"PYTHONPATH": f"{ROOT}:{site}"}
+    env = installed_entry_point(tmp_path / "site", "tiny_pkg", "tiny")
     listed = cli("list", cwd=tmp_path, env=env)
     assert "tiny" in listed.stdout and "entry point" in listed.stdout, listed.stderr
     out = cli("run", "tiny", "--results-dir", tmp_path / "r", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env=env)
@@ -108,13 +112,7 @@ def test_smoke_run_seeds_and_compare(cli, tmp_path):
 def test_duplicate_task_name_fails_loudly(cli, tmp_path):
     """A folder task and an entry point with the same name: listing says so, running by name refuses."""
     make_tiny(tmp_path / "tasks", "dup")
-    site = tmp_path / "site"
-    make_tiny(site, "dup_pkg")
-    dist = site / "dup_pkg-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dup-pkg\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[mixsuite.tasks]\ndup = dup_pkg.task:TinyTask\n")
-    env = {"PYTHONPATH": f"{ROOT}:{site}"}
+    env = installed_entry_point(tmp_path / "site", "dup_pkg", "dup")
     assert "ambiguous" in cli("list", cwd=tmp_path, env=env).stdout
     out = cli("run", "dup", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env=env)
     assert out.returncode == 1 and "claimed by" in out.stderr and "Traceback" not in out.stderr
