@@ -88,7 +88,7 @@ def _fit_predict(support: torch.Tensor, query: torch.Tensor, classifier: str, st
 
 
 def episode_accuracies(features: torch.Tensor, support_idx: torch.Tensor, query_idx: torch.Tensor,
-                       classifier: str = "logistic", steps: int = 100, lr: float = 0.1, weight_decay: float = 1e-3,
+                       classifier: str = "logistic", steps: int = 300, lr: float = 0.1, weight_decay: float = 1e-3,
                        scale: float = 10.0, chunk: int = 1000) -> torch.Tensor:
     """Accuracy of each episode (E,), all episodes fitted together in chunks of `chunk`."""
     accs = []

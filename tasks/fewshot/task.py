@@ -52,7 +52,7 @@ class FewShotConfig(RunConfig):
     val_episodes: int = 200
     test_episodes: int = 600
     episode_classifier: str = "logistic"  # logistic | cosine
-    classifier_steps: int = 100
+    classifier_steps: int = 300
     classifier_lr: float = 0.1
     eval_every: int = 2
 
