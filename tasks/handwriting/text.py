@@ -53,7 +53,7 @@ class BeamDecoder:
     def __init__(self, alphabet: Alphabet, beam_size: int = 10, lexicon_words=None, lexicon_path=None):
         try:
             from torchaudio.models.decoder import ctc_decoder
-        except ImportError as e:  # flashlight-text missing
+        except (ImportError, RuntimeError) as e:  # flashlight-text missing
             raise ImportError("beam search needs the ctc extra: pip install -e '.[ctc]' (flashlight-text)") from e
         self.tokens = ["<blank>"] + [self.SIL if c == " " else c for c in alphabet.chars]
         if self.SIL not in self.tokens:
