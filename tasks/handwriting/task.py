@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from mixsuite import dist
 from mixsuite.config import RunConfig
 from mixsuite.errors import UserError
 from mixsuite.mixing import build_mixer, mixed_ctc_loss
@@ -67,7 +68,7 @@ class HandwritingTask(Task):
         self.unknown = {}
         for s in ("val", "test"):  # encoding counted the characters the training text never shows
             self.unknown[f"unknown_chars_{s}"] = sum(len(t) - len(e) for t, e in zip(splits[s].texts, self.datasets[s].targets))
-        self.train_sampler = BucketBatchSampler(splits["train"].widths, cfg.batch_size // max(1, _world()), True, cfg.seed)
+        self.train_sampler = BucketBatchSampler(splits["train"].widths, cfg.batch_size // dist.world_size(), True, cfg.seed)
         self.loader = DataLoader(self.datasets["train"], batch_sampler=self.train_sampler, collate_fn=collate,
                                  num_workers=cfg.num_workers)
         self.net = build_model(cfg.model, len(self.alphabet), cfg.width, cfg.hidden, cfg.dropout)
@@ -147,12 +148,6 @@ def _first(lines: Lines, n: int) -> Lines:
         return lines
     end = int(lines.widths[:n].sum())
     return Lines(lines.pixels[:, :end], lines.widths[:n], lines.texts[:n])
-
-
-def _world() -> int:
-    from mixsuite import dist
-
-    return dist.world_size()
 
 
 def _augmentation():

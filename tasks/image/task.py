@@ -72,6 +72,7 @@ class ImageTask(Task):
     Config = ImageConfig
     primary_metric = "test_err"
     select_mode = "min"
+    state_attrs = ("net", "optimizer", "scheduler")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
@@ -161,16 +162,11 @@ class ImageTask(Task):
                 "train_images_per_s": self.train_images / max(self.train_seconds, 1e-9),
                 "train_time_s": self.train_seconds}
 
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "mixer": self.mixer.state_dict(),
-                "train_images": self.train_images, "train_seconds": self.train_seconds}
+    def state_dict(self):   # the mixer's generator is the engine's, which the engine checkpoints itself
+        return {**super().state_dict(), "train_images": self.train_images, "train_seconds": self.train_seconds}
 
     def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.mixer.load_state_dict(state["mixer"])
+        super().load_state_dict(state)
         self.train_images, self.train_seconds = state["train_images"], state["train_seconds"]
 
 
