@@ -9,6 +9,7 @@ from torch import nn
 from mixsuite.mixing import (CutMix, ManifoldMixup, MixPlan, bce_on_softmax, build_mixer, mixed_ctc_loss,
                              mixed_loss, one_hot, sample_lambda, sample_permutation, soft_cross_entropy)
 from mixsuite.mixing.hooks import MixingLayerError, apply_plan
+from mixsuite.mixing.interpolation import inverse_permutation, mix_rows
 
 
 def gen(seed=0):
@@ -222,3 +223,31 @@ def test_mixed_ctc_per_sample_lambda_and_gradcheck():
     fn = lambda z: mixed_ctc_loss(z.log_softmax(-1), torch.tensor([[1, 2], [3, 3]]), torch.tensor([2, 2]),
                                   torch.tensor([[2, 1], [1, 0]]), torch.tensor([2, 1]), torch.tensor([8, 7]), 0.4)
     assert torch.autograd.gradcheck(fn, (logits,))
+
+
+@pytest.mark.parametrize("lam_shape", [(), (6, 1, 1)])
+def test_fused_mix_rows_matches_the_formula_and_its_gradient(lam_shape):
+    torch.manual_seed(0)
+    h = torch.randn(6, 3, 4, dtype=torch.float64, requires_grad=True)
+    perm = torch.tensor([2, 0, 1, 5, 3, 4])
+    lam = torch.rand(lam_shape, dtype=torch.float64)
+    inverse = inverse_permutation(perm)
+    assert torch.equal(inverse[perm], torch.arange(6))
+    out = mix_rows(h, perm, lam, inverse)
+    assert torch.allclose(out, lam * h + (1 - lam) * h[perm], atol=1e-12)
+    g = torch.randn_like(out)
+    (fused,) = torch.autograd.grad(out, h, g)
+    (plain,) = torch.autograd.grad(lam * h + (1 - lam) * h[perm], h, g)
+    assert torch.allclose(fused, plain, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: mix_rows(t, perm, lam, inverse), (h,))
+
+
+def test_pairing_that_is_not_a_permutation_takes_the_plain_path():
+    perm = torch.tensor([1, 1, 0, 2])                     # row 1 is everybody's partner: no inverse
+    assert inverse_permutation(perm) is None
+    h = torch.randn(4, 3, requires_grad=True)
+    plan = MixPlan("a", torch.tensor(0.25), perm)
+    out = plan.mix(h)
+    out.sum().backward()
+    assert torch.allclose(out, 0.25 * h + 0.75 * h[perm])
+    assert torch.allclose(h.grad[:, 0], torch.tensor([0.25 + 0.75, 0.25 + 1.5, 0.25 + 0.75, 0.25]))

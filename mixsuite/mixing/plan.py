@@ -6,6 +6,7 @@ from typing import Callable
 
 import torch
 
+from .interpolation import inverse_permutation, mix_rows
 from .losses import mixed_loss
 
 
@@ -23,6 +24,7 @@ class MixPlan:
     perm: torch.Tensor
     rows: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
+    _inverse: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def active(self) -> bool:
@@ -41,12 +43,20 @@ class MixPlan:
         """h <- lam * h + (1 - lam) * h[perm] (only on `rows` when given)."""
         perm = self.perm.to(h.device)
         if self.rows is None:
-            lam = self.lam_like(h)
-            return lam * h + (1 - lam) * h[perm]
+            return mix_rows(h, perm, self.lam_like(h), self._inverse_on(h.device))
         rows = self.rows.to(h.device)
         lam = self.lam_like(h, rows)
         mixed = lam * h[rows] + (1 - lam) * h[perm[rows]]
         return h.index_copy(0, rows, mixed)
+
+    def _inverse_on(self, device) -> torch.Tensor | None:
+        """The inverse pairing (None if perm is not a permutation), computed once per device."""
+        if "perm" not in self._inverse:
+            self._inverse["perm"] = inverse_permutation(self.perm)
+        inverse = self._inverse["perm"]
+        if inverse is not None and inverse.device != device:
+            inverse = self._inverse.setdefault(device, inverse.to(device))
+        return inverse
 
     def mix_targets(self, y: torch.Tensor) -> torch.Tensor:
         """The same interpolation applied to (soft / one-hot) targets of shape (B, ...)."""

@@ -63,6 +63,10 @@ class GatedHTR(nn.Module):
         self.block3 = nn.Sequential(nn.Conv2d(c[2], c[3], (4, 2), stride=(4, 2)), nn.Tanh(), GatedConv(c[3]))
         self.block4 = nn.Sequential(nn.Conv2d(c[3], c[4], 3, padding=1), nn.Tanh())
         self.head = SequenceHead(c[4], hidden, n_classes, dropout)
+        for m in self.modules():  # Glorot for the tanh stack: torch's default init shrinks it towards zero
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("tanh"))
+                nn.init.zeros_(m.bias)
 
     def forward(self, x):
         return self.head(self.block4(self.block3(self.block2(self.block1(x)))))

@@ -36,6 +36,7 @@ class HandwritingConfig(RunConfig):
     epochs: int = 20
     batch_size: int = 16
     lr: float = 1e-3
+    schedule: str = "constant"            # constant | cosine (to 0 over the epochs, stepped per epoch)
     clip_grad: float = 5.0
     alpha: float = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
@@ -54,12 +55,14 @@ class HandwritingTask(Task):
     primary_metric = "best_test_cer"
     select_metric = "val_cer"
     select_mode = "min"
-    state_attrs = ("net", "optimizer")
+    state_attrs = ("net", "optimizer", "scheduler")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
         if cfg.method not in ("erm", "input", "manifold"):
             raise UserError(f"method must be erm, input or manifold, got {cfg.method!r}")
+        if cfg.schedule not in ("constant", "cosine"):
+            raise UserError(f"schedule must be constant or cosine, got {cfg.schedule!r}")
         splits = load_lines(eng.data_root, cfg.dataset, cfg.height, cfg.max_width)
         splits = {s: _first(lines, cfg.train_lines if s == "train" else cfg.eval_lines) for s, lines in splits.items()}
         self.splits = splits
@@ -74,6 +77,8 @@ class HandwritingTask(Task):
         self.net = build_model(cfg.model, len(self.alphabet), cfg.width, cfg.hidden, cfg.dropout)
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs) \
+            if cfg.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
         self.mixer = build_mixer(cfg.method, self.net, alpha=cfg.alpha, layers=cfg.mix_layers,
                                  generator=eng.generator("mix"))
         self.augment = _augmentation() if cfg.augment else None
@@ -91,7 +96,9 @@ class HandwritingTask(Task):
             loss = self.loss(x, widths, targets, tlens)
             self.engine.step(loss, self.optimizer, self.cfg.clip_grad)
             total, n = total + loss.item() * len(x), n + len(x)
-        return {"loss": total / max(1, n)}
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return {"loss": total / max(1, n), "lr": lr}
 
     def loss(self, x, widths, targets, tlens):
         with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
