@@ -1,9 +1,9 @@
 """The row interpolation h <- lam * h + (1 - lam) * h[perm], fused for speed.
 
-Written out with autograd it makes ~10 passes over h (a gather, two scalings, a sum; in backward two scalings,
-a scatter-add for the gather, the sum of both paths). When `perm` is a permutation, the gradient of the gather
-is a gather by the inverse permutation, so the whole step is two passes forward (gather, lerp) and two
-backward: on a ResNet-18 layer1 tensor that cuts the mixing cost by about 2.5x on CPU.
+Written out with autograd it makes ~10 passes over h and as many new tensors of h's size (a gather, two
+scalings, a sum; in backward two scalings, a scatter-add for the gather, the sum of both paths); on CPU each
+large new tensor also costs its page faults. When `perm` is a permutation, the gradient of the gather is a
+gather by the inverse permutation, so each direction is one gather into a new tensor and one in-place lerp.
 """
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ class _MixRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, perm, inverse, lam):
         ctx.save_for_backward(inverse, lam)
-        return torch.lerp(h.index_select(0, perm), h, lam)       # h[perm] + lam * (h - h[perm])
+        return h.index_select(0, perm).lerp_(h, lam)              # h[perm] + lam * (h - h[perm]), one new tensor
 
     @staticmethod
     def backward(ctx, grad):
         inverse, lam = ctx.saved_tensors
         if lam.dim() == 0:  # lam * g + (1 - lam) * g[inverse]
-            return torch.lerp(grad.index_select(0, inverse), grad, lam), None, None, None
-        return lam * grad + ((1 - lam) * grad).index_select(0, inverse), None, None, None
+            return grad.index_select(0, inverse).lerp_(grad, lam), None, None, None
+        return ((1 - lam) * grad).index_select(0, inverse).addcmul_(lam, grad), None, None, None
 
 
 def inverse_permutation(perm: torch.Tensor) -> torch.Tensor | None:
