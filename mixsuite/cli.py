@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", default="md", choices=["md", "csv"])
     c.add_argument("--digits", type=int, default=4)
     c.add_argument("--plot", metavar="FILE.png", help="also draw a bar chart of the first --metric (or the primary)")
+    c.add_argument("--curves", nargs=2, metavar=("METRIC", "FILE.png"),
+                   help="also draw METRIC against the epoch from the runs' metrics.jsonl (mean ± std over seeds)")
     return p
 
 
@@ -93,6 +95,13 @@ def cmd_compare(args) -> int:
     if args.plot:
         metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
         print(f"plot: {plot_rows(rows, metric, args.plot)}", file=sys.stderr)
+    if args.curves:
+        from .curves import plot_curves
+
+        try:
+            print(f"curves: {plot_curves(records, *args.curves)}", file=sys.stderr)
+        except ValueError as e:
+            raise UserError(str(e)) from None
     return 0
 
 

@@ -34,3 +34,23 @@ def test_record_is_atomic_json(tmp_path):
     assert not list(path.parent.glob("*.tmp"))
     with pytest.raises(ValueError, match="lacks"):
         write_record(tmp_path, {"task": "t"})
+
+
+def test_curves_average_seeds_per_epoch_and_plot(tmp_path):
+    from mixsuite.cli import main
+    from mixsuite.curves import group_curves
+
+    lines = {0: [(1, 0.9), (2, 0.5), (2, 0.6)],   # a resumed run logged epoch 2 twice: the later line counts
+             1: [(1, 0.7), (2, 0.4)]}
+    for seed, points in lines.items():
+        run_dir = tmp_path / "runs" / f"erm-{seed}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "val_cer": v}) + "\n" for e, v in points))
+        write_record(tmp_path / "results", {**rec("erm", seed, 0.5), "run_dir": str(run_dir)})
+    (curve,) = group_curves(load_records(tmp_path / "results"), "val_cer")
+    assert curve["epochs"] == [1, 2] and curve["n"] == 2
+    assert curve["mean"] == pytest.approx([0.8, 0.5]) and curve["std"] == pytest.approx([0.02 ** 0.5, 0.02 ** 0.5])
+    png = tmp_path / "curves.png"
+    assert main(["compare", str(tmp_path / "results"), "--curves", "val_cer", str(png)]) == 0
+    assert png.stat().st_size > 1000
+    assert main(["compare", str(tmp_path / "results"), "--curves", "nope", str(png)]) == 1

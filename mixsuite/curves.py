@@ -1,0 +1,63 @@
+"""Learning curves from run records: each record names its run folder, whose metrics.jsonl has one line per
+epoch. Runs are grouped as in `mixsuite compare` and drawn as the mean over seeds with a ± std band."""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+
+def read_metrics(run_dir: str | Path) -> dict[int, dict]:
+    """epoch -> logged values; a resumed run may log an epoch twice, the later line wins."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {int(r["epoch"]): r for r in rows if "epoch" in r}
+
+
+def group_curves(records: list[dict], metric: str) -> list[dict]:
+    """One curve per (task, dataset, method, config hash): epochs, mean, std over the seeds that logged them."""
+    groups: dict[tuple, list[dict[int, float]]] = defaultdict(list)
+    for rec in records:
+        per_epoch = {e: r[metric] for e, r in read_metrics(rec.get("run_dir", "")).items() if metric in r}
+        if per_epoch:
+            groups[(rec["task"], rec["dataset"], rec["method"], rec["config_hash"])].append(per_epoch)
+    curves = []
+    for (task, dataset, method, config), runs in sorted(groups.items()):
+        epochs = sorted(set().union(*runs))
+        mean, std = [], []
+        for e in epochs:
+            vals = [r[e] for r in runs if e in r]
+            m = sum(vals) / len(vals)
+            mean.append(m)
+            std.append(math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0)
+        curves.append({"task": task, "dataset": dataset, "method": method, "config_hash": config, "n": len(runs),
+                       "epochs": epochs, "mean": mean, "std": std})
+    return curves
+
+
+def plot_curves(records: list[dict], metric: str, path: str | Path) -> Path:
+    """Draw `metric` against the epoch, one line (mean ± std band) per group of runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = group_curves(records, metric)
+    if not curves:
+        raise ValueError(f"no run folder has {metric!r} in its metrics.jsonl (are the runs' folders still there?)")
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for c in curves:
+        lo = [m - s for m, s in zip(c["mean"], c["std"])]
+        hi = [m + s for m, s in zip(c["mean"], c["std"])]
+        line, = ax.plot(c["epochs"], c["mean"], label=f"{c['dataset']} {c['method']} [{c['config_hash'][:6]}] n={c['n']}")
+        ax.fill_between(c["epochs"], lo, hi, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    from .analysis import save_figure
+
+    return save_figure(fig, path)
