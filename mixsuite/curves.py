@@ -3,9 +3,10 @@ epoch. Runs are grouped as in `mixsuite compare` and drawn as the mean over seed
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
+
+from .results import group_key, mean_std
 
 
 def read_metrics(run_dir: str | Path) -> dict[int, dict]:
@@ -23,18 +24,13 @@ def group_curves(records: list[dict], metric: str) -> list[dict]:
     for rec in records:
         per_epoch = {e: r[metric] for e, r in read_metrics(rec.get("run_dir", "")).items() if metric in r}
         if per_epoch:
-            groups[(rec["task"], rec["dataset"], rec["method"], rec["config_hash"])].append(per_epoch)
+            groups[group_key(rec)].append(per_epoch)
     curves = []
     for (task, dataset, method, config), runs in sorted(groups.items()):
         epochs = sorted(set().union(*runs))
-        mean, std = [], []
-        for e in epochs:
-            vals = [r[e] for r in runs if e in r]
-            m = sum(vals) / len(vals)
-            mean.append(m)
-            std.append(math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0)
+        mean, std = zip(*(mean_std([r[e] for r in runs if e in r]) for e in epochs))
         curves.append({"task": task, "dataset": dataset, "method": method, "config_hash": config, "n": len(runs),
-                       "epochs": epochs, "mean": mean, "std": std})
+                       "epochs": epochs, "mean": list(mean), "std": list(std)})
     return curves
 
 

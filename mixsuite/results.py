@@ -68,11 +68,21 @@ def _numeric(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def group_key(record: dict) -> tuple:
+    """Runs that differ only in seed (and device, paths) share (task, dataset, method, config_hash)."""
+    return record["task"], record["dataset"], record["method"], record["config_hash"]
+
+
+def mean_std(vals: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+
+
 def summarize(records: list[dict], metrics=None) -> list[dict]:
     """One row per (task, dataset, method, config_hash): n, seeds, and mean/std of every numeric metric."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        groups[(r["task"], r["dataset"], r["method"], r["config_hash"])].append(r)
+        groups[group_key(r)].append(r)
     rows = []
     for (task, dataset, method, chash), recs in sorted(groups.items()):
         names = metrics or sorted({k for r in recs for k, v in r["metrics"].items() if _numeric(v)})
@@ -80,8 +90,7 @@ def summarize(records: list[dict], metrics=None) -> list[dict]:
         for name in names:
             vals = [r["metrics"][name] for r in recs if _numeric(r["metrics"].get(name))]
             if vals:
-                std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-                stats[name] = (statistics.fmean(vals), std, len(vals))
+                stats[name] = (*mean_std(vals), len(vals))
         rows.append({"task": task, "dataset": dataset, "method": method, "config_hash": chash, "n": len(recs),
                      "seeds": sorted(r["seed"] for r in recs), "primary_metric": recs[0]["primary_metric"],
                      "stats": stats})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import torch
@@ -24,7 +25,6 @@ class MixPlan:
     perm: torch.Tensor
     rows: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
-    _inverse: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def active(self) -> bool:
@@ -43,20 +43,17 @@ class MixPlan:
         """h <- lam * h + (1 - lam) * h[perm] (only on `rows` when given)."""
         perm = self.perm.to(h.device)
         if self.rows is None:
-            return mix_rows(h, perm, self.lam_like(h), self._inverse_on(h.device))
+            inverse = self._inverse
+            return mix_rows(h, perm, self.lam_like(h), None if inverse is None else inverse.to(h.device))
         rows = self.rows.to(h.device)
         lam = self.lam_like(h, rows)
         mixed = lam * h[rows] + (1 - lam) * h[perm[rows]]
         return h.index_copy(0, rows, mixed)
 
-    def _inverse_on(self, device) -> torch.Tensor | None:
-        """The inverse pairing (None if perm is not a permutation), computed once per device."""
-        if "perm" not in self._inverse:
-            self._inverse["perm"] = inverse_permutation(self.perm)
-        inverse = self._inverse["perm"]
-        if inverse is not None and inverse.device != device:
-            inverse = self._inverse.setdefault(device, inverse.to(device))
-        return inverse
+    @cached_property
+    def _inverse(self) -> torch.Tensor | None:
+        """The inverse pairing (None if perm is not a permutation), computed once per plan."""
+        return inverse_permutation(self.perm)
 
     def mix_targets(self, y: torch.Tensor) -> torch.Tensor:
         """The same interpolation applied to (soft / one-hot) targets of shape (B, ...)."""
