@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mixsuite.engine import Engine
 from mixsuite.errors import DataNotFound
 from mixsuite.mixing import MixPlan
 from mixsuite.task import resolve
@@ -15,6 +16,7 @@ from conftest import ROOT
 resolve(str(ROOT / "tasks" / "graphmix")).load()
 from mixsuite.plugins.graphmix.data import find_raw, load_planetoid  # noqa: E402
 from mixsuite.plugins.graphmix.model import SharedGAT, SharedGCN, sparse_dropout  # noqa: E402
+from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask  # noqa: E402
 from mixsuite.plugins.graphmix.targets import consistency_weight, predicted_targets, sharpen  # noqa: E402
 
 
@@ -60,6 +62,38 @@ def test_predicted_targets_are_distributions_and_keep_mode():
     model = SharedGCN(5, 4, 3).eval()
     t = predicted_targets(model, x, adj_dense.to_sparse_csr(), k=4, temperature=0.1)
     assert torch.allclose(t.sum(1), torch.ones(6)) and not model.training
+
+
+def test_eval_mode_targets_are_one_deterministic_prediction():
+    x, adj_dense = tiny_graph()
+    adj = adj_dense.to_sparse_csr()
+    model = SharedGCN(5, 4, 3, input_dropout=0.5).train()
+    t1 = predicted_targets(model, x, adj, k=10, temperature=0.1, dropout=False)
+    t2 = predicted_targets(model, x, adj, k=10, temperature=0.1, dropout=False)
+    with torch.no_grad():
+        expected = sharpen(torch.softmax(model.eval()(x, adj), -1), 0.1)
+    model.train()
+    assert torch.equal(t1, t2) and torch.allclose(t1, expected, atol=1e-6)
+    noisy = predicted_targets(model, x, adj, k=10, temperature=0.1)
+    assert not torch.allclose(noisy, t1, atol=1e-4) and model.training
+
+
+@pytest.mark.parametrize("dropout", [True, False])
+def test_gnn_step_dropout_switch(shared_data, tmp_path, monkeypatch, dropout):
+    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
+    cfg = GraphMixConfig(data_root=str(shared_data), gnn_step_dropout=dropout, device="cpu")
+    task = GraphMixTask(cfg, Engine(GraphMixTask, cfg, runs_dir=tmp_path))
+    task.setup()
+    task.model.train()
+    losses = [task.gnn_loss().item() for _ in range(2)]
+    assert task.model.training
+    with torch.no_grad():
+        logits = task.model.eval()(task.g.x, task.graph_input)
+    eval_loss = F.cross_entropy(logits[task.g.train_idx], task.g.y[task.g.train_idx]).item()
+    if dropout:  # input dropout: two draws differ, and neither is the eval-mode loss
+        assert losses[0] != losses[1] and eval_loss not in losses
+    else:        # the official code's GNN step: eval mode, so no dropout
+        assert losses[0] == losses[1] == pytest.approx(eval_loss, abs=1e-6)
 
 
 def test_mixing_touches_only_selected_rows():

@@ -13,11 +13,16 @@ def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predicted_targets(model, x, graph_input, k: int, temperature: float) -> torch.Tensor:
-    """The mean of k stochastic (dropout on) GNN predictions, sharpened."""
+def predicted_targets(model, x, graph_input, k: int, temperature: float, dropout: bool = True) -> torch.Tensor:
+    """The mean of k stochastic (dropout on) GNN predictions, sharpened.
+
+    dropout=False gives what the official code computes after its first epoch: the model is still in eval mode
+    from the last evaluation, so the k passes are one deterministic prediction.
+    """
     was_training = model.training
-    model.train()
-    p = sum(torch.softmax(model(x, graph_input), dim=-1) for _ in range(k)) / k
+    model.train(dropout)
+    passes = k if dropout else 1
+    p = sum(torch.softmax(model(x, graph_input), dim=-1) for _ in range(passes)) / passes
     model.train(was_training)
     return sharpen(p, temperature)
 

@@ -42,6 +42,8 @@ class GraphMixConfig(RunConfig):
     k_passes: int = 10                    # dropout predictions averaged for the unlabelled targets
     temperature: float = 0.1              # sharpening
     gamma: float = -1.0                   # weight of the unsupervised mixup loss; < 0: 10 (Cora, CiteSeer), 1 (PubMed)
+    target_dropout: bool = True           # dropout on in the k target passes (false: the official code's eval mode)
+    gnn_step_dropout: bool = True         # input dropout in the plain GNN step (false: the official code's eval mode)
     ramp_start: int = 500
     ramp_length: int = 500
     download: bool = False                # let torch_geometric fetch missing raw files
@@ -85,12 +87,15 @@ class GraphMixTask(Task):
         return {"loss": loss.item(), "fcn_step": float(fcn_step)}
 
     def gnn_loss(self):
+        self.model.train(self.cfg.gnn_step_dropout)
         logits = self.model(self.g.x, self.graph_input)
+        self.model.train()
         return F.cross_entropy(logits[self.g.train_idx], self.g.y[self.g.train_idx])
 
     def fcn_mixup_loss(self, epoch):
         cfg, g = self.cfg, self.g
-        targets = predicted_targets(self.model, g.x, self.graph_input, cfg.k_passes, cfg.temperature)
+        targets = predicted_targets(self.model, g.x, self.graph_input, cfg.k_passes, cfg.temperature,
+                                    cfg.target_dropout)
         targets[g.train_idx] = self.train_targets
         pick = torch.randint(len(self.unlabelled), (len(g.train_idx),), generator=self.mixer.generator)
         unlabelled = self.unlabelled[pick.to(g.x.device)]
