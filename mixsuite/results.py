@@ -1,6 +1,7 @@
 """Run records (one JSON file per finished run) and `mixsuite compare` tables (mean ± std over seeds)."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -18,8 +19,13 @@ def results_dir(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("MIXSUITE_RESULTS", "") or "results")
 
 
+@functools.lru_cache(maxsize=None)
 def git_info(cwd: str | Path | None = None) -> tuple[str, bool]:
-    """(sha, dirty) of the checkout mixsuite runs from, or ("unknown", False) outside git."""
+    """(sha, dirty) of the checkout mixsuite runs from, or ("unknown", False) outside git.
+
+    Read once per process: a long multi-seed command keeps running the code it loaded, even if the checkout
+    moves on meanwhile, so later records must not name the newer commit.
+    """
     cwd = cwd or Path(__file__).resolve().parents[1]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)

@@ -1,8 +1,9 @@
 import json
+import subprocess
 
 import pytest
 
-from mixsuite.results import format_table, load_records, summarize, write_record
+from mixsuite.results import format_table, git_info, load_records, summarize, write_record
 
 
 def rec(method, seed, acc, chash="h1", status="finished"):
@@ -54,3 +55,19 @@ def test_curves_average_seeds_per_epoch_and_plot(tmp_path):
     assert main(["compare", str(tmp_path / "results"), "--curves", "val_cer", str(png)]) == 0
     assert png.stat().st_size > 1000
     assert main(["compare", str(tmp_path / "results"), "--curves", "nope", str(png)]) == 1
+
+
+def test_git_info_is_the_code_the_process_started_with(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "f").write_text("1")
+    git("add", "f")
+    git("commit", "-qm", "one")
+    first = git_info(tmp_path)
+    (tmp_path / "f").write_text("2")
+    git("commit", "-qam", "two")   # the checkout moves on while a multi-seed command runs
+    assert len(first[0]) == 40 and first[1] is False
+    assert git_info(tmp_path) == first
