@@ -15,6 +15,7 @@ from conftest import ROOT
 
 resolve(str(ROOT / "tasks" / "graphmix")).load()
 from mixsuite.plugins.graphmix.data import find_raw, load_planetoid  # noqa: E402
+from mixsuite.plugins.graphmix.official import aliased_ema_factor, rescale_as_aliased_ema  # noqa: E402
 from mixsuite.plugins.graphmix.model import SharedGAT, SharedGCN, sparse_dropout  # noqa: E402
 from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask  # noqa: E402
 from mixsuite.plugins.graphmix.targets import consistency_weight, predicted_targets, sharpen  # noqa: E402
@@ -94,6 +95,46 @@ def test_gnn_step_dropout_switch(shared_data, tmp_path, monkeypatch, dropout):
         assert losses[0] != losses[1] and eval_loss not in losses
     else:        # the official code's GNN step: eval mode, so no dropout
         assert losses[0] == losses[1] == pytest.approx(eval_loss, abs=1e-6)
+
+
+def test_aliased_ema_rescale_equals_the_official_side_effect():
+    x, adj = tiny_graph()
+    torch.manual_seed(1)
+    model, ours = SharedGCN(5, 4, 3), SharedGCN(5, 4, 3)
+    ours.load_state_dict(model.state_dict())
+    ema = SharedGCN(5, 4, 3)
+    for e, p in zip(ema.parameters(), model.parameters()):  # the official code's aliasing, literally
+        e.data = p.data
+    for epoch0 in range(4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1)  # stands for a training step; the same on both
+            for p in ours.parameters():
+                p.add_(0.1)
+            a = min(1 - 1 / (epoch0 + 1), 0.999)
+            for e, p in zip(ema.parameters(), model.parameters()):
+                e.data.mul_(a).add_(p.data, alpha=1 - a)
+        rescale_as_aliased_ema(ours, epoch0)
+        for p, q in zip(model.parameters(), ours.parameters()):
+            torch.testing.assert_close(p, q)
+    assert aliased_ema_factor(0) == 0.0 and aliased_ema_factor(1) == 0.75
+    assert math.isclose(aliased_ema_factor(5000), 1 - 1e-6)
+    assert math.isclose(math.prod(aliased_ema_factor(e) for e in range(1, 999)), 1000 / 1998)  # about one half
+
+
+def test_aliased_ema_restarts_the_weights_from_adam_momentum(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
+    cfg = GraphMixConfig(data_root=str(shared_data), method="gcn", aliased_ema=True, device="cpu")
+    task = GraphMixTask(cfg, Engine(GraphMixTask, cfg, runs_dir=tmp_path))
+    task.setup()
+    task.train_epoch(1)
+    task.train_epoch(2)  # zeroed weights, so a zero gradient: Adam's second step is its momentum alone
+    for p in task.model.parameters():
+        state = task.optimizer.state[p]
+        m_hat, v_hat = state["exp_avg"] / (1 - 0.9 ** 2), state["exp_avg_sq"] / (1 - 0.999 ** 2)
+        torch.testing.assert_close(p.detach(), -cfg.lr * m_hat / (v_hat.sqrt() + 1e-8))
+    w = torch.cat([p.detach().abs().flatten() for p in task.model.parameters()])
+    assert w.max() == pytest.approx(cfg.lr * 0.4737 / 0.7069, rel=1e-3)  # lr * m_hat / sqrt(v_hat) for g2 = 0
 
 
 def test_mixing_touches_only_selected_rows():

@@ -22,6 +22,7 @@ from mixsuite.task import Task
 
 from .data import load_planetoid
 from .model import build_model
+from .official import rescale_as_aliased_ema
 from .targets import consistency_weight, predicted_targets
 
 METHODS = {"gcn": ("gcn", False), "graphmix": ("gcn", True), "gat": ("gat", False), "graphmix-gat": ("gat", True)}
@@ -44,6 +45,7 @@ class GraphMixConfig(RunConfig):
     gamma: float = -1.0                   # weight of the unsupervised mixup loss; < 0: 10 (Cora, CiteSeer), 1 (PubMed)
     target_dropout: bool = True           # dropout on in the k target passes (false: the official code's eval mode)
     gnn_step_dropout: bool = True         # input dropout in the plain GNN step (false: the official code's eval mode)
+    aliased_ema: bool = False             # rescale the weights each epoch as the official code's aliased EMA does
     ramp_start: int = 500
     ramp_length: int = 500
     download: bool = False                # let torch_geometric fetch missing raw files
@@ -80,6 +82,8 @@ class GraphMixTask(Task):
         self.gamma = cfg.gamma if cfg.gamma >= 0 else DEFAULT_GAMMA[cfg.dataset.lower()]
 
     def train_epoch(self, epoch):
+        if self.cfg.aliased_ema and epoch > 1:  # the official update after the previous epoch (0-based epoch - 2)
+            rescale_as_aliased_ema(self.model, epoch - 2)
         self.model.train()
         fcn_step = self.mixing and int(torch.randint(2, (1,), generator=self.coin)) == 0
         loss = self.fcn_mixup_loss(epoch) if fcn_step else self.gnn_loss()
