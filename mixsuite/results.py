@@ -5,6 +5,7 @@ import functools
 import json
 import math
 import os
+import random
 import statistics
 import subprocess
 from collections import defaultdict
@@ -92,14 +93,14 @@ def summarize(records: list[dict], metrics=None) -> list[dict]:
     rows = []
     for (task, dataset, method, chash), recs in sorted(groups.items()):
         names = metrics or sorted({k for r in recs for k, v in r["metrics"].items() if _numeric(v)})
-        stats = {}
+        stats, values = {}, {}
         for name in names:
             vals = [r["metrics"][name] for r in recs if _numeric(r["metrics"].get(name))]
             if vals:
-                stats[name] = (*mean_std(vals), len(vals))
+                stats[name], values[name] = (*mean_std(vals), len(vals)), vals
         rows.append({"task": task, "dataset": dataset, "method": method, "config_hash": chash, "n": len(recs),
                      "seeds": sorted(r["seed"] for r in recs), "primary_metric": recs[0]["primary_metric"],
-                     "stats": stats})
+                     "stats": stats, "values": values})
     return rows
 
 
@@ -148,8 +149,17 @@ def _default_metrics(rows: list[dict]) -> list[str]:
     return primary + [m for m in names if m not in primary]
 
 
+def row_labels(rows: list[dict]) -> list[str]:
+    """dataset / method, plus the config hash where one dataset and method has several configs."""
+    configs = defaultdict(set)
+    for r in rows:
+        configs[(r["task"], r["dataset"], r["method"])].add(r["config_hash"])
+    return [f"{r['dataset']}\n{r['method']}" + (f"\n{r['config_hash']}" if len(configs[group_key(r)[:3]]) > 1 else "")
+            for r in rows]
+
+
 def plot_rows(rows: list[dict], metric: str, path: str | Path) -> Path:
-    """A bar chart of one metric (mean ± std over seeds), one bar per (dataset, method) row."""
+    """Every seed's value of one metric as a dot, with the mean ± std, one column per row of the table."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,14 +168,18 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path) -> Path:
     rows = [r for r in rows if metric in r["stats"]]
     if not rows:
         raise ValueError(f"no run has the metric {metric!r}")
-    labels = [f"{r['dataset']}\n{r['method']}" for r in rows]
-    means = [r["stats"][metric][0] for r in rows]
-    stds = [r["stats"][metric][1] for r in rows]
-    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(rows)), 3.6))
-    ax.bar(range(len(rows)), means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
-    ax.set_xticks(range(len(rows)), labels, fontsize=8)
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.8))
+    jitter = random.Random(0)
+    for i, r in enumerate(rows):
+        vals = r["values"][metric]
+        ax.scatter([i + jitter.uniform(-0.18, 0.18) for _ in vals], vals, s=8, alpha=0.45, color="tab:blue")
+        mean, std, _ = r["stats"][metric]
+        ax.errorbar(i + 0.3, mean, yerr=std, fmt="o", color="black", capsize=4, markersize=4)
+    ax.set_xticks(range(len(rows)), row_labels(rows), fontsize=8)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: mean ± std over seeds (n = {', '.join(str(r['n']) for r in rows)})", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(f"{metric}: every seed (dots), mean ± std (black); n = {', '.join(str(r['n']) for r in rows)}",
+                 fontsize=9)
     from .analysis import save_figure
 
     return save_figure(fig, path)

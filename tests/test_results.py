@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from mixsuite.results import format_table, git_info, load_records, summarize, write_record
+from mixsuite.results import format_table, git_info, load_records, plot_rows, row_labels, summarize, write_record
 
 
 def rec(method, seed, acc, chash="h1", status="finished"):
@@ -22,6 +22,11 @@ def test_summarize_mean_std_and_groups(tmp_path):
     mean, std, n = rows[("erm", "h1")]["stats"]["test_acc"]
     assert (round(mean, 10), round(std, 10), n) == (0.9, 0.1, 3)
     assert rows[("mix", "h2")]["n"] == 1
+    assert sorted(rows[("erm", "h1")]["values"]["test_acc"]) == [0.8, 0.9, 1.0]
+    labels = row_labels(summarize(recs))  # mix has two configs, so its columns name them; erm has one
+    assert labels == ["d\nerm", "d\nmix\nh1", "d\nmix\nh2"]
+    png = plot_rows(summarize(recs), "test_acc", tmp_path / "acc.png")
+    assert png.stat().st_size > 1000
     table = format_table(summarize(recs), "md")
     assert "| d | erm | h1 | 3 | 0.9000 ± 0.1000 |" in table
     assert "epoch" not in table.splitlines()[2]
