@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
     c.add_argument("--format", default="md", choices=["md", "csv"])
     c.add_argument("--digits", type=int, default=4)
-    c.add_argument("--plot", metavar="FILE.png", help="also draw a bar chart of the first --metric (or the primary)")
+    c.add_argument("--plot", metavar="FILE.png", help="also draw every seed of the first --metric (or the primary), with mean ± std")
     c.add_argument("--curves", nargs=2, metavar=("METRIC", "FILE.png"),
                    help="also draw METRIC against the epoch from the runs' metrics.jsonl (mean ± std over seeds)")
     return p
