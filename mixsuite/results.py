@@ -153,7 +153,7 @@ def row_labels(rows: list[dict]) -> list[str]:
     """dataset / method, plus the config hash where one dataset and method has several configs."""
     configs = defaultdict(set)
     for r in rows:
-        configs[(r["task"], r["dataset"], r["method"])].add(r["config_hash"])
+        configs[group_key(r)[:3]].add(r["config_hash"])
     return [f"{r['dataset']}\n{r['method']}" + (f"\n{r['config_hash']}" if len(configs[group_key(r)[:3]]) > 1 else "")
             for r in rows]
 
