@@ -44,9 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
     c.add_argument("--format", default="md", choices=["md", "csv"])
     c.add_argument("--digits", type=int, default=4)
-    c.add_argument("--plot", metavar="FILE.png", help="also draw every seed of the first --metric (or the primary), with mean ± std")
+    c.add_argument("--plot", metavar="FILE.png", help="also draw every seed of the first --metric (or the primary), with mean ± std "
+                        "(and the --reference means as red dashes)")
     c.add_argument("--curves", nargs=2, metavar=("METRIC", "FILE.png"),
                    help="also draw METRIC against the epoch from the runs' metrics.jsonl (mean ± std over seeds)")
+    c.add_argument("--reference", action="append", default=[], metavar="FILE.yaml",
+                   help="also set published numbers beside ours, with the gap in standard errors "
+                        "(repeatable; format in mixsuite/reference.py, e.g. tasks/graphmix/reference.yaml)")
     return p
 
 
@@ -90,11 +94,19 @@ def cmd_compare(args) -> int:
     records = load_records(root, tasks=args.task)
     if not records:
         raise UserError(f"no finished run records under {root} (make some with `mixsuite run ... --results-dir {root}`)")
+    if args.reference and args.format != "md":
+        raise UserError("--reference adds a markdown table; use it with --format md (the default)")
+    from .reference import compare_to_reference, format_reference, load_reference
+
+    refs = [load_reference(path) for path in args.reference]  # all checked before anything is printed
     rows = summarize(records, args.metric)
     print(format_table(rows, args.format, args.metric, args.digits), end="")
+    for ref in refs:
+        ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
+        print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="")
     if args.plot:
         metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
-        print(f"plot: {plot_rows(rows, metric, args.plot)}", file=sys.stderr)
+        print(f"plot: {plot_rows(rows, metric, args.plot, refs)}", file=sys.stderr)
     if args.curves:
         from .curves import plot_curves
 

@@ -158,8 +158,12 @@ def row_labels(rows: list[dict]) -> list[str]:
             for r in rows]
 
 
-def plot_rows(rows: list[dict], metric: str, path: str | Path) -> Path:
-    """Every seed's value of one metric as a dot, with the mean ± std, one column per row of the table."""
+def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) -> Path:
+    """Every seed's value of one metric as a dot, with the mean ± std, one column per row of the table.
+
+    `references` (from `mixsuite.reference.load_reference`) for the same metric add a red dash per column at
+    each published mean for that dataset and method.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,9 +179,17 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path) -> Path:
         ax.scatter([i + jitter.uniform(-0.18, 0.18) for _ in vals], vals, s=8, alpha=0.45, color="tab:blue")
         mean, std, _ = r["stats"][metric]
         ax.errorbar(i + 0.3, mean, yerr=std, fmt="o", color="black", capsize=4, markersize=4)
+        for ref in references:
+            for e in ref["entries"]:
+                if ref["metric"] == metric and (e["dataset"], e["method"]) == (r["dataset"], r["method"]):
+                    ax.hlines(e["mean"] / ref["scale"], i - 0.25, i + 0.4, colors="tab:red", linestyles="--",
+                              label="published mean")
     ax.set_xticks(range(len(rows)), row_labels(rows), fontsize=8)
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles[:1], labels[:1], fontsize=8, loc="best")
     ax.set_title(f"{metric}: every seed (dots), mean ± std (black); n = {', '.join(str(r['n']) for r in rows)}",
                  fontsize=9)
     from .analysis import save_figure

@@ -1,0 +1,99 @@
+"""Published numbers beside ours: `mixsuite compare --reference FILE.yaml`.
+
+A reference file names one metric and lists what papers (or other reproductions) report for it:
+
+    metric: best_test_acc
+    scale: 100                # the file's numbers are the metric times this (here: percent)
+    entries:
+      - {dataset: cora, method: graphmix, mean: 83.94, std: 0.57, n: 100, source: "paper, Table 1"}
+
+Each entry is set beside every row of the table with the same dataset and method. The difference is judged
+against its standard error, sqrt(s²/n + s_ref²/n_ref) (ours alone when the reference gives no n or std), so
+a table says whether a gap is larger than the seeds' noise rather than just whether the mean is lower.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .config import load_yaml
+from .errors import ConfigError
+
+ENTRY_KEYS = {"dataset": str, "method": str, "mean": (int, float), "std": (int, float), "n": int, "source": str}
+REQUIRED_ENTRY_KEYS = ("dataset", "method", "mean", "source")
+
+
+def load_reference(path: str | Path) -> dict:
+    """Read and check a reference file; every mistake names the file, the entry and the key."""
+    path = Path(path)
+    data = load_yaml(path, what="reference file")
+    unknown = set(data) - {"metric", "scale", "digits", "entries"}
+    if unknown:
+        raise ConfigError(f"reference file {path}: unknown key(s) {sorted(unknown)}; "
+                          "allowed: metric, scale, digits, entries")
+    if not isinstance(data.get("metric"), str):
+        raise ConfigError(f"reference file {path}: 'metric' must name the run metric the numbers are for")
+    scale = data.get("scale", 1)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise ConfigError(f"reference file {path}: 'scale' must be a positive number, got {scale!r}")
+    entries = data.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"reference file {path}: 'entries' must be a non-empty list")
+    for i, entry in enumerate(entries):
+        where = f"reference file {path}, entry {i + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a mapping, got {entry!r}")
+        for key in REQUIRED_ENTRY_KEYS:
+            if key not in entry:
+                raise ConfigError(f"{where}: missing '{key}'")
+        for key, value in entry.items():
+            if key not in ENTRY_KEYS:
+                raise ConfigError(f"{where}: unknown key '{key}'; allowed: {', '.join(ENTRY_KEYS)}")
+            if not isinstance(value, ENTRY_KEYS[key]) or isinstance(value, bool):
+                raise ConfigError(f"{where}: '{key}' has the wrong type ({value!r})")
+    return {"metric": data["metric"], "scale": float(scale), "digits": int(data.get("digits", 2)),
+            "entries": entries, "path": str(path)}
+
+
+def compare_to_reference(rows: list[dict], ref: dict) -> list[dict]:
+    """One line per (summary row, reference entry) with the same dataset and method, in the reference's units."""
+    lines = []
+    for entry in ref["entries"]:
+        for row in rows:
+            if (row["dataset"], row["method"]) != (entry["dataset"], entry["method"]):
+                continue
+            stat = row["stats"].get(ref["metric"])
+            if stat is None:
+                continue
+            mean, std, n = (stat[0] * ref["scale"], stat[1] * ref["scale"], stat[2])
+            ref_var = entry["std"] ** 2 / entry["n"] if "std" in entry and "n" in entry else 0.0
+            se = math.sqrt(std ** 2 / n + ref_var) if n > 1 else float("nan")
+            delta = mean - entry["mean"]
+            lines.append({"row": row, "entry": entry, "mean": mean, "std": std, "n": n, "delta": delta,
+                          "se": se, "z": delta / se if se > 0 else float("nan")})
+    return lines
+
+
+def verdict(delta: float, z: float) -> str:
+    if delta >= 0:
+        return "reached"
+    if math.isfinite(z) and z > -2:
+        return "within 2 SE"
+    return "short"
+
+
+def format_reference(lines: list[dict], ref: dict) -> str:
+    d = ref["digits"]
+    out = [f"### {ref['metric']} beside {Path(ref['path']).name} (×{ref['scale']:g})\n",
+           "| dataset | method | config | mixsuite (n) | reference (n) | Δ | Δ / SE | verdict | source |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for x in lines:
+        e, r = x["entry"], x["row"]
+        ref_cell = f"{e['mean']:.{d}f}" + (f" ± {e['std']:.{d}f}" if "std" in e else "") + \
+            (f" ({e['n']})" if "n" in e else "")
+        out.append(f"| {r['dataset']} | {r['method']} | {r['config_hash']} | {x['mean']:.{d}f} ± {x['std']:.{d}f} "
+                   f"({x['n']}) | {ref_cell} | {x['delta']:+.{d}f} | {x['z']:+.1f} | {verdict(x['delta'], x['z'])} "
+                   f"| {e['source']} |")
+    if not lines:
+        out.append("| (no run matches a reference entry's dataset and method) | | | | | | | | |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,96 @@
+"""`mixsuite compare --reference`: published numbers beside ours, the gap in standard errors, loud file errors."""
+import math
+
+import pytest
+
+from mixsuite.cli import main
+from mixsuite.errors import ConfigError
+from mixsuite.reference import compare_to_reference, format_reference, load_reference, verdict
+from mixsuite.results import summarize, write_record
+
+
+def rec(method, seed, acc, dataset="cora"):
+    return {"task": "t", "dataset": dataset, "method": method, "seed": seed, "run_id": f"{dataset}-{method}-{seed}",
+            "metrics": {"test_acc": acc}, "primary_metric": "test_acc", "config": {}, "config_hash": "h",
+            "status": "finished"}
+
+
+def write_ref(tmp_path, text, name="ref.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+REF = """metric: test_acc
+scale: 100
+entries:
+  - {dataset: cora, method: mix, mean: 82.0, std: 1.0, n: 4, source: paper}
+  - {dataset: cora, method: erm, mean: 70.0, source: other paper}
+  - {dataset: pubmed, method: mix, mean: 79.0, source: nobody ran it}
+"""
+
+
+def test_gap_is_measured_in_standard_errors(tmp_path):
+    records = [rec("mix", s, a) for s, a in enumerate([0.80, 0.81, 0.82])] + [rec("erm", 0, 0.71), rec("erm", 1, 0.73)]
+    ref = load_reference(write_ref(tmp_path, REF))
+    lines = {x["row"]["method"]: x for x in compare_to_reference(summarize(records), ref)}
+    assert set(lines) == {"mix", "erm"}  # pubmed has no runs: no line
+    mix = lines["mix"]
+    assert mix["mean"] == pytest.approx(81.0) and mix["std"] == pytest.approx(1.0) and mix["n"] == 3
+    se = math.sqrt(1.0 ** 2 / 3 + 1.0 ** 2 / 4)  # ours and the reference's, both from std and n
+    assert mix["delta"] == pytest.approx(-1.0) and mix["se"] == pytest.approx(se)
+    assert mix["z"] == pytest.approx(-1.0 / se)
+    erm = lines["erm"]  # the reference gives no std or n: only our own standard error counts
+    assert erm["delta"] == pytest.approx(2.0) and erm["se"] == pytest.approx(math.sqrt(2.0) / math.sqrt(2))
+    table = format_reference(compare_to_reference(summarize(records), ref), ref)
+    assert "| cora | mix | h | 81.00 ± 1.00 (3) | 82.00 ± 1.00 (4) | -1.00 | -1.3 | within 2 SE | paper |" in table
+    assert "| cora | erm | h | 72.00 ± 1.41 (2) | 70.00 | +2.00 | +2.0 | reached | other paper |" in table
+
+
+def test_verdicts():
+    assert verdict(0.0, 0.0) == "reached"
+    assert verdict(-0.1, -1.99) == "within 2 SE"
+    assert verdict(-0.3, -2.5) == "short"
+    assert verdict(-0.3, float("nan")) == "short"  # one seed: no standard error, no benefit of the doubt
+
+
+@pytest.mark.parametrize("text, message", [
+    ("entries: []\n", "'metric' must name"),
+    ("metric: acc\nentries: []\n", "'entries' must be a non-empty list"),
+    ("metric: acc\nscale: -1\nentries: [{dataset: a, method: b, mean: 1, source: s}]\n", "'scale' must be a positive"),
+    ("metric: acc\nentries: [{dataset: a, method: b, source: s}]\n", "entry 1: missing 'mean'"),
+    ("metric: acc\nentries: [{dataset: a, method: b, mean: 1, source: s}, {dataset: a, method: b, mean: 1, "
+     "source: s, sd: 2}]\n", "entry 2: unknown key 'sd'"),
+    ("metric: acc\nentries: [{dataset: a, method: b, mean: high, source: s}]\n", "'mean' has the wrong type"),
+    ("metric: acc\ntable: x\nentries: []\n", "unknown key(s) ['table']"),
+    ("metric: [acc\n", "not valid YAML"),
+])
+def test_bad_reference_files_name_the_problem(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_reference(write_ref(tmp_path, text))
+    assert message in str(err.value) and "ref.yaml" in str(err.value)
+
+
+def test_cli_compare_with_reference(tmp_path, capsys):
+    for s, a in enumerate([0.80, 0.81, 0.82]):
+        write_record(tmp_path / "results", rec("mix", s, a))
+    good = write_ref(tmp_path, REF)
+    png = tmp_path / "acc.png"
+    assert main(["compare", str(tmp_path / "results"), "--reference", str(good), "--plot", str(png)]) == 0
+    assert png.stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "### test_acc beside ref.yaml (×100)" in out and "| -1.00 | -1.3 | within 2 SE | paper |" in out
+    bad = write_ref(tmp_path, "metric: test_acc\nentries: [{dataset: cora}]\n", "bad.yaml")
+    assert main(["compare", str(tmp_path / "results"), "--reference", str(bad)]) == 2
+    assert "bad.yaml, entry 1: missing 'method'" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "results"), "--reference", str(good), "--format", "csv"]) == 1
+    assert main(["compare", str(tmp_path / "results"), "--reference", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml' does not exist" in capsys.readouterr().err
+
+
+def test_graphmix_reference_file_loads():
+    from pathlib import Path
+
+    ref = load_reference(Path(__file__).resolve().parents[1] / "tasks/graphmix/reference.yaml")
+    assert ref["metric"] == "best_test_acc" and ref["scale"] == 100
+    assert {(e["dataset"], e["method"]) for e in ref["entries"]} >= {("cora", "graphmix"), ("citeseer", "graphmix")}
