@@ -4,6 +4,7 @@ A reference file names one metric and lists what papers (or other reproductions)
 
     metric: best_test_acc
     scale: 100                # the file's numbers are the metric times this (here: percent)
+    digits: 2                 # decimals in the printed table (default 2)
     entries:
       - {dataset: cora, method: graphmix, mean: 83.94, std: 0.57, n: 100, source: "paper, Table 1"}
 
