@@ -179,11 +179,13 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) ->
         ax.scatter([i + jitter.uniform(-0.18, 0.18) for _ in vals], vals, s=8, alpha=0.45, color="tab:blue")
         mean, std, _ = r["stats"][metric]
         ax.errorbar(i + 0.3, mean, yerr=std, fmt="o", color="black", capsize=4, markersize=4)
-        for ref in references:
-            for e in ref["entries"]:
-                if ref["metric"] == metric and (e["dataset"], e["method"]) == (r["dataset"], r["method"]):
-                    ax.hlines(e["mean"] / ref["scale"], i - 0.25, i + 0.4, colors="tab:red", linestyles="--",
-                              label="published mean")
+    from .reference import compare_to_reference
+
+    for ref in (ref for ref in references if ref["metric"] == metric):
+        for line in compare_to_reference(rows, ref):  # the same dataset/method matching as the table's
+            i = next(i for i, r in enumerate(rows) if r is line["row"])
+            ax.hlines(line["entry"]["mean"] / ref["scale"], i - 0.25, i + 0.4, colors="tab:red", linestyles="--",
+                      label="published mean")
     ax.set_xticks(range(len(rows)), row_labels(rows), fontsize=8)
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3)
