@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from mixsuite.engine import Engine
 from mixsuite.errors import DataNotFound
@@ -49,6 +50,25 @@ def test_gat_fcn_uses_the_gat_linear_maps():
     model = SharedGAT(5, 2, 3, input_dropout=0.0, dropout=0.0, heads=2).eval()
     h = F.elu(x.to_dense() @ model.conv1.lin.weight.T + model.conv1.bias)
     assert torch.allclose(model.fcn(x), h @ model.conv2.lin.weight.T + model.conv2.bias, atol=1e-6)
+
+
+def test_gat_takes_the_sparse_features_as_they_are():
+    x, adj_dense = tiny_graph()
+    edges = adj_dense.to_sparse_coo().indices()
+    model = SharedGAT(5, 2, 3, input_dropout=0.0, dropout=0.0, heads=2).eval()
+    torch.testing.assert_close(model(x, edges), model(x.to_dense(), edges))
+
+
+@pytest.mark.parametrize("use_gat_yaml", [False, True])
+def test_gat_with_the_gcn_settings_points_to_gat_yaml(shared_data, tmp_path, monkeypatch, use_gat_yaml):
+    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
+    settings = yaml.safe_load((ROOT / "configs" / "graphmix" / "gat.yaml").read_text()) if use_gat_yaml else {}
+    cfg = GraphMixConfig(data_root=str(shared_data), method="graphmix-gat", device="cpu", **settings)
+    logged = []
+    task = GraphMixTask(cfg, Engine(GraphMixTask, cfg, runs_dir=tmp_path, log=logged.append))
+    task.setup()
+    assert any("configs/graphmix/gat.yaml" in line for line in logged) == (not use_gat_yaml)
+    assert task.model.conv1.out_channels == (8 if use_gat_yaml else 16) and task.model.conv1.heads == 8
 
 
 def test_sharpen():

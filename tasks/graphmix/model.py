@@ -58,8 +58,7 @@ class SharedGAT(nn.Module):
         self.input_dropout, self.dropout = input_dropout, dropout
 
     def forward(self, x, edge_index):
-        x = input_dropout(x, self.input_dropout, self.training)
-        h = F.elu(self.conv1(x.to_dense() if x.is_sparse else x, edge_index))
+        h = F.elu(self.conv1(input_dropout(x, self.input_dropout, self.training), edge_index))
         return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
     def fcn(self, x, plan=None):

@@ -27,6 +27,7 @@ from .targets import consistency_weight, predicted_targets
 
 METHODS = {"gcn": ("gcn", False), "graphmix": ("gcn", True), "gat": ("gat", False), "graphmix-gat": ("gat", True)}
 DEFAULT_GAMMA = {"cora": 10.0, "citeseer": 10.0, "pubmed": 1.0}
+GCN_HIDDEN = 16
 
 
 @dataclass
@@ -37,7 +38,7 @@ class GraphMixConfig(RunConfig):
     alpha: float = 1.0                    # lambda ~ Beta(alpha, alpha), one per mixup call
     lr: float = 0.01
     weight_decay: float = 5e-4
-    hidden: int = 16
+    hidden: int = GCN_HIDDEN
     input_dropout: float = 0.5
     dropout: float = 0.0                  # hidden dropout (the paper's run scripts use 0)
     k_passes: int = 10                    # dropout predictions averaged for the unlabelled targets
@@ -66,6 +67,9 @@ class GraphMixTask(Task):
         if cfg.method not in METHODS:
             raise UserError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
         self.backbone, self.mixing = METHODS[cfg.method]
+        if self.backbone == "gat" and (cfg.hidden, cfg.dropout) == (GCN_HIDDEN, 0.0):
+            eng.log(f"note: {cfg.method} with the GCN's hidden={GCN_HIDDEN}, dropout=0; GAT's own settings are "
+                    "in configs/graphmix/gat.yaml (-c configs/graphmix/gat.yaml)")
         graph = load_planetoid(eng.data_root, cfg.dataset, cfg.download)
         self.g = graph.to(eng.device)
         self.graph_input = self.g.adj if self.backbone == "gcn" else self.g.adj.to_sparse_coo().indices()
