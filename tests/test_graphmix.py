@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
+from mixsuite.config import load_yaml
 from mixsuite.engine import Engine
 from mixsuite.errors import DataNotFound
 from mixsuite.mixing import MixPlan
@@ -62,7 +62,7 @@ def test_gat_takes_the_sparse_features_as_they_are():
 @pytest.mark.parametrize("use_gat_yaml", [False, True])
 def test_gat_with_the_gcn_settings_points_to_gat_yaml(shared_data, tmp_path, monkeypatch, use_gat_yaml):
     monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
-    settings = yaml.safe_load((ROOT / "configs" / "graphmix" / "gat.yaml").read_text()) if use_gat_yaml else {}
+    settings = load_yaml(ROOT / "configs" / "graphmix" / "gat.yaml") if use_gat_yaml else {}
     cfg = GraphMixConfig(data_root=str(shared_data), method="graphmix-gat", device="cpu", **settings)
     logged = []
     task = GraphMixTask(cfg, Engine(GraphMixTask, cfg, runs_dir=tmp_path, log=logged.append))

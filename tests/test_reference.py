@@ -8,6 +8,8 @@ from mixsuite.errors import ConfigError
 from mixsuite.reference import compare_to_reference, format_reference, load_reference, verdict
 from mixsuite.results import summarize, write_record
 
+from conftest import ROOT
+
 
 def rec(method, seed, acc, dataset="cora"):
     return {"task": "t", "dataset": dataset, "method": method, "seed": seed, "run_id": f"{dataset}-{method}-{seed}",
@@ -89,8 +91,6 @@ def test_cli_compare_with_reference(tmp_path, capsys):
 
 
 def test_graphmix_reference_file_loads():
-    from pathlib import Path
-
-    ref = load_reference(Path(__file__).resolve().parents[1] / "tasks/graphmix/reference.yaml")
+    ref = load_reference(ROOT / "tasks/graphmix/reference.yaml")
     assert ref["metric"] == "best_test_acc" and ref["scale"] == 100
     assert {(e["dataset"], e["method"]) for e in ref["entries"]} >= {("cora", "graphmix"), ("citeseer", "graphmix")}
