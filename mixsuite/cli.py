@@ -39,9 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the tasks that `mixsuite run NAME` finds")
 
     c = sub.add_parser("compare", help="tables of mean ± std over seeds from run records")
-    c.add_argument("results_dir", nargs="?", help="a results folder (default $MIXSUITE_RESULTS or results/)")
+    c.add_argument("results_dirs", nargs="*", metavar="results_dir",
+                   help="results folders, read together (default $MIXSUITE_RESULTS or results/)")
     c.add_argument("--task", action="append", help="only these tasks (repeatable)")
     c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
+    c.add_argument("--method", action="append", help="only these methods (repeatable)")
+    c.add_argument("--seeds", type=int, nargs="+", help="only the runs with these seeds (e.g. the seeds a search used)")
     c.add_argument("--format", default="md", choices=["md", "csv"])
     c.add_argument("--digits", type=int, default=4)
     c.add_argument("--plot", metavar="FILE.png", help="also draw every seed of the first --metric (or the primary), with mean ± std "
@@ -90,10 +93,19 @@ def cmd_list(args) -> int:
 def cmd_compare(args) -> int:
     from .results import format_table, load_records, plot_rows, results_dir, summarize
 
-    root = results_dir(args.results_dir)
-    records = load_records(root, tasks=args.task)
+    roots = [results_dir(d) for d in args.results_dirs] or [results_dir()]
+    records = [r for root in roots for r in load_records(root, tasks=args.task)]
+    where = ", ".join(map(str, roots))
     if not records:
-        raise UserError(f"no finished run records under {root} (make some with `mixsuite run ... --results-dir {root}`)")
+        raise UserError(f"no finished run records under {where} (make some with `mixsuite run ... --results-dir "
+                        f"{roots[0]}`)")
+    if args.method or args.seeds:
+        records = [r for r in records if (not args.method or r["method"] in args.method)
+                   and (not args.seeds or r["seed"] in args.seeds)]
+        if not records:
+            wanted = ([f"methods {', '.join(args.method)}"] if args.method else []) + \
+                     ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
+            raise UserError(f"no finished run records with {' and '.join(wanted)} under {where}")
     if args.reference and args.format != "md":
         raise UserError("--reference adds a markdown table; use it with --format md (the default)")
     from .reference import compare_to_reference, format_reference, load_reference

@@ -1,4 +1,5 @@
 """GraphMix: shared parameters, sharpening, row-restricted mixing, the ramp, the Planetoid loaders, smoke run."""
+import importlib.util
 import json
 import math
 
@@ -214,3 +215,19 @@ def test_smoke_config(cli, tmp_path, shared_data):
     assert rec["task"] == "graphmix" and rec["dataset"] == "cora" and rec["method"] == "graphmix"
     assert 0.5 < m["best_test_acc"] <= 1.0 and 1 <= m["best_epoch"] <= 200
     assert m["best_val_acc"] >= m["val_acc"]
+
+
+def test_diagnose_probes_do_not_change_the_run(shared_data, tmp_path, monkeypatch):
+    """bench/graphmix_diagnose.py claims its probes (K dropout passes among them) leave the run's numbers alone."""
+    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
+    spec = importlib.util.spec_from_file_location("graphmix_diagnose", ROOT / "bench" / "graphmix_diagnose.py")
+    diagnose = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagnose)
+    cfg = GraphMixConfig(data_root=str(shared_data), epochs=30, device="cpu", progress=False, log_every=1000)
+    rows = []
+    probed = Engine(diagnose.make_probed(GraphMixTask, 10, rows), cfg, runs_dir=tmp_path / "a", resume="never",
+                    log=lambda *a: None).run()
+    plain = Engine(GraphMixTask, cfg, runs_dir=tmp_path / "b", resume="never", log=lambda *a: None).run()
+    assert [r["epoch"] for r in rows] == [10, 20, 30] and rows[-1]["gnn_val"] == plain["val_acc"]
+    assert probed == plain
+    assert 0 < rows[-1]["dW1 fcn"] and 0 < rows[-1]["dW1 gnn"] and rows[-1]["train"] > 0.5

@@ -3,6 +3,7 @@ import subprocess
 
 import pytest
 
+from mixsuite.cli import main
 from mixsuite.results import format_table, git_info, load_records, plot_rows, row_labels, summarize, write_record
 
 
@@ -32,6 +33,19 @@ def test_summarize_mean_std_and_groups(tmp_path):
     assert "epoch" not in table.splitlines()[2]
     csv = format_table(summarize(recs), "csv").splitlines()
     assert csv[0].startswith("task,dataset,method,config_hash,n") and len(csv) == 4
+
+
+def test_compare_reads_several_folders_and_picks_seeds(tmp_path, capsys):
+    for r in [rec("erm", 1, 0.8), rec("erm", 2, 0.9), rec("erm", 4, 0.2), rec("mix", 1, 0.5)]:
+        write_record(tmp_path / "a", r)
+    write_record(tmp_path / "b", rec("erm", 3, 1.0))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--seeds", "1", "2", "3", "--method", "erm"]) == 0
+    out = capsys.readouterr().out  # seed 4 and method mix left out, seed 3 read from b
+    assert "| d | erm | h1 | 3 | 0.9000 ± 0.1000 |" in out and "mix" not in out
+    assert main(["compare", str(tmp_path / "a"), "--seeds", "7"]) == 1
+    assert "no finished run records with seeds 7 under" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a"), "--method", "gat", "--seeds", "1"]) == 1
+    assert "no finished run records with methods gat and seeds 1 under" in capsys.readouterr().err
 
 
 def test_record_is_atomic_json(tmp_path):
