@@ -1,8 +1,8 @@
 """Where a GraphMix run goes wrong: one seed, with what happens inside printed every N epochs.
 
-    python bench/graphmix_diagnose.py --method graphmix-gat -c configs/graphmix/gat.yaml --epochs 1400
-    python bench/graphmix_diagnose.py --method graphmix --epochs 1400          # GCN, for contrast
-    python bench/graphmix_diagnose.py --method graphmix-gat -c configs/graphmix/gat.yaml gamma=1.0
+    python bench/graphmix_diagnose.py --method graphmix-gat -c configs/graphmix/gat.yaml
+    python bench/graphmix_diagnose.py --method graphmix                        # GCN, for contrast
+    python bench/graphmix_diagnose.py --method graphmix-gat -c configs/graphmix/gat.yaml dropout=0.0 --seed 2
 
 Trains exactly what `mixsuite run` trains (same seeds, same numbers: the probes save and restore the global
 random state, so they do not change the run) and prints, per window of epochs:
@@ -56,9 +56,8 @@ def make_probed(task_cls, every: int, rows: list):
             out = super().evaluate(epoch)
             if epoch % every == 0:
                 rng = torch.get_rng_state()   # the probes must not move the run's random stream
-                rows.append({"epoch": epoch, "gamma": self.gamma, "weight": consistency_weight(epoch, self.gamma, self.cfg.ramp_start,
-                                                                          self.cfg.ramp_length),
-                             "gnn_val": out["val_acc"], **self.probe()})
+                weight = consistency_weight(epoch, self.gamma, self.cfg.ramp_start, self.cfg.ramp_length)
+                rows.append({"epoch": epoch, "weight": weight, "gnn_val": out["val_acc"], **self.probe()})
                 torch.set_rng_state(rng)
             return out
 
@@ -101,7 +100,7 @@ def main() -> None:
     p.add_argument("--method", default="graphmix-gat")
     p.add_argument("--dataset", default="cora")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=1400)
+    p.add_argument("--epochs", type=int, default=1600)
     p.add_argument("--every", type=int, default=100)
     args = p.parse_args()
     os.environ.setdefault("MIXSUITE_DATA", str(ROOT.parent / "shared" / "data"))
@@ -111,10 +110,9 @@ def main() -> None:
                                                   "log_every=100000", *args.overrides])
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        Engine(make_probed(task, args.every, rows), cfg, runs_dir=tmp, resume="never", log=lambda *a: None).run()
-    print(f"{args.method} on {args.dataset}, seed {args.seed}, gamma {rows[0].pop('gamma')}")
-    for r in rows[1:]:
-        r.pop("gamma")
+        engine = Engine(make_probed(task, args.every, rows), cfg, runs_dir=tmp, resume="never", log=lambda *a: None)
+        engine.run()
+    print(f"{args.method} on {args.dataset}, seed {args.seed}, gamma {engine.task.gamma}")
     cols = list(rows[0])
     print(" ".join(f"{c:>10}" for c in cols))
     for r in rows:
