@@ -68,8 +68,7 @@ def make_probed(task_cls, every: int, rows: list):
             acc = lambda logits, idx: (logits[idx].argmax(-1) == y[idx]).float().mean().item()  # noqa: E731
             gnn = model(g.x, self.graph_input)
             targets = predicted_targets(model, g.x, self.graph_input, cfg.k_passes, cfg.temperature,
-                                        cfg.target_dropout)
-            model.eval()
+                                        cfg.target_dropout)   # leaves the model in eval mode, as it found it
             fcn_steps = [d for f, d in self.steps if f == 1.0]
             gnn_steps = [d for f, d in self.steps if f == 0.0]
             self.steps.clear()
@@ -84,8 +83,7 @@ def make_probed(task_cls, every: int, rows: list):
         def attention_entropy(self) -> float:
             from torch_geometric.utils import scatter
 
-            x = self.g.x.to_dense() if self.g.x.is_sparse else self.g.x
-            _, (edges, alpha) = self.model.conv1(x, self.graph_input, return_attention_weights=True)
+            _, (edges, alpha) = self.model.conv1(self.g.x, self.graph_input, return_attention_weights=True)
             h = -(alpha * alpha.clamp_min(1e-12).log())          # [edges, heads]
             per_node = scatter(h, edges[1], dim=0, dim_size=self.g.num_nodes, reduce="sum")
             return per_node.mean().item()

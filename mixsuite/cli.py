@@ -94,18 +94,14 @@ def cmd_compare(args) -> int:
     from .results import format_table, load_records, plot_rows, results_dir, summarize
 
     roots = [results_dir(d) for d in args.results_dirs] or [results_dir()]
-    records = [r for root in roots for r in load_records(root, tasks=args.task)]
-    where = ", ".join(map(str, roots))
+    records = [r for root in roots
+               for r in load_records(root, tasks=args.task, methods=args.method, seeds=args.seeds)]
     if not records:
-        raise UserError(f"no finished run records under {where} (make some with `mixsuite run ... --results-dir "
-                        f"{roots[0]}`)")
-    if args.method or args.seeds:
-        records = [r for r in records if (not args.method or r["method"] in args.method)
-                   and (not args.seeds or r["seed"] in args.seeds)]
-        if not records:
-            wanted = ([f"methods {', '.join(args.method)}"] if args.method else []) + \
-                     ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
-            raise UserError(f"no finished run records with {' and '.join(wanted)} under {where}")
+        wanted = ([f"methods {', '.join(args.method)}"] if args.method else []) + \
+                 ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
+        with_filters = f" with {' and '.join(wanted)}" if wanted else ""
+        raise UserError(f"no finished run records{with_filters} under {', '.join(map(str, roots))} (make some with "
+                        f"`mixsuite run ... --results-dir {roots[0]}`)")
     if args.reference and args.format != "md":
         raise UserError("--reference adds a markdown table; use it with --format md (the default)")
     from .reference import compare_to_reference, format_reference, load_reference

@@ -52,7 +52,8 @@ def write_record(root: Path, record: dict) -> Path:
     return path
 
 
-def load_records(root: str | Path, tasks=None, status: str = "finished") -> list[dict]:
+def load_records(root: str | Path, tasks=None, status: str = "finished", methods=None, seeds=None) -> list[dict]:
+    """The run records under `root`, keeping only the given tasks, methods and seeds when those are given."""
     root = Path(root)
     base = root / "runs" if (root / "runs").is_dir() else root
     out = []
@@ -65,7 +66,8 @@ def load_records(root: str | Path, tasks=None, status: str = "finished") -> list
             continue
         if status and rec.get("status") != status:
             continue
-        if tasks and rec["task"] not in tasks:
+        if (tasks and rec["task"] not in tasks) or (methods and rec["method"] not in methods) \
+                or (seeds and rec["seed"] not in seeds):
             continue
         out.append(rec)
     return out
