@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mixsuite.config import load_yaml
 from mixsuite.engine import Engine
-from mixsuite.errors import DataNotFound
+from mixsuite.errors import DataNotFound, UserError
 from mixsuite.mixing import MixPlan
 from mixsuite.task import resolve
 
@@ -58,6 +58,27 @@ def test_gat_takes_the_sparse_features_as_they_are():
     edges = adj_dense.to_sparse_coo().indices()
     model = SharedGAT(5, 2, 3, input_dropout=0.0, dropout=0.0, heads=2).eval()
     torch.testing.assert_close(model(x, edges), model(x.to_dense(), edges))
+
+
+def test_gat_attention_dropout_is_separate_from_the_hidden_dropout():
+    x, adj_dense = tiny_graph()
+    edges = adj_dense.to_sparse_coo().indices()
+    same = SharedGAT(5, 2, 3, input_dropout=0.0, dropout=0.4, heads=2)
+    assert (same.conv1.dropout, same.conv2.dropout, same.dropout) == (0.4, 0.4, 0.4)   # GAT's paper: one value
+    torch.manual_seed(0)
+    model = SharedGAT(5, 2, 3, input_dropout=0.0, dropout=0.0, heads=2, attention_dropout=0.5).train()
+    assert not torch.equal(model(x, edges), model(x, edges))         # the attention is dropped ...
+    torch.testing.assert_close(model.fcn(x), model.fcn(x))           # ... the FCN, which has none, is not
+    model.conv1.dropout = model.conv2.dropout = 0.0
+    torch.testing.assert_close(model(x, edges), model(x, edges))
+
+
+def test_attention_dropout_on_a_gcn_is_refused(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
+    cfg = GraphMixConfig(data_root=str(shared_data), method="graphmix", attention_dropout=0.5, device="cpu")
+    task = GraphMixTask(cfg, Engine(GraphMixTask, cfg, runs_dir=tmp_path, log=lambda line: None))
+    with pytest.raises(UserError, match="attention_dropout=0.5 is for the GAT methods"):
+        task.setup()
 
 
 @pytest.mark.parametrize("use_gat_yaml", [False, True])

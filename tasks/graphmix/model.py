@@ -48,13 +48,18 @@ class SharedGCN(nn.Module):
 
 
 class SharedGAT(nn.Module):
-    """GAT (8 heads x 8 units, then 1 head), as Velickovic et al.; its FCN uses the layers' linear maps + biases."""
+    """GAT (8 heads x 8 units, then 1 head), as Velickovic et al.; its FCN uses the layers' linear maps + biases.
+
+    `dropout` is the hidden dropout; `attention_dropout` (None: the same value, as GAT's paper) drops attention
+    coefficients, so only the GAT passes see it, never the FCN.
+    """
 
     def __init__(self, in_dim: int, hidden: int, classes: int, input_dropout: float = 0.6, dropout: float = 0.6,
-                 heads: int = 8):
+                 heads: int = 8, attention_dropout: float | None = None):
         super().__init__()
-        self.conv1 = GATConv(in_dim, hidden, heads=heads, dropout=dropout)
-        self.conv2 = GATConv(hidden * heads, classes, heads=1, dropout=dropout)
+        attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.conv1 = GATConv(in_dim, hidden, heads=heads, dropout=attention_dropout)
+        self.conv2 = GATConv(hidden * heads, classes, heads=1, dropout=attention_dropout)
         self.input_dropout, self.dropout = input_dropout, dropout
 
     def forward(self, x, edge_index):
@@ -68,9 +73,10 @@ class SharedGAT(nn.Module):
         return self.conv2.lin(F.dropout(h, self.dropout, self.training)) + self.conv2.bias
 
 
-def build_model(backbone: str, in_dim: int, hidden: int, classes: int, input_dropout: float, dropout: float):
+def build_model(backbone: str, in_dim: int, hidden: int, classes: int, input_dropout: float, dropout: float,
+                attention_dropout: float | None = None):
     if backbone == "gcn":
         return SharedGCN(in_dim, hidden, classes, input_dropout, dropout)
     if backbone == "gat":
-        return SharedGAT(in_dim, hidden, classes, input_dropout, dropout)
+        return SharedGAT(in_dim, hidden, classes, input_dropout, dropout, attention_dropout=attention_dropout)
     raise ValueError(f"backbone must be gcn or gat, got {backbone!r}")

@@ -41,6 +41,7 @@ class GraphMixConfig(RunConfig):
     hidden: int = GCN_HIDDEN
     input_dropout: float = 0.5
     dropout: float = 0.0                  # hidden dropout (the paper's run scripts use 0)
+    attention_dropout: float = -1.0       # GAT only: dropout on the attention coefficients; < 0: the same as dropout
     k_passes: int = 10                    # dropout predictions averaged for the unlabelled targets
     temperature: float = 0.1              # sharpening
     gamma: float = -1.0                   # weight of the unsupervised mixup loss; < 0: 10 (Cora, CiteSeer), 1 (PubMed)
@@ -70,6 +71,9 @@ class GraphMixTask(Task):
         if self.backbone == "gat" and (cfg.hidden, cfg.dropout) == (GCN_HIDDEN, 0.0):
             eng.log(f"note: {cfg.method} with the GCN's hidden={GCN_HIDDEN}, dropout=0; GAT's own settings are "
                     "in configs/graphmix/gat.yaml (-c configs/graphmix/gat.yaml)")
+        if self.backbone == "gcn" and cfg.attention_dropout >= 0:
+            raise UserError(f"attention_dropout={cfg.attention_dropout} is for the GAT methods (gat, graphmix-gat); "
+                            f"{cfg.method} has no attention: leave it out or use dropout / input_dropout")
         graph = load_planetoid(eng.data_root, cfg.dataset, cfg.download)
         self.g = graph.to(eng.device)
         self.graph_input = self.g.adj if self.backbone == "gcn" else self.g.adj.to_sparse_coo().indices()
@@ -78,8 +82,9 @@ class GraphMixTask(Task):
         labelled[self.g.train_idx] = True
         self.unlabelled = (~labelled).nonzero().squeeze(1)
         self.train_targets = one_hot(self.g.y[self.g.train_idx], self.g.num_classes)
+        attention_dropout = cfg.attention_dropout if cfg.attention_dropout >= 0 else None
         self.model = build_model(self.backbone, self.g.x.shape[1], cfg.hidden, self.g.num_classes, cfg.input_dropout,
-                                 cfg.dropout).to(eng.device)
+                                 cfg.dropout, attention_dropout).to(eng.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.mixer = build_mixer("manifold", None, alpha=cfg.alpha, layers=["hidden"], generator=eng.generator("mix"))
         self.coin = eng.generator("coin")
