@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--reference", action="append", default=[], metavar="FILE.yaml",
                    help="also set published numbers beside ours, with the gap in standard errors "
                         "(repeatable; format in mixsuite/reference.py, e.g. tasks/graphmix/reference.yaml)")
+    c.add_argument("--paired", metavar="BASELINE",
+                   help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
+                        "the first --metric's (or the primary's) mean per-seed difference ± its standard error, "
+                        "and wins / ties / losses")
     return p
 
 
@@ -102,18 +106,23 @@ def cmd_compare(args) -> int:
         with_filters = f" with {' and '.join(wanted)}" if wanted else ""
         raise UserError(f"no finished run records{with_filters} under {', '.join(map(str, roots))} (make some with "
                         f"`mixsuite run ... --results-dir {roots[0]}`)")
-    if args.reference and args.format != "md":
-        raise UserError("--reference adds a markdown table; use it with --format md (the default)")
+    for option in ("reference", "paired"):
+        if getattr(args, option) and args.format != "md":
+            raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
+    from .paired import format_paired, paired_differences
     from .reference import compare_to_reference, format_reference, load_reference
 
     refs = [load_reference(path) for path in args.reference]  # all checked before anything is printed
     rows = summarize(records, args.metric)
+    metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
+    paired = paired_differences(records, args.paired, metric) if args.paired else None
     print(format_table(rows, args.format, args.metric, args.digits), end="")
     for ref in refs:
         ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
         print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="")
+    if paired is not None:
+        print("\n" + format_paired(paired, args.paired, metric, args.digits), end="")
     if args.plot:
-        metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
         print(f"plot: {plot_rows(rows, metric, args.plot, refs)}", file=sys.stderr)
     if args.curves:
         from .curves import plot_curves

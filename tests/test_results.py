@@ -48,6 +48,25 @@ def test_compare_reads_several_folders_and_picks_seeds(tmp_path, capsys):
     assert "no finished run records with methods gat and seeds 1 under" in capsys.readouterr().err
 
 
+def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
+    for r in [rec("erm", 1, 0.8), rec("erm", 2, 0.9), rec("erm", 3, 1.0),
+              rec("mix", 1, 0.85), rec("mix", 2, 0.9), rec("mix", 3, 1.1), rec("mix", 4, 0.0)]:
+        write_record(tmp_path / "a", r)
+    assert main(["compare", str(tmp_path / "a"), "--paired", "erm"]) == 0
+    out = capsys.readouterr().out  # d = +0.05, 0, +0.1 on seeds 1-3 (seed 4 has no baseline): se = 0.05 / sqrt(3)
+    assert "| t | d | mix | h1 | erm h1 | 3 | +0.0500 ± 0.0289 | +1.7 | 2 / 1 / 0 |" in out
+    write_record(tmp_path / "b", rec("mix", 3, 1.1))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--paired", "erm"]) == 1
+    assert "seed 3 of t/d/mix/h1 is there twice" in capsys.readouterr().err
+    write_record(tmp_path / "a", rec("erm", 1, 0.7, chash="h2"))
+    assert main(["compare", str(tmp_path / "a"), "--paired", "erm"]) == 1
+    assert "--paired erm matches 2 configs on t/d (h1, h2): pass one of these config hashes" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a"), "--paired", "gat"]) == 1
+    assert "--paired gat: no runs of a method or config hash 'gat'" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a"), "--paired", "erm", "--format", "csv"]) == 1
+    assert "--paired adds a markdown table" in capsys.readouterr().err
+
+
 def test_record_is_atomic_json(tmp_path):
     path = write_record(tmp_path, rec("erm", 0, 0.5))
     assert json.loads(path.read_text())["metrics"]["test_acc"] == 0.5

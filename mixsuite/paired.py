@@ -1,0 +1,86 @@
+"""Each configuration against a baseline on the seeds both ran: `mixsuite compare --paired BASELINE`.
+
+Runs with the same seed start from the same random draws (the initial weights, the data order), so the
+per-seed difference of two configurations is less noisy than the difference of their means. For every group of
+runs (task, dataset, method, config) and the baseline group of the same task and dataset, the table gives the
+mean per-seed difference of one metric, its standard error stdev(d)/sqrt(n), the ratio of the two, and on how
+many seeds the group beat, tied or lost to the baseline.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+
+from .errors import UserError
+from .results import _numeric, group_key
+
+
+def _by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
+    """{group: {seed: value}}; a seed that a group holds twice (two folders with the same run) is an error."""
+    groups: dict[tuple, dict[int, float]] = defaultdict(dict)
+    for r in records:
+        value = r["metrics"].get(metric)
+        if not _numeric(value):
+            continue
+        seeds = groups[group_key(r)]
+        if r["seed"] in seeds:
+            task, dataset, method, chash = group_key(r)
+            raise UserError(f"seed {r['seed']} of {task}/{dataset}/{method}/{chash} is there twice (the same run "
+                            "in two results folders?): read one of them, or pick seeds with --seeds")
+        seeds[r["seed"]] = value
+    return groups
+
+
+def _baseline_groups(groups, baseline: str) -> dict[tuple, tuple]:
+    """{(task, dataset): the baseline group}, matching the method name or a config hash prefix."""
+    found = defaultdict(list)
+    for key in groups:
+        task, dataset, method, chash = key
+        if method == baseline or (len(baseline) >= 4 and chash.startswith(baseline)):
+            found[task, dataset].append(key)
+    if not found:
+        raise UserError(f"--paired {baseline}: no runs of a method or config hash {baseline!r} among the records "
+                        "read (see the config column of `mixsuite compare`)")
+    for (task, dataset), keys in found.items():
+        if len(keys) > 1:
+            raise UserError(f"--paired {baseline} matches {len(keys)} configs on {task}/{dataset} "
+                            f"({', '.join(k[3] for k in keys)}): pass one of these config hashes instead")
+    return {where: keys[0] for where, keys in found.items()}
+
+
+def paired_differences(records: list[dict], baseline: str, metric: str) -> list[dict]:
+    """One line per group that has a baseline on its task and dataset and shares at least one seed with it."""
+    groups = _by_seed(records, metric)
+    baselines = _baseline_groups(groups, baseline)
+    lines = []
+    for key, values in sorted(groups.items()):
+        base_key = baselines.get(key[:2])
+        if base_key is None or base_key == key:
+            continue
+        base = groups[base_key]
+        seeds = sorted(set(values) & set(base))
+        if not seeds:
+            continue
+        d = [values[s] - base[s] for s in seeds]
+        mean = statistics.fmean(d)
+        se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+        lines.append({"key": key, "baseline": base_key, "seeds": seeds, "mean": mean, "se": se,
+                      "z": mean / se if se > 0 else float("nan"),
+                      "wins": sum(x > 0 for x in d), "ties": sum(x == 0 for x in d), "losses": sum(x < 0 for x in d)})
+    return lines
+
+
+def format_paired(lines: list[dict], baseline: str, metric: str, digits: int = 4) -> str:
+    out = [f"### {metric}: paired against {baseline} (same seeds)\n",
+           "| task | dataset | method | config | baseline | n | Δ mean ± SE | Δ / SE | wins / ties / losses |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for x in lines:
+        task, dataset, method, chash = x["key"]
+        se = f" ± {x['se']:.{digits}f}" if math.isfinite(x["se"]) else ""
+        z = f"{x['z']:+.1f}" if math.isfinite(x["z"]) else ""
+        out.append(f"| {task} | {dataset} | {method} | {chash} | {x['baseline'][2]} {x['baseline'][3]} | "
+                   f"{len(x['seeds'])} | {x['mean']:+.{digits}f}{se} | {z} | {x['wins']} / {x['ties']} / {x['losses']} |")
+    if not lines:
+        out.append(f"| (no run shares a seed with {baseline} on its task and dataset) | | | | | | | | |")
+    return "\n".join(out) + "\n"
