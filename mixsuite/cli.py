@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--paired", metavar="BASELINE",
                    help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
                         "the first --metric's (or the primary's) mean per-seed difference ± its standard error, "
-                        "and wins / ties / losses")
+                        "and on how many seeds it is above / equal to / below the baseline")
     return p
 
 

@@ -4,7 +4,7 @@ Runs with the same seed start from the same random draws (the initial weights, t
 per-seed difference of two configurations is less noisy than the difference of their means. For every group of
 runs (task, dataset, method, config) and the baseline group of the same task and dataset, the table gives the
 mean per-seed difference of one metric, its standard error stdev(d)/sqrt(n), the ratio of the two, and on how
-many seeds the group beat, tied or lost to the baseline.
+many seeds the group was above, equal to or below the baseline (above is better for accuracy, worse for a loss).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import statistics
 from collections import defaultdict
 
 from .errors import UserError
-from .results import _numeric, group_key
+from .results import is_number, group_key
 
 
 def _by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
@@ -21,7 +21,7 @@ def _by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
     groups: dict[tuple, dict[int, float]] = defaultdict(dict)
     for r in records:
         value = r["metrics"].get(metric)
-        if not _numeric(value):
+        if not is_number(value):
             continue
         seeds = groups[group_key(r)]
         if r["seed"] in seeds:
@@ -32,7 +32,7 @@ def _by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
     return groups
 
 
-def _baseline_groups(groups, baseline: str) -> dict[tuple, tuple]:
+def _baseline_groups(groups, baseline: str, metric: str) -> dict[tuple, tuple]:
     """{(task, dataset): the baseline group}, matching the method name or a config hash prefix."""
     found = defaultdict(list)
     for key in groups:
@@ -40,8 +40,8 @@ def _baseline_groups(groups, baseline: str) -> dict[tuple, tuple]:
         if method == baseline or (len(baseline) >= 4 and chash.startswith(baseline)):
             found[task, dataset].append(key)
     if not found:
-        raise UserError(f"--paired {baseline}: no runs of a method or config hash {baseline!r} among the records "
-                        "read (see the config column of `mixsuite compare`)")
+        raise UserError(f"--paired {baseline}: no runs of a method or config hash {baseline!r} with the metric "
+                        f"{metric!r} among the records read (see the method and config columns of `mixsuite compare`)")
     for (task, dataset), keys in found.items():
         if len(keys) > 1:
             raise UserError(f"--paired {baseline} matches {len(keys)} configs on {task}/{dataset} "
@@ -52,7 +52,7 @@ def _baseline_groups(groups, baseline: str) -> dict[tuple, tuple]:
 def paired_differences(records: list[dict], baseline: str, metric: str) -> list[dict]:
     """One line per group that has a baseline on its task and dataset and shares at least one seed with it."""
     groups = _by_seed(records, metric)
-    baselines = _baseline_groups(groups, baseline)
+    baselines = _baseline_groups(groups, baseline, metric)
     lines = []
     for key, values in sorted(groups.items()):
         base_key = baselines.get(key[:2])
@@ -66,21 +66,22 @@ def paired_differences(records: list[dict], baseline: str, metric: str) -> list[
         mean = statistics.fmean(d)
         se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
         lines.append({"key": key, "baseline": base_key, "seeds": seeds, "mean": mean, "se": se,
-                      "z": mean / se if se > 0 else float("nan"),
-                      "wins": sum(x > 0 for x in d), "ties": sum(x == 0 for x in d), "losses": sum(x < 0 for x in d)})
+                      "z": mean / se if se > 0 else float("nan"), "above": sum(x > 0 for x in d),
+                      "equal": sum(x == 0 for x in d), "below": sum(x < 0 for x in d)})
     return lines
 
 
 def format_paired(lines: list[dict], baseline: str, metric: str, digits: int = 4) -> str:
     out = [f"### {metric}: paired against {baseline} (same seeds)\n",
-           "| task | dataset | method | config | baseline | n | Δ mean ± SE | Δ / SE | wins / ties / losses |",
+           "| task | dataset | method | config | baseline | n | Δ mean ± SE | Δ / SE | seeds above / equal / below |",
            "|---|---|---|---|---|---|---|---|---|"]
     for x in lines:
         task, dataset, method, chash = x["key"]
         se = f" ± {x['se']:.{digits}f}" if math.isfinite(x["se"]) else ""
         z = f"{x['z']:+.1f}" if math.isfinite(x["z"]) else ""
         out.append(f"| {task} | {dataset} | {method} | {chash} | {x['baseline'][2]} {x['baseline'][3]} | "
-                   f"{len(x['seeds'])} | {x['mean']:+.{digits}f}{se} | {z} | {x['wins']} / {x['ties']} / {x['losses']} |")
+                   f"{len(x['seeds'])} | {x['mean']:+.{digits}f}{se} | {z} | "
+                   f"{x['above']} / {x['equal']} / {x['below']} |")
     if not lines:
         out.append(f"| (no run shares a seed with {baseline} on its task and dataset) | | | | | | | | |")
     return "\n".join(out) + "\n"

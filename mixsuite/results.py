@@ -73,7 +73,7 @@ def load_records(root: str | Path, tasks=None, status: str = "finished", methods
     return out
 
 
-def _numeric(v) -> bool:
+def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -94,10 +94,10 @@ def summarize(records: list[dict], metrics=None) -> list[dict]:
         groups[group_key(r)].append(r)
     rows = []
     for (task, dataset, method, chash), recs in sorted(groups.items()):
-        names = metrics or sorted({k for r in recs for k, v in r["metrics"].items() if _numeric(v)})
+        names = metrics or sorted({k for r in recs for k, v in r["metrics"].items() if is_number(v)})
         stats, values = {}, {}
         for name in names:
-            vals = [r["metrics"][name] for r in recs if _numeric(r["metrics"].get(name))]
+            vals = [r["metrics"][name] for r in recs if is_number(r["metrics"].get(name))]
             if vals:
                 stats[name], values[name] = (*mean_std(vals), len(vals)), vals
         rows.append({"task": task, "dataset": dataset, "method": method, "config_hash": chash, "n": len(recs),

@@ -62,7 +62,7 @@ def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "a"), "--paired", "erm"]) == 1
     assert "--paired erm matches 2 configs on t/d (h1, h2): pass one of these config hashes" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a"), "--paired", "gat"]) == 1
-    assert "--paired gat: no runs of a method or config hash 'gat'" in capsys.readouterr().err
+    assert "--paired gat: no runs of a method or config hash 'gat' with the metric 'test_acc'" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a"), "--paired", "erm", "--format", "csv"]) == 1
     assert "--paired adds a markdown table" in capsys.readouterr().err
 
