@@ -95,8 +95,9 @@ def test_unknown_task_and_print_config(cli, tmp_path):
 
 
 def test_smoke_run_seeds_and_compare(cli, tmp_path):
+    one_thread = {"OMP_NUM_THREADS": "1"}  # as the --jobs workers below: thread counts change float sums
     out = cli("run", "tasks/spirals", "-c", "configs/spirals/smoke.yaml", "--seeds", "0", "1",
-              "--results-dir", tmp_path / "D", "--runs-dir", tmp_path / "runs")
+              "--results-dir", tmp_path / "D", "--runs-dir", tmp_path / "runs", env=one_thread)
     assert out.returncode == 0, out.stderr
     recs = sorted((tmp_path / "D" / "runs" / "spirals").glob("*.json"))
     assert len(recs) == 2
@@ -107,6 +108,21 @@ def test_smoke_run_seeds_and_compare(cli, tmp_path):
     assert (tmp_path / "acc.png").stat().st_size > 1000
     empty = cli("compare", tmp_path / "nothing")
     assert empty.returncode == 1 and "no finished run records" in empty.stderr
+    side_by_side = cli("run", "tasks/spirals", "-c", "configs/spirals/smoke.yaml", "--seeds", "0", "1", "--jobs", "2",
+                       "--results-dir", tmp_path / "J", "--runs-dir", tmp_path / "runs-j", env=one_thread)
+    assert side_by_side.returncode == 0, side_by_side.stderr
+    assert "2 seeds in 2 worker processes, 1 thread each" in side_by_side.stdout and "[seed 1] record:" in side_by_side.stdout
+    for rec in recs:  # the worker processes train exactly what the one-after-another run trained
+        parallel = json.loads((tmp_path / "J" / "runs" / "spirals" / rec.name).read_text())
+        assert parallel["metrics"] == json.loads(rec.read_text())["metrics"]
+
+
+def test_jobs_is_refused_under_torchrun_and_below_one(cli, tmp_path):
+    out = cli("run", "tasks/spirals", "--seeds", "0", "1", "--jobs", "2", "--runs-dir", tmp_path,
+              env={"WORLD_SIZE": "2"})
+    assert out.returncode == 1 and "under torchrun" in out.stderr and "Traceback" not in out.stderr
+    out = cli("run", "tasks/spirals", "--jobs", "0", "--runs-dir", tmp_path)
+    assert out.returncode == 1 and "--jobs must be at least 1, got 0" in out.stderr
 
 
 def test_duplicate_task_name_fails_loudly(cli, tmp_path):
