@@ -23,10 +23,10 @@ def _by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
         value = r["metrics"].get(metric)
         if not is_number(value):
             continue
-        seeds = groups[group_key(r)]
+        key = group_key(r)
+        seeds = groups[key]
         if r["seed"] in seeds:
-            task, dataset, method, chash = group_key(r)
-            raise UserError(f"seed {r['seed']} of {task}/{dataset}/{method}/{chash} is there twice (the same run "
+            raise UserError(f"seed {r['seed']} of {'/'.join(key)} is there twice (the same run "
                             "in two results folders?): read one of them, or pick seeds with --seeds")
         seeds[r["seed"]] = value
     return groups
