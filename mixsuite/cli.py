@@ -120,6 +120,7 @@ def cmd_compare(args) -> int:
     for option in ("reference", "paired"):
         if getattr(args, option) and args.format != "md":
             raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
+    from .config_diff import config_differences, format_differences
     from .paired import format_paired, paired_differences
     from .reference import compare_to_reference, format_reference, load_reference
 
@@ -127,7 +128,9 @@ def cmd_compare(args) -> int:
     rows = summarize(records, args.metric)
     metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
     paired = paired_differences(records, args.paired, metric) if args.paired else None
-    print(format_table(rows, args.format, args.metric, args.digits), end="")
+    differences = config_differences(records)
+    legends = {task: format_differences(differences, task) for task in {r["task"] for r in rows}}
+    print(format_table(rows, args.format, args.metric, args.digits, legends), end="")
     for ref in refs:
         ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
         print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="")

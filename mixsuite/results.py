@@ -113,8 +113,8 @@ def _cell(stat, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 4) -> str:
-    """A markdown or CSV table; markdown gets one table per task."""
+def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 4, legends=None) -> str:
+    """A markdown or CSV table; markdown gets one table per task, each followed by `legends[task]` (lines)."""
     if fmt not in ("md", "csv"):
         raise ValueError(f"format must be md or csv, got {fmt!r}")
     if fmt == "csv":
@@ -139,6 +139,7 @@ def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 
             cells = [_cell(r["stats"].get(m), digits) for m in names]
             out.append(f"| {r['dataset']} | {r['method']} | {r['config_hash']} | {r['n']} | " + " | ".join(cells) + " |")
         out.append("")
+        out += (legends or {}).get(task, [])
     return "\n".join(out)
 
 

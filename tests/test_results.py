@@ -67,6 +67,27 @@ def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
     assert "--paired adds a markdown table" in capsys.readouterr().err
 
 
+def test_compare_says_what_sets_configs_apart(tmp_path, capsys):
+    def configured(method, seed, chash, **config):
+        return {**rec(method, seed, 0.5, chash), "config": {"seed": seed, "device": "cpu", **config}}
+
+    for r in [configured("mix", 1, "h1", gamma=10.0, model={"depth": 18, "bias": False}),
+              configured("mix", 2, "h1", gamma=10.0, model={"depth": 18, "bias": False}),
+              configured("mix", 1, "h2", gamma=3.0, model={"depth": 18, "bias": True}, ema=True),
+              configured("mix", 1, "h3", gamma=10.0, model={"depth": 34, "bias": False}),
+              configured("erm", 1, "h4", gamma=1.0)]:
+        write_record(tmp_path, r)
+    assert main(["compare", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.split("Configs of one dataset and method differ in")
+    assert len(out) == 2 and "| d | erm |" not in out[1]  # erm has one config: nothing to set apart
+    legend = out[1].splitlines()  # seed and device differ too, but they are not part of what a config computes
+    assert "| d | mix | h1 | gamma=10.0, model.bias=false, model.depth=18; lacks ema |" in legend
+    assert "| d | mix | h2 | ema=true, gamma=3.0, model.bias=true, model.depth=18 |" in legend
+    assert "| d | mix | h3 | gamma=10.0, model.bias=false, model.depth=34; lacks ema |" in legend
+    assert main(["compare", str(tmp_path), "--method", "erm"]) == 0
+    assert "differ in" not in capsys.readouterr().out
+
+
 def test_record_is_atomic_json(tmp_path):
     path = write_record(tmp_path, rec("erm", 0, 0.5))
     assert json.loads(path.read_text())["metrics"]["test_acc"] == 0.5
