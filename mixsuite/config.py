@@ -41,6 +41,16 @@ class RunConfig:
 
 # Fields that do not change what is computed: left out of the config hash that groups runs in tables.
 NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
+HASHED_WHEN_SET = "hashed_when_set"
+
+
+def added_field(default):
+    """A config field added after runs were recorded, whose default computes what the code did before it existed.
+
+    It enters the config hash only when set to another value, so the configs that leave it alone keep the hash
+    (and the table rows, and the resumable checkpoints) they had. A plain field would give every config a new hash.
+    """
+    return field(default=default, metadata={HASHED_WHEN_SET: True})
 
 
 def _origin(tp):
@@ -176,6 +186,9 @@ def to_yaml(cfg) -> str:
 
 
 def config_hash(cfg) -> str:
-    """A short hash of what the config computes (seed, device and paths left out)."""
-    d = {k: v for k, v in to_dict(cfg).items() if k not in NON_SEMANTIC}
+    """A short hash of what the config computes (seed, device and paths left out, and `added_field`s at their
+    default)."""
+    unset = {f.name for f in dataclasses.fields(cfg)
+             if f.metadata.get(HASHED_WHEN_SET) and getattr(cfg, f.name) == f.default}
+    d = {k: v for k, v in to_dict(cfg).items() if k not in NON_SEMANTIC and k not in unset}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]

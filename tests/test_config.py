@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mixsuite.config import (ConfigError, RunConfig, build_config, config_hash, parse_override)
+from mixsuite.config import (ConfigError, RunConfig, added_field, build_config, config_hash, parse_override)
 
 
 @dataclass
@@ -51,3 +51,15 @@ def test_hash_ignores_seed_and_device_but_not_alpha():
     base = Cfg()
     assert config_hash(base) == config_hash(build_config(Cfg, [], ["seed=3", "device=cpu"]))
     assert config_hash(base) != config_hash(build_config(Cfg, [], ["alpha=1.0"]))
+
+
+@dataclass
+class CfgLater(Cfg):
+    new_switch: bool = added_field(False)
+
+
+def test_an_added_field_keeps_the_hash_until_it_is_set():
+    assert config_hash(CfgLater()) == config_hash(Cfg())
+    assert config_hash(build_config(CfgLater, [], ["alpha=1.0"])) == config_hash(build_config(Cfg, [], ["alpha=1.0"]))
+    assert config_hash(build_config(CfgLater, [], ["new_switch=true"])) != config_hash(Cfg())
+    assert build_config(CfgLater, [], ["new_switch=true"]).new_switch is True

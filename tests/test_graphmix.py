@@ -17,7 +17,8 @@ from conftest import ROOT
 
 resolve(str(ROOT / "tasks" / "graphmix")).load()
 from mixsuite.plugins.graphmix.data import find_raw, load_planetoid  # noqa: E402
-from mixsuite.plugins.graphmix.official import aliased_ema_factor, rescale_as_aliased_ema  # noqa: E402
+from mixsuite.plugins.graphmix.official import (aliased_ema_factor, in_place_mix_plan,  # noqa: E402
+                                                rescale_as_aliased_ema)
 from mixsuite.plugins.graphmix.model import SharedGAT, SharedGCN, sparse_dropout  # noqa: E402
 from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask  # noqa: E402
 from mixsuite.plugins.graphmix.targets import consistency_weight, predicted_targets, sharpen  # noqa: E402
@@ -190,6 +191,38 @@ def test_mixing_touches_only_selected_rows():
     h = F.relu(x.to_dense() @ model.conv1.lin.weight.T)
     expect = (0.3 * h[1] + 0.7 * h[4]) @ model.conv2.lin.weight.T
     assert torch.allclose(mixed[1], expect, atol=1e-6)
+
+
+def test_per_draw_targets_replay_the_official_in_place_mix():
+    from mixsuite.mixing import build_mixer
+
+    h, t = torch.randn(8, 4), torch.softmax(torch.randn(8, 3), -1)
+    rows = torch.tensor([2, 5, 2, 7])  # node 2 drawn twice, as the unlabelled draws with replacement can
+    draws = build_mixer("manifold", None, alpha=1.0, layers=["hidden"], generator=torch.Generator().manual_seed(3)
+                        ).draw(len(rows))
+    lam, sigma = float(draws.lam), draws.perm
+    official = h.clone()  # gnn.py's mixup_gnn_hidden, literally
+    official[rows] = lam * official[rows] + (1 - lam) * official[rows[sigma]]
+    official_targets = lam * t[rows] + (1 - lam) * t[rows[sigma]]
+    plan = in_place_mix_plan(draws, rows, 8)
+    torch.testing.assert_close(plan.mix(h), official)
+    torch.testing.assert_close(draws.mix_targets(t[rows]), official_targets)
+    per_node = plan.mix_targets(t)[rows]  # the default: a node's draws share its one pairing
+    assert torch.allclose(per_node[1:], official_targets[1:]) and not torch.allclose(per_node[0], official_targets[0])
+
+
+def test_per_draw_targets_draw_what_the_default_draws_and_keep_the_default_hash():
+    from mixsuite.config import build_config, config_hash
+    from mixsuite.mixing import build_mixer
+
+    def mixer():
+        return build_mixer("manifold", None, alpha=1.0, layers=["hidden"], generator=torch.Generator().manual_seed(5))
+
+    rows = torch.tensor([4, 0, 9, 6])
+    per_node, per_draw = mixer().draw(10, rows=rows), mixer().draw(len(rows))
+    assert float(per_node.lam) == float(per_draw.lam) and torch.equal(per_node.perm[rows], rows[per_draw.perm])
+    assert config_hash(GraphMixConfig()) == "084d9e7748"  # the default's hash from before the switch existed
+    assert config_hash(build_config(GraphMixConfig, [], ["per_draw_targets=true"])) != "084d9e7748"
 
 
 def test_sparse_dropout_scales_kept_values():

@@ -15,14 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from mixsuite.analysis import classification_metrics
-from mixsuite.config import RunConfig
+from mixsuite.config import RunConfig, added_field
 from mixsuite.errors import UserError
 from mixsuite.mixing import bce_on_softmax, build_mixer, one_hot
 from mixsuite.task import Task
 
 from .data import load_planetoid
 from .model import build_model
-from .official import rescale_as_aliased_ema
+from .official import in_place_mix_plan, rescale_as_aliased_ema
 from .targets import consistency_weight, predicted_targets
 
 METHODS = {"gcn": ("gcn", False), "graphmix": ("gcn", True), "gat": ("gat", False), "graphmix-gat": ("gat", True)}
@@ -48,6 +48,8 @@ class GraphMixConfig(RunConfig):
     target_dropout: bool = True           # dropout on in the k target passes (false: the official code's eval mode)
     gnn_step_dropout: bool = True         # input dropout in the plain GNN step (false: the official code's eval mode)
     aliased_ema: bool = False             # rescale the weights each epoch as the official code's aliased EMA does
+    per_draw_targets: bool = added_field(False)  # an unlabelled node drawn twice: one hidden state (its last draw's
+                                          # partner) but each draw's target with its own, as the official in-place mix
     ramp_start: int = 500
     ramp_length: int = 500
     download: bool = False                # let torch_geometric fetch missing raw files
@@ -114,9 +116,14 @@ class GraphMixTask(Task):
         unlabelled = self.unlabelled[pick.to(g.x.device)]
         losses = []
         for rows in (g.train_idx, unlabelled):
-            plan = self.mixer.draw(g.num_nodes, rows=rows, device=g.x.device)
+            if cfg.per_draw_targets:  # the same random draws, paired per draw instead of per node
+                draws = self.mixer.draw(len(rows), device=g.x.device)
+                plan, mixed_targets = in_place_mix_plan(draws, rows, g.num_nodes), draws.mix_targets(targets[rows])
+            else:
+                plan = self.mixer.draw(g.num_nodes, rows=rows, device=g.x.device)
+                mixed_targets = plan.mix_targets(targets)[rows]
             logits = self.model.fcn(g.x, plan)
-            losses.append(bce_on_softmax(logits[rows], plan.mix_targets(targets)[rows]))
+            losses.append(bce_on_softmax(logits[rows], mixed_targets))
         weight = consistency_weight(epoch, self.gamma, cfg.ramp_start, cfg.ramp_length)
         return losses[0] + weight * losses[1]
 
