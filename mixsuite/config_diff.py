@@ -36,10 +36,10 @@ def _canonical(value) -> str:
 
 def config_differences(records: list[dict]) -> dict[tuple, dict]:
     """{group key: {setting: value or ABSENT}} for the groups whose task, dataset and method have several configs,
-    with the settings whose values are not the same across those configs (one record read per config)."""
-    configs = {}
-    for record in records:
-        configs.setdefault(group_key(record), _semantic(record.get("config") or {}))
+    with the settings whose values are not the same across those configs."""
+    configs = defaultdict(dict)
+    for record in records:  # the union over a group's records: an `added_field` at its default may be in some only
+        configs[group_key(record)].update(_semantic(record.get("config") or {}))
     siblings = defaultdict(list)
     for key in configs:
         siblings[key[:3]].append(key)

@@ -72,7 +72,7 @@ def test_compare_says_what_sets_configs_apart(tmp_path, capsys):
         return {**rec(method, seed, 0.5, chash), "config": {"seed": seed, "device": "cpu", **config}}
 
     for r in [configured("mix", 1, "h1", gamma=10.0, model={"depth": 18, "bias": False}),
-              configured("mix", 2, "h1", gamma=10.0, model={"depth": 18, "bias": False}),
+              configured("mix", 2, "h1", gamma=10.0, model={"depth": 18, "bias": False}, ema=False),  # a later run
               configured("mix", 1, "h2", gamma=3.0, model={"depth": 18, "bias": True}, ema=True),
               configured("mix", 1, "h3", gamma=10.0, model={"depth": 34, "bias": False}),
               configured("erm", 1, "h4", gamma=1.0)]:
@@ -81,7 +81,7 @@ def test_compare_says_what_sets_configs_apart(tmp_path, capsys):
     out = capsys.readouterr().out.split("Configs of one dataset and method differ in")
     assert len(out) == 2 and "| d | erm |" not in out[1]  # erm has one config: nothing to set apart
     legend = out[1].splitlines()  # seed and device differ too, but they are not part of what a config computes
-    assert "| d | mix | h1 | gamma=10.0, model.bias=false, model.depth=18; lacks ema |" in legend
+    assert "| d | mix | h1 | ema=false, gamma=10.0, model.bias=false, model.depth=18 |" in legend  # the union
     assert "| d | mix | h2 | ema=true, gamma=3.0, model.bias=true, model.depth=18 |" in legend
     assert "| d | mix | h3 | gamma=10.0, model.bias=false, model.depth=34; lacks ema |" in legend
     assert main(["compare", str(tmp_path), "--method", "erm"]) == 0

@@ -1,10 +1,11 @@
 """Side effects of the official GraphMix code that change what it trains, reproduced on request.
 
-1. The aliased EMA. Its train.py builds an EMA copy of the model with `ema_param.data = param.data`, so the copy shares storage with
-the live weights, and the EMA update after every epoch e (0-based), `ema.mul_(a).add_(1 - a, param)` with
-a = min(1 - 1/(e+1), decay), rescales the live weights in place by a * (2 - a): to zero after the first epoch
-(the next Adam step, with zero gradients, restarts them from its momentum), then by 1 - 1/(e+1)^2, which
-compounds to one half over the first epochs, and by 1 - (1 - decay)^2 once a reaches the decay.
+1. The aliased EMA. Its train.py builds an EMA copy of the model with `ema_param.data = param.data`, so the copy
+shares storage with the live weights, and the EMA update after every epoch e (0-based),
+`ema.mul_(a).add_(1 - a, param)` with a = min(1 - 1/(e+1), decay), rescales the live weights in place by
+a * (2 - a): to zero after the first epoch (the next Adam step, with zero gradients, restarts them from its
+momentum), then by 1 - 1/(e+1)^2, which compounds to one half over the first epochs, and by 1 - (1 - decay)^2
+once a reaches the decay.
 
 2. The in-place mix of draws with replacement. Its `mixup_gnn_hidden` mixes the hidden rows in place,
 `x[idx] = lam * x[idx] + (1 - lam) * x[idx[sigma]]`, and returns the targets of each draw, `t[idx]` and
