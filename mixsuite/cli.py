@@ -128,8 +128,10 @@ def cmd_compare(args) -> int:
     rows = summarize(records, args.metric)
     metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
     paired = paired_differences(records, args.paired, metric) if args.paired else None
-    differences = config_differences(records)
-    legends = {task: format_differences(differences, task) for task in {r["task"] for r in rows}}
+    legends = None
+    if args.format == "md":  # the CSV has no room for a legend
+        differences = config_differences(records)
+        legends = {task: format_differences(differences, task) for task in {r["task"] for r in rows}}
     print(format_table(rows, args.format, args.metric, args.digits, legends), end="")
     for ref in refs:
         ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])

@@ -3,10 +3,10 @@ from .backends import MIXERS, CutMix, ERM, InputMixup, ManifoldMixup, Mixer, bui
 from .hooks import INPUT, apply_plan, resolve_layers
 from .losses import bce_on_softmax, mixed_ctc_loss, mixed_loss, one_hot, soft_cross_entropy
 from .plan import MixPlan, identity_plan
-from .sampling import sample_lambda, sample_permutation
+from .sampling import pair_within, sample_lambda, sample_permutation
 
 __all__ = [
     "MIXERS", "CutMix", "ERM", "InputMixup", "ManifoldMixup", "Mixer", "build_mixer", "INPUT", "apply_plan",
     "resolve_layers", "bce_on_softmax", "mixed_ctc_loss", "mixed_loss", "one_hot", "soft_cross_entropy", "MixPlan",
-    "identity_plan", "sample_lambda", "sample_permutation",
+    "identity_plan", "pair_within", "sample_lambda", "sample_permutation",
 ]

@@ -70,6 +70,15 @@ def sample_permutation(
         perm = torch.randperm(batch_size, generator=generator, device=generator.device)
     else:
         rows = rows.to(generator.device).long()
-        perm = torch.arange(batch_size, device=generator.device)
-        perm[rows] = rows[torch.randperm(rows.numel(), generator=generator, device=generator.device)]
+        perm = pair_within(batch_size, rows, torch.randperm(rows.numel(), generator=generator, device=generator.device))
     return perm.to(device or generator.device)
+
+
+def pair_within(batch_size: int, rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """The pairing in which row rows[i] is mixed with row rows[order[i]] and every other row with itself.
+
+    A row listed twice keeps the partner of its last listing, as an in-place `h[rows] = ...` write would.
+    """
+    perm = torch.arange(batch_size, device=rows.device)
+    perm[rows] = rows[order.to(rows.device)]
+    return perm

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from mixsuite.mixing import MixPlan
+from mixsuite.mixing import MixPlan, pair_within
 
 
 def aliased_ema_factor(epoch0: int, decay: float = 0.999) -> float:
@@ -38,6 +38,4 @@ def in_place_mix_plan(draws: MixPlan, rows: torch.Tensor, num_nodes: int) -> Mix
     Mixing the hidden states with the returned plan gives each node the partner of its last draw; the targets of
     the draws, as the official code has them, are `draws.mix_targets(targets[rows])`.
     """
-    perm = torch.arange(num_nodes, device=rows.device)
-    perm[rows] = rows[draws.perm.to(rows.device)]  # a repeated node: the last draw's partner, as the last write
-    return MixPlan(draws.layer, draws.lam, perm, rows)
+    return MixPlan(draws.layer, draws.lam, pair_within(num_nodes, rows, draws.perm), rows)
