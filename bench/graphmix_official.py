@@ -8,12 +8,14 @@ options of its own `run_<dataset>.py`, and prints test accuracy at the best dev 
     python bench/graphmix_official.py --code ~/GraphMix/semisupervised/codes --dataset cora --seeds $(seq 1 100) \
         --jobs 2 --out official-cora.jsonl
 
+Written for the code at vikasverma1077/GraphMix @0edc79b (the version whose numbers its README copy quotes).
 The code was written for torch 1.1 on a GPU. Five changes make it run on the CPU under current torch; they are
 applied at run time, the files are left as they are:
   1. `.cuda()` returns its tensor or module unchanged (the code calls it unconditionally; `--cpu` is passed).
   2. `layer.SparseMM`, a legacy autograd.Function current torch rejects, becomes torch.sparse.mm (CSR).
   3. `gnn.mixup_gnn_hidden` mixes a copy of the hidden states: it writes into ReLU's output in place, which
-     torch 1.1's ReLU backward did not read but today's does (the gradient is the same).
+     today's autograd refuses (ReLU's backward reads that output); on a copy, values and gradients are those of
+     the mix written out of place.
   4. Speed only: the input dropout drops the non-zeros of the 99 % zero feature matrix and hands the first layer
      a sparse matrix (F.dropout on the dense matrix leaves the zeros zero, so the distribution is the same; the
      random stream differs). About 30 s a Cora seed instead of several minutes.
@@ -56,7 +58,10 @@ def run_script_options(code: Path, dataset: str) -> dict:
 def export_gmnn(dataset: str, data_root: Path, out: Path) -> Path:
     """Planetoid `dataset` as mixsuite loads it, in GMNN's net/feature/label/train/dev/test text files."""
     from mixsuite.checkpoint import atomic_write_text
-    from tasks.graphmix.data import load_planetoid
+    from mixsuite.task import resolve
+
+    resolve(str(ROOT / "tasks" / "graphmix")).load()
+    from mixsuite.plugins.graphmix.data import load_planetoid
 
     if (out / "test.txt").is_file():
         return out
@@ -140,6 +145,11 @@ def patch_for_cpu(code: Path, num_features: int) -> None:
     import gnn
     import layer
 
+    missing = [f"{m.__name__}.{name}" for m, name in ((layer, "SparseMM"), (gnn, "mixup_gnn_hidden"), (gnn, "F"))
+               if not hasattr(m, name)]
+    if missing:
+        raise SystemExit(f"{code} has no {', '.join(missing)}: this script is written for the code at "
+                         f"vikasverma1077/GraphMix @0edc79b (semisupervised/codes); check out that commit")
     layer.SparseMM = SparseProduct
     mix = gnn.mixup_gnn_hidden
     gnn.mixup_gnn_hidden = lambda x, *a: mix(x.clone(), *a)
@@ -184,7 +194,9 @@ def summary(dataset: str, rows: list[dict]) -> dict:
     n = len(accs)
     mean = sum(accs) / n
     std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (n - 1)) if n > 1 else 0.0
-    return {"dataset": dataset, "n": n, "seeds": sorted(r["seed"] for r in rows),
+    seeds = sorted(r["seed"] for r in rows)
+    contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
+    return {"dataset": dataset, "n": n, "seeds": f"{seeds[0]}-{seeds[-1]}" if contiguous else seeds,
             "best_test_acc_mean": round(mean, 3), "best_test_acc_std": round(std, 3),
             "best_test_acc_se": round(std / math.sqrt(n), 3),
             "seconds_per_seed": round(sum(r["seconds"] for r in rows) / n, 1)}
