@@ -252,6 +252,23 @@ def test_planetoid_from_shared_data(shared_data, name, nodes, split):
     assert torch.allclose(dense, dense.T, atol=1e-6) and (dense.diagonal() > 0).all()
 
 
+def test_binary_features_leave_cora_as_it_is_and_binarise_tf_idf(shared_data, monkeypatch):
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import NormalizeFeatures
+
+    import mixsuite.plugins.graphmix.data as data
+    from mixsuite.plugins.graphmix.data import binarize_features
+
+    calls = []
+    monkeypatch.setattr(data, "binarize_features", lambda d: calls.append(d.num_nodes) or binarize_features(d))
+    plain, binary = load_planetoid(shared_data, "cora"), load_planetoid(shared_data, "cora", binary=True)
+    assert calls == [2708]  # binarised once, before the row normalisation, only when asked
+    assert torch.equal(plain.x.to_dense(), binary.x.to_dense())  # Cora's features are 0/1 already
+    tf_idf = Data(x=torch.tensor([[0.0, 0.2, 0.6], [0.1, 0.0, 0.0]]))  # as PubMed's: weights, not 0/1
+    x = NormalizeFeatures()(binarize_features(tf_idf)).x
+    assert torch.allclose(x, torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]]))
+
+
 def test_incomplete_pubmed_says_which_file(shared_data, tmp_path, monkeypatch):
     if find_raw(shared_data, "PubMed") is not None:
         pytest.skip("PubMed is complete here")

@@ -54,10 +54,20 @@ def find_raw(data_root: Path, name: str) -> Path | None:
     return None
 
 
-def load_planetoid(data_root: Path, dataset: str, download: bool = False) -> Graph:
-    """The public Planetoid split of `dataset` (cora, citeseer, pubmed)."""
+def binarize_features(data):
+    """Every non-zero feature becomes 1, as the official GraphMix loader reads features (`binary=True`)."""
+    data.x = (data.x != 0).to(data.x.dtype)
+    return data
+
+
+def load_planetoid(data_root: Path, dataset: str, download: bool = False, binary: bool = False) -> Graph:
+    """The public Planetoid split of `dataset` (cora, citeseer, pubmed), features row-normalised.
+
+    binary: set every non-zero feature to 1 first. Cora and CiteSeer are binary already; PubMed's TF-IDF weights
+    are not, and the official GraphMix code binarises them.
+    """
     from torch_geometric.datasets import Planetoid
-    from torch_geometric.transforms import NormalizeFeatures
+    from torch_geometric.transforms import Compose, NormalizeFeatures
 
     key = dataset.lower()
     if key not in NAMES:
@@ -80,7 +90,8 @@ def load_planetoid(data_root: Path, dataset: str, download: bool = False) -> Gra
             "torch_geometric fetch them.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the pickles name scipy.sparse.csr (a deprecation warning)
-        data = Planetoid(str(work), name, split="public", transform=NormalizeFeatures())[0]
+        normalise = Compose([binarize_features, NormalizeFeatures()]) if binary else NormalizeFeatures()
+        data = Planetoid(str(work), name, split="public", transform=normalise)[0]
     return _prepare(data)
 
 

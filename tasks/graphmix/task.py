@@ -50,6 +50,8 @@ class GraphMixConfig(RunConfig):
     aliased_ema: bool = False             # rescale the weights each epoch as the official code's aliased EMA does
     per_draw_targets: bool = added_field(False)  # an unlabelled node drawn twice: one hidden state (its last draw's
                                           # partner) but each draw's target with its own, as the official in-place mix
+    binary_features: bool = added_field(False)  # every non-zero feature set to 1 before row normalisation, as
+                                          # the official loader; changes PubMed only (Cora, CiteSeer are binary)
     ramp_start: int = 500
     ramp_length: int = 500
     download: bool = False                # let torch_geometric fetch missing raw files
@@ -76,7 +78,7 @@ class GraphMixTask(Task):
         if self.backbone == "gcn" and cfg.attention_dropout >= 0:
             raise UserError(f"attention_dropout={cfg.attention_dropout} is for the GAT methods (gat, graphmix-gat); "
                             f"{cfg.method} has no attention: leave it out or use dropout / input_dropout")
-        graph = load_planetoid(eng.data_root, cfg.dataset, cfg.download)
+        graph = load_planetoid(eng.data_root, cfg.dataset, cfg.download, binary=cfg.binary_features)
         self.g = graph.to(eng.device)
         self.graph_input = self.g.adj if self.backbone == "gcn" else self.g.adj.to_sparse_coo().indices()
         n = self.g.num_nodes
