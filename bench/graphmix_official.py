@@ -57,14 +57,14 @@ def run_script_options(code: Path, dataset: str) -> dict:
 
 def export_gmnn(dataset: str, data_root: Path, out: Path) -> Path:
     """Planetoid `dataset` as mixsuite loads it, in GMNN's net/feature/label/train/dev/test text files."""
+    if (out / "test.txt").is_file():
+        return out
     from mixsuite.checkpoint import atomic_write_text
     from mixsuite.task import resolve
 
     resolve(str(ROOT / "tasks" / "graphmix")).load()
     from mixsuite.plugins.graphmix.data import load_planetoid
 
-    if (out / "test.txt").is_file():
-        return out
     g = load_planetoid(data_root, dataset)
     out.mkdir(parents=True, exist_ok=True)
     rows, cols = g.adj.to_sparse_coo().coalesce().indices().tolist()
@@ -178,10 +178,11 @@ def worker(code: Path, data: Path, seed: int, options: dict) -> dict:
             "epochs": len(results), "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def read_rows(path: Path) -> list[dict]:
-    """The seeds already in `path`; a line cut short by a kill is skipped (that seed runs again)."""
+def read_rows(path: Path, text: str) -> list[dict]:
+    """The seeds already in `path` (whose content is `text`); a line cut short by a kill is skipped (that seed
+    runs again)."""
     rows = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
@@ -190,10 +191,10 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def summary(dataset: str, rows: list[dict]) -> dict:
-    accs = [100 * r["best_test_acc"] for r in rows]
-    n = len(accs)
-    mean = sum(accs) / n
-    std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (n - 1)) if n > 1 else 0.0
+    from mixsuite.results import mean_std
+
+    n = len(rows)
+    mean, std = mean_std([100 * r["best_test_acc"] for r in rows])
     seeds = sorted(r["seed"] for r in rows)
     contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
     return {"dataset": dataset, "n": n, "seeds": f"{seeds[0]}-{seeds[-1]}" if contiguous else seeds,
@@ -225,8 +226,9 @@ def main() -> None:
     from mixsuite.cache import cache_dir
     data_root = args.data_root or Path(os.environ.get("MIXSUITE_DATA", ROOT.parent / "shared" / "data"))
     data = export_gmnn(args.dataset, data_root, cache_dir() / "graphmix-official" / args.dataset)
-    done = read_rows(args.out) if args.out and args.out.is_file() else []
-    if args.out and args.out.is_file() and args.out.read_text() and not args.out.read_text().endswith("\n"):
+    text = args.out.read_text() if args.out and args.out.is_file() else ""
+    done = read_rows(args.out, text)
+    if text and not text.endswith("\n"):
         with open(args.out, "a") as f:          # end a line cut short by a kill before appending
             f.write("\n")
     todo = [s for s in args.seeds if s not in {r["seed"] for r in done}]
