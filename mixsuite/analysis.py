@@ -49,15 +49,18 @@ def singular_values(features: torch.Tensor, labels: torch.Tensor | None = None) 
 
 
 def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
-    """Numbers for a record: the top singular values, the share of the first, and the effective rank
-    (exp of the entropy of the normalised spectrum), overall and averaged over classes."""
+    """Numbers for a record: the top singular value, its share of the sum, the effective rank (exp of the entropy
+    of the normalised spectrum) and the share of variance in the top 1, 2 and 5 directions (s_i^2 / sum s^2),
+    overall and averaged over classes."""
 
     def stats(s: torch.Tensor) -> dict:
         s = s.double()
         total = s.sum().clamp_min(1e-12)
         p = s / total
         erank = torch.exp(-(p * p.clamp_min(1e-12).log()).sum()).item()
-        return {"top1": s[0].item(), "top1_share": (s[0] / total).item(), "erank": erank}
+        variance = (s * s).cumsum(0) / (s * s).sum().clamp_min(1e-24)
+        shares = {f"var_top{k}": variance[min(k, len(s)) - 1].item() for k in (1, 2, 5)}
+        return {"top1": s[0].item(), "top1_share": (s[0] / total).item(), "erank": erank, **shares}
 
     out = {f"{prefix}overall_{k}": v for k, v in stats(spectra["overall"]).items()}
     per = [stats(s) for s in spectra["per_class"].values()]
@@ -87,6 +90,34 @@ def plot_spectra(spectra_by_name: dict[str, dict], path: str | Path, title: str 
         ax.set_ylabel("singular value")
         ax.legend()
     fig.suptitle(title or "singular values of hidden representations")
+    return save_figure(fig, path)
+
+
+def plot_class_spectra(spectra_by_name: dict[str, dict], path: str | Path, classes=None, title: str = "",
+                       class_names=None) -> Path:
+    """One panel per class: that class's singular values, normalised to sum 1, on a log scale, one line per
+    method (the blog's Figure 6: flatter representations put their variance in fewer directions)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(spectra_by_name.values()))["per_class"]
+    classes = list(classes if classes is not None else sorted(first))
+    cols = min(3, len(classes))
+    rows = -(-len(classes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
+    for ax, c in zip(axes.flat, classes):
+        for name, sp in spectra_by_name.items():
+            s = torch.as_tensor(sp["per_class"][c]).double()
+            ax.semilogy((s / s.sum()).numpy(), label=name)
+        ax.set_title(class_names[c] if class_names else f"class {c}")
+        ax.set_xlabel("direction")
+        ax.set_ylabel("normalised singular value")
+    for ax in list(axes.flat)[len(classes):]:
+        ax.axis("off")
+    axes.flat[0].legend()
+    fig.suptitle(title or "class-conditional singular values of the last hidden layer")
     return save_figure(fig, path)
 
 

@@ -242,6 +242,7 @@ class Engine:
                 # ties go to the later epoch, as the papers' selection does
                 if score is not None and (not best or sign * score >= sign * best[select]):
                     best = {**last_eval, "epoch": self.epoch}
+                    task.on_best(self.epoch)
             metrics["epoch_time_s"] = round(time.time() - t0, 4)
             self._write_metrics(metrics)
             if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:

@@ -49,6 +49,10 @@ class Task:
     def evaluate(self, epoch: int) -> dict:
         raise NotImplementedError
 
+    def on_best(self, epoch: int) -> None:
+        """Called when an evaluated epoch becomes the best on the select metric (ties: the later epoch), e.g. to
+        keep its weights and measure the costly test metrics once, at the end, on the selected weights."""
+
     def finish(self) -> dict:
         return {}
 

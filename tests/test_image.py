@@ -200,3 +200,33 @@ def test_tiny_imagenet_paper_config_and_stride2_stem():
     net = models.build_model("preactresnet18", 200, width=0.125, stem_stride=2)
     assert net.conv1(torch.zeros(1, 3, 64, 64)).shape[-2:] == (32, 32)
     assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 200)
+
+
+def test_test_every_takes_the_selected_epochs_test_metrics_from_its_kept_weights(shared_data, tmp_path):
+    """With test_every > 1 the test set is skipped on most epochs; best_test_* must still be the test metrics of
+    the epoch chosen on validation, as a run that tests every epoch reports them (evaluation draws nothing, so
+    both runs train alike)."""
+    def record(extra):
+        cfg = build_config(TASK.Config, [ROOT / "configs/image/smoke.yaml"],
+                           ["method=erm", "epochs=4", "train_per_class=10", "test_per_class=10", "val_per_class=5",
+                            "train_eval_points=20", f"data_root={shared_data}", "plots=false", "progress=false",
+                            "schedule=cosine", *extra])
+        return run(TASK, cfg, results_dir=tmp_path / "res", runs_dir=tmp_path / "runs", log=lambda m: None)
+
+    every, sparse = record(["test_every=1"])["metrics"], record(["test_every=3"])["metrics"]
+    assert sparse["best_epoch"] == every["best_epoch"]
+    for k in ("best_test_err", "best_test_nll", "best_test_ece", "test_err", "test_nll", "train_acc", "val_nll"):
+        assert sparse[k] == pytest.approx(every[k], abs=1e-6), k
+    runs = sorted((tmp_path / "runs" / "image").iterdir(), key=lambda p: p.stat().st_mtime)
+    epochs = [json.loads(ln) for ln in (runs[-1] / "metrics.jsonl").read_text().splitlines()]
+    assert [("test_err" in e) for e in epochs] == [False, False, True, True]      # epoch 3, and the last
+    assert all("train_nll" in e and "val_err" in e for e in epochs)
+    assert sparse["oracle_test_err"] == pytest.approx(min(e["test_err"] for e in epochs if "test_err" in e))
+    assert every["oracle_test_nll"] <= every["test_nll"] + 1e-9
+
+
+def test_balanced_head_takes_the_same_number_of_every_class():
+    labels = torch.tensor([0] * 5 + [1] * 5 + [2] * 5)          # stored sorted by class, as cifar10-jpeg is
+    balanced_head = __import__(TASK.__module__, fromlist=["x"]).balanced_head
+    assert balanced_head(labels, 6).tolist() == [0, 1, 5, 6, 10, 11]
+    assert balanced_head(labels, 0) is None

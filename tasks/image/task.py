@@ -9,6 +9,7 @@ metric is `test_err` (the paper's protocol, optimistic); with `val_per_class > 0
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -16,13 +17,14 @@ import torch
 from torch.utils.data import TensorDataset
 
 from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
-from mixsuite.config import RunConfig
+from mixsuite.checkpoint import atomic_write_text
+from mixsuite.config import RunConfig, added_field
 from mixsuite.errors import ConfigError
 from mixsuite.mixing import bce_on_softmax, build_mixer, one_hot, soft_cross_entropy
 from mixsuite.task import Task
 
 from .augment import cutout, normalize, random_crop, random_flip
-from .data import load_dataset
+from .data import load_dataset, rank_in_class
 from .models import build_model, penultimate
 
 METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout")
@@ -62,7 +64,11 @@ class ImageConfig(RunConfig):
     test_per_class: int = 0                  # 0: the whole test set
     val_per_class: int = 0                   # > 0: hold out this many training images per class; select on them
     download: bool = False
-    sv_points: int = 2000                    # test images whose last hidden layer gives the singular values
+    sv_points: int = 2000                    # test images (balanced over classes) whose last hidden layer gives the singular values
+    test_every: int = added_field(1)         # > 1: the test set only every test_every-th epoch and the last; the
+                                             # selected epoch's test metrics from its weights, kept when it became best
+    train_eval_points: int = added_field(0)  # > 0: this many training images (balanced), un-augmented and in eval
+                                             # mode, give train_acc/err/nll/ece at each evaluation (is ERM fitted?)
     plots: bool = True
 
 
@@ -100,6 +106,8 @@ class ImageTask(Task):
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0
+        self.train_eval = balanced_head(self.data.train_y, cfg.train_eval_points)
+        self.best_net, self.oracle = None, {}      # the selected epoch's weights; the best test values seen
 
     def augment(self, x):
         cfg, data, g = self.cfg, self.data, self.augment_rng
@@ -145,29 +153,71 @@ class ImageTask(Task):
         return torch.cat(logits), (torch.cat(feats) if features else None)
 
     def evaluate(self, epoch):
-        d = self.data
-        metrics = classification_metrics(self.predict(d.test_x)[0], d.test_y, prefix="test_")
+        cfg, d = self.cfg, self.data
+        metrics = {}
         if d.val_x is not None:
             metrics.update(classification_metrics(self.predict(d.val_x)[0], d.val_y, prefix="val_"))
+        if self.train_eval is not None:
+            idx = self.train_eval
+            metrics.update(classification_metrics(self.predict(d.train_x[idx])[0], d.train_y[idx], prefix="train_"))
+        if self.test_now(epoch):
+            test = classification_metrics(self.predict(d.test_x)[0], d.test_y, prefix="test_")
+            for k in ("test_err", "test_nll"):     # the paper's best-test-during-training value (optimistic)
+                self.oracle[f"oracle_{k}"] = min(self.oracle.get(f"oracle_{k}", float("inf")), test[k])
+            metrics.update(test)
         return metrics
+
+    def test_now(self, epoch: int) -> bool:
+        every = self.cfg.test_every if self.data.val_x is not None else 1   # no validation: test selects
+        return epoch % (every * self.cfg.eval_every) == 0 or epoch >= self.cfg.epochs
+
+    def on_best(self, epoch):
+        if self.cfg.test_every > 1 and self.data.val_x is not None:
+            self.best_net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def selected_test_metrics(self) -> dict:
+        """The test metrics of the weights kept at the epoch chosen on validation (when test_every > 1)."""
+        if self.best_net is None:
+            return {}
+        last = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.net.load_state_dict(self.best_net)
+        test = classification_metrics(self.predict(self.data.test_x)[0], self.data.test_y, prefix="best_test_")
+        self.net.load_state_dict(last)
+        return test
 
     def finish(self):
         cfg, d = self.cfg, self.data
-        _, feats = self.predict(d.test_x[:cfg.sv_points], features=True)
-        spectra = singular_values(feats, d.test_y[:cfg.sv_points])
+        idx = balanced_head(d.test_y, cfg.sv_points)
+        _, feats = self.predict(d.test_x[idx], features=True)
+        spectra = singular_values(feats, d.test_y[idx])
         if cfg.plots:
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
                          f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
-        return {**spectrum_summary(spectra, prefix="last_hidden_sv_"),
+        if self.engine.run_dir.is_dir():
+            per_class = {str(c): s.tolist() for c, s in spectra["per_class"].items()}
+            atomic_write_text(self.engine.run_dir / "spectra.json",
+                              json.dumps({"overall": spectra["overall"].tolist(), "per_class": per_class}))
+        return {**self.selected_test_metrics(), **self.oracle, **spectrum_summary(spectra, prefix="last_hidden_sv_"),
                 "train_images_per_s": self.train_images / max(self.train_seconds, 1e-9),
                 "train_time_s": self.train_seconds}
 
     def state_dict(self):   # the mixer's generator is the engine's, which the engine checkpoints itself
-        return {**super().state_dict(), "train_images": self.train_images, "train_seconds": self.train_seconds}
+        return {**super().state_dict(), "train_images": self.train_images, "train_seconds": self.train_seconds,
+                "best_net": self.best_net, "oracle": self.oracle}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.train_images, self.train_seconds = state["train_images"], state["train_seconds"]
+        self.best_net, self.oracle = state.get("best_net"), state.get("oracle", {})
+
+
+def balanced_head(labels: torch.Tensor, n: int) -> torch.Tensor | None:
+    """Indices of the first n // classes samples of every class (None for n = 0): a class-balanced subset of a
+    dataset stored sorted by class, whose first n samples would hold one or two classes only."""
+    if n <= 0:
+        return None
+    rank, counts = rank_in_class(labels)
+    return torch.nonzero(rank < max(1, n // len(counts))).flatten()
 
 
 def check_config(cfg) -> None:
