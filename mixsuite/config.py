@@ -20,6 +20,20 @@ from .registry import nearest
 from .errors import ConfigError  # noqa: F401  (re-exported: mixsuite.config.ConfigError)
 
 
+# Fields that do not change what is computed: left out of the config hash that groups runs in tables.
+NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
+HASHED_WHEN_SET = "hashed_when_set"
+
+
+def added_field(default):
+    """A config field added after runs were recorded, whose default computes what the code did before it existed.
+
+    It enters the config hash only when set to another value, so the configs that leave it alone keep the hash
+    (and the table rows, and the resumable checkpoints) they had. A plain field would give every config a new hash.
+    """
+    return field(default=default, metadata={HASHED_WHEN_SET: True})
+
+
 @dataclass
 class RunConfig:
     """Fields every task shares; a task's config dataclass extends it."""
@@ -37,20 +51,7 @@ class RunConfig:
     data_root: str = ""           # "" -> $MIXSUITE_DATA -> ./data
     num_workers: int = 0
     progress: bool = True         # progress bars (only on a TTY and on rank 0)
-
-
-# Fields that do not change what is computed: left out of the config hash that groups runs in tables.
-NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
-HASHED_WHEN_SET = "hashed_when_set"
-
-
-def added_field(default):
-    """A config field added after runs were recorded, whose default computes what the code did before it existed.
-
-    It enters the config hash only when set to another value, so the configs that leave it alone keep the hash
-    (and the table rows, and the resumable checkpoints) they had. A plain field would give every config a new hash.
-    """
-    return field(default=default, metadata={HASHED_WHEN_SET: True})
+    patience: int = added_field(0)  # stop once this many epochs pass with no new best select metric (0: never)
 
 
 def _origin(tp):
