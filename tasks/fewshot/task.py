@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsuite import checkpoint
-from mixsuite.config import RunConfig
-from mixsuite.errors import UserError
+from mixsuite.config import RunConfig, added_field
+from mixsuite.errors import ConfigError, UserError
 from mixsuite.mixing import build_mixer
 from mixsuite.task import Task
 
-from . import data
+from . import data, lake
 from .backbones import build_backbone
 from .episodes import episode_accuracies, mean_ci95, sample_episodes
 from .heads import FewShotNet, rotate_batch
@@ -55,6 +55,10 @@ class FewShotConfig(RunConfig):
     classifier_steps: int = 300
     classifier_lr: float = 0.1
     eval_every: int = 2
+    # Added after the first records (each enters the config hash only when set):
+    ways: tuple[int, ...] = added_field(())   # the test episodes' N-way values (default: n_way alone)
+    test_weights: str = added_field("last")    # last | best: the weights of the best validation epoch
+    lake_runs: bool = added_field(False)       # also score Lake's 20 one-shot runs (dataset=omniglot only)
 
 
 class FewShotTask(Task):
@@ -69,9 +73,21 @@ class FewShotTask(Task):
         cfg, eng = self.cfg, self.engine
         if cfg.method not in METHODS:
             raise UserError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
+        if cfg.test_weights not in ("last", "best"):
+            raise ConfigError(f"test_weights must be last or best, got {cfg.test_weights!r}")
+        if cfg.lake_runs and cfg.dataset != "omniglot":
+            raise ConfigError(f"lake_runs=true scores Lake's runs, whose characters are not novel to a model trained "
+                            f"on dataset={cfg.dataset}: use dataset=omniglot (the background set only)")
         self.base, self.val, self.novel = data.load(cfg.dataset, eng.data_root, cfg.image_size, cfg.val_classes)
+        if cfg.test_weights == "best" and not len(self.val.labels):
+            raise ConfigError("test_weights=best chooses on the validation classes, and this split has none")
         if cfg.base_classes:
-            self.base = self.base.subset_classes(cfg.base_classes)
+            try:
+                self.base = self.base.subset_classes(cfg.base_classes)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        self.lake = lake.load_runs(lake.find_zip(eng.data_root), cfg.image_size) if cfg.lake_runs else None
+        self.best_net = None
         channels = self.base.images.shape[1]
         self.mean = self.base.images.float().mean().item() / 255
         self.std = self.base.images.float().std().item() / 255
@@ -141,10 +157,12 @@ class FewShotTask(Task):
 
     def rotation_loss(self, x, y):
         xr, yr = rotate_batch(x)
+        # where each rotation is a class of its own (omniglot-vinyals), a rotated image belongs to that class
+        yc = torch.cat([self.base.rotated_labels(y, k) for k in range(4)])
         with self.engine.autocast():
             h = self.net.backbone(xr)
             cls, rot = self.net.classifier(h), self.net.rotation(h)
-        return 0.5 * F.cross_entropy(cls, y.repeat(4)) + 0.5 * F.cross_entropy(rot, yr)
+        return 0.5 * F.cross_entropy(cls, yc) + 0.5 * F.cross_entropy(rot, yr)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -152,25 +170,65 @@ class FewShotTask(Task):
         out = [self.net.backbone(self.normalise(self.engine.to_device(c))).float().cpu() for c in images.split(512)]
         return torch.cat(out)
 
-    def episodes(self, split: data.Split, shot: int, n_episodes: int, seed: int) -> tuple[float, float]:
+    def episodes(self, split: data.Split, shot: int, n_episodes: int, seed: int, way: int = 0,
+                 features: torch.Tensor | None = None) -> tuple[float, float]:
         cfg = self.cfg
-        s, q = sample_episodes(split.labels, n_episodes, cfg.n_way, shot, cfg.n_query, seed)
-        accs = episode_accuracies(self.features(split.images), s, q, cfg.episode_classifier, cfg.classifier_steps,
-                                  cfg.classifier_lr)
+        s, q = sample_episodes(split.labels, n_episodes, way or cfg.n_way, shot, cfg.n_query, seed)
+        features = self.features(split.images) if features is None else features
+        accs = episode_accuracies(features, s, q, cfg.episode_classifier, cfg.classifier_steps, cfg.classifier_lr)
         return mean_ci95(accs)
 
     def evaluate(self, epoch):
         if not len(self.val.labels):
             return {}
         acc, ci = self.episodes(self.val, 1, self.cfg.val_episodes, seed=12345)  # the same val episodes every time
+        if self.cfg.test_weights == "best" and self.stage(epoch) == "rotation" and self.cfg.method == "s2m2":
+            # S2M2 is the model after its mixup stage: the rotation stage's epochs are not candidates to select
+            # (nor does early stopping end the run there)
+            return {"rotation_stage_val_acc": acc, "rotation_stage_val_ci95": ci}
         return {"val_acc": acc, "val_ci95": ci}
 
+    def on_best(self, epoch):
+        if self.cfg.test_weights == "best":
+            self.best_net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def state_dict(self):
+        return {**super().state_dict(), "best_net": self.best_net}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.best_net = state.get("best_net")
+
     def finish(self):
-        """Test episodes on the novel classes with the final (latest) model, as the paper's protocol."""
-        out = {}
-        for shot in self.cfg.shots:
-            acc, ci = self.episodes(self.novel, shot, self.cfg.test_episodes, seed=2024 + shot)
-            out[f"test_{self.cfg.n_way}way{shot}shot_acc"] = acc
-            out[f"test_{self.cfg.n_way}way{shot}shot_ci95"] = ci
-            self.engine.log(f"test {self.cfg.n_way}-way {shot}-shot: {100 * acc:.2f} ± {100 * ci:.2f} %")
+        """Test episodes on the novel classes with the final (latest) model, as the paper's protocol, or with
+        the weights of the best validation epoch (test_weights=best); Lake's runs with the same weights."""
+        cfg, out = self.cfg, {}
+        if cfg.test_weights == "best" and self.best_net is not None:
+            self.net.load_state_dict(self.best_net)
+        features = self.features(self.novel.images)
+        for way in cfg.ways or (cfg.n_way,):
+            for shot in cfg.shots:
+                # the 5-way seeds are the ones every earlier record used
+                seed = 2024 + shot + (0 if way == cfg.n_way else 1000 * way)
+                acc, ci = self.episodes(self.novel, shot, cfg.test_episodes, seed, way, features)
+                out[f"test_{way}way{shot}shot_acc"], out[f"test_{way}way{shot}shot_ci95"] = acc, ci
+                self.engine.log(f"test {way}-way {shot}-shot: {100 * acc:.2f} ± {100 * ci:.2f} %")
+        if self.lake is not None:
+            out.update(self.lake_metrics())
+        return out
+
+    def lake_metrics(self) -> dict:
+        """Lake's 20 within-alphabet 20-way 1-shot runs: accuracy (the task's episode classifier, and nearest
+        neighbour by cosine), the error in Lake's terms, and a 95% CI over the 20 runs."""
+        runs, way = self.lake.answer.shape
+        feats = self.features(torch.cat([self.lake.train.flatten(0, 1), self.lake.test.flatten(0, 1)]))
+        train, test = feats[: runs * way].view(runs, way, -1), feats[runs * way:].view(runs, way, -1)
+        cfg, out = self.cfg, {}
+        for name, classifier in (("", cfg.episode_classifier), ("_nn", "nearest")):
+            fit = {} if classifier == "nearest" else {"steps": cfg.classifier_steps, "lr": cfg.classifier_lr}
+            acc, ci = mean_ci95(lake.run_accuracies(train, test, self.lake.answer, classifier, **fit))
+            out[f"lake_{way}way1shot{name}_acc"], out[f"lake_{way}way1shot{name}_ci95"] = acc, ci
+            out[f"lake_{way}way1shot{name}_err"] = 1 - acc
+        self.engine.log(f"Lake's {runs} runs, {way}-way 1-shot: error {100 * out[f'lake_{way}way1shot_err']:.1f} % "
+                        f"({100 * out[f'lake_{way}way1shot_nn_err']:.1f} % nearest neighbour)")
         return out

@@ -82,6 +82,7 @@ class HandwritingTask(Task):
         self.mixer = build_mixer(cfg.method, self.net, alpha=cfg.alpha, layers=cfg.mix_layers,
                                  generator=eng.generator("mix"))
         self.augment = _augmentation() if cfg.augment else None
+        self.best_net = None
         eng.log(f"{cfg.dataset}: {len(splits['train'])}/{len(splits['val'])}/{len(splits['test'])} lines, "
                 f"{len(self.alphabet) - 1} characters; unknown in val/test: {self.unknown}")
 
@@ -141,12 +142,28 @@ class HandwritingTask(Task):
         rates = error_rates(hyps, self.splits["test"].texts)
         return {f"{prefix}cer": rates["cer"], f"{prefix}wer": rates["wer"], f"{prefix}nll_per_char": nll}
 
+    def on_best(self, epoch):
+        if self.cfg.decoder == "beam":   # beam-decode the selected epoch's weights too, at the end
+            self.best_net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def state_dict(self):
+        return {**super().state_dict(), "best_net": self.best_net}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.best_net = state.get("best_net")
+
     def finish(self):
+        """Beam decoding of the test lines: test_beam_* with the last weights, best_test_beam_* with the weights
+        of the epoch chosen on validation CER (the epoch of the greedy best_test_*)."""
         out = dict(self.unknown)
         if self.cfg.decoder == "beam":
             words = [w for t in self.splits["train"].texts for w in t.split()] if self.cfg.lexicon else None
             beam = BeamDecoder(self.alphabet, self.cfg.beam_size, words, self.engine.run_dir / "lexicon.txt")
             out.update(self._test(beam, prefix="test_beam_"))
+            if self.best_net is not None:
+                self.net.load_state_dict(self.best_net)
+                out.update(self._test(beam, prefix="best_test_beam_"))
         return out
 
 
