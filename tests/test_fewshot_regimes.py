@@ -95,19 +95,19 @@ def test_omniglot_vinyals_from_shared_data(shared_data):
 
 
 # ---- Lake's runs ---------------------------------------------------------------------------------------------
-def png(ink_at):
-    """A 105x105 1-bit PNG, white background, a 15x15 ink square at (row, col)."""
+def png(box):
+    """A 105x105 1-bit PNG, white background, an ink rectangle (row, col, height, width)."""
     from PIL import Image
 
     pixels = np.ones((105, 105), bool)
-    r, c = ink_at
-    pixels[r:r + 15, c:c + 15] = False
+    r, c, h, w = box
+    pixels[r:r + h, c:c + w] = False
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="PNG")
     return out.getvalue()
 
 
-SPOTS = [(0, 0), (0, 45), (45, 0)]
+SPOTS = [(0, 0, 15, 15), (0, 45, 45, 8), (45, 0, 8, 60)]   # shapes a translation-invariant network tells apart
 
 
 def lake_zip(path, answers):
@@ -255,3 +255,23 @@ def test_lake_runs_refuse_a_model_trained_on_their_alphabets(cli, tmp_path):
     bad = cli("run", "tasks/fewshot", "test_weights=final", "--results-dir", tmp_path / "r", "--runs-dir",
               tmp_path / "runs")
     assert bad.returncode == 2 and "test_weights" in bad.stderr
+
+
+def test_reference_files_name_metrics_the_named_configs_record():
+    try:
+        from mixsuite.report.reference import load_reference
+    except ImportError:
+        from mixsuite.reference import load_reference
+
+    v = build_config(FewShotConfig, [ROOT / "configs" / "fewshot" / "omniglot-vinyals.yaml"])
+    recorded = {f"test_{w}way{s}shot_acc" for w in v.ways for s in v.shots} | {"lake_20way1shot_err"}
+    files = sorted((ROOT / "tasks" / "fewshot").glob("reference*.yaml"))
+    refs = [load_reference(f) for f in files]
+    assert {r["metric"] for r in refs} == recorded                   # one file per recorded metric, none left out
+    episodic = [r for r in refs if r["metric"].startswith("test_")]
+    methods = [[e["method"] for e in r["entries"]] for r in episodic]
+    assert all(m == methods[0] and len(set(m)) == len(m) for m in methods)   # the same papers in every setting
+    for r in episodic:
+        assert all(e["dataset"] == v.dataset and 80 < e["mean"] <= 100 for e in r["entries"])
+    lake_ref = next(r for r in refs if r["metric"] == "lake_20way1shot_err")
+    assert all(e["dataset"] == "omniglot" and 0 < e["mean"] < 50 for e in lake_ref["entries"])
