@@ -275,3 +275,26 @@ def test_reference_files_name_metrics_the_named_configs_record():
         assert all(e["dataset"] == v.dataset and 80 < e["mean"] <= 100 for e in r["entries"])
     lake_ref = next(r for r in refs if r["metric"] == "lake_20way1shot_err")
     assert all(e["dataset"] == "omniglot" and 0 < e["mean"] < 50 for e in lake_ref["entries"])
+
+
+def aligned_features(n_classes=40, per_class=20, dim=32, seed=0):
+    """Non-negative features that share a large common direction (mean cosine ~0.8), as pooled ReLU features do."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(n_classes, dim, generator=g).repeat_interleave(per_class, 0)
+    feats = (3.0 + 0.6 * centres + 0.6 * torch.randn(n_classes * per_class, dim, generator=g)).relu()
+    return feats, torch.arange(n_classes).repeat_interleave(per_class)
+
+
+def test_prototype_classifier_is_the_nearest_normalised_class_mean():
+    from mixsuite.plugins.fewshot.episodes import episode_accuracies, episode_accuracies_loop, sample_episodes
+
+    feats, labels = aligned_features()
+    s, q = sample_episodes(labels, 30, 20, 5, 15, seed=1)
+    accs = episode_accuracies(feats, s, q, "prototype")
+    assert torch.equal(accs, episode_accuracies_loop(feats, s, q, classifier="prototype"))
+    f = torch.nn.functional.normalize(feats, dim=-1)                 # by hand, episode 0
+    means = torch.stack([f[s[0, c]].mean(0) for c in range(20)])
+    pred = (f[q[0].flatten()] @ torch.nn.functional.normalize(means, dim=-1).T).argmax(1)
+    assert accs[0] == (pred == torch.arange(20).repeat_interleave(15)).float().mean()
+    one = episode_accuracies(feats, *sample_episodes(labels, 30, 20, 1, 15, seed=1), "prototype").mean()
+    assert accs.mean() > one > 0.2                                   # more shots help; far above chance (0.05)

@@ -52,6 +52,9 @@ def _fit_predict(support: torch.Tensor, query: torch.Tensor, classifier: str, st
     each episode is fitted through its (way*shot)^2 Gram matrix instead of D-dimensional vectors.
     """
     e, way, shot, _ = support.shape
+    if classifier == "prototype":    # the nearest class mean by cosine (normalised features), nothing fitted
+        prototypes = F.normalize(F.normalize(support, dim=-1).mean(dim=2), dim=-1)
+        return (F.normalize(query, dim=-1) @ prototypes.transpose(1, 2)).argmax(dim=-1)
     n = way * shot
     s = F.normalize(support, dim=-1).reshape(e, n, -1)
     q = F.normalize(query, dim=-1)
@@ -62,7 +65,7 @@ def _fit_predict(support: torch.Tensor, query: torch.Tensor, classifier: str, st
     elif classifier == "logistic":   # multinomial logistic regression on normalised features
         alpha0 = torch.zeros(e, way, n, device=support.device)
     else:
-        raise ValueError(f"classifier must be logistic or cosine, got {classifier!r}")
+        raise ValueError(f"classifier must be logistic, cosine or prototype, got {classifier!r}")
     alpha = alpha0.clone().requires_grad_()
     bias = torch.zeros(e, 1, way, device=support.device, requires_grad=classifier == "logistic")
 

@@ -77,7 +77,8 @@ def run_accuracies(train_feats: torch.Tensor, test_feats: torch.Tensor, answer: 
     """Accuracy of each run (runs,) from features (runs, way, D).
 
     classifier: `nearest` = the training image of highest cosine similarity (Lake's protocol scores a similarity
-    per pair); `logistic` / `cosine` = the task's episode classifier fitted on the run's 20 one-shot images.
+    per pair); `logistic` / `cosine` / `prototype` = the task's episode classifier on the run's 20 one-shot images
+    (`prototype` is `nearest` with one shot).
     """
     if classifier == "nearest":
         sims = F.normalize(test_feats, dim=-1) @ F.normalize(train_feats, dim=-1).transpose(1, 2)

@@ -51,7 +51,7 @@ class FewShotConfig(RunConfig):
     n_query: int = 15                    # -1: every remaining image of the class (the paper's protocol)
     val_episodes: int = 200
     test_episodes: int = 600
-    episode_classifier: str = "logistic"  # logistic | cosine
+    episode_classifier: str = "logistic"  # logistic | cosine | prototype (nearest class mean, nothing fitted)
     classifier_steps: int = 300
     classifier_lr: float = 0.1
     eval_every: int = 2
