@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also draw METRIC against the epoch from the runs' metrics.jsonl (mean ± std over seeds)")
     c.add_argument("--reference", action="append", default=[], metavar="FILE.yaml",
                    help="also set published numbers beside ours, with the gap in standard errors "
-                        "(repeatable; format in mixsuite/reference.py, e.g. tasks/graphmix/reference.yaml)")
+                        "(repeatable; format in mixsuite/report/reference.py, e.g. tasks/graphmix/reference.yaml)")
     c.add_argument("--paired", metavar="BASELINE",
                    help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
                         "the first --metric's (or the primary's) mean per-seed difference ± its standard error, "
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_run(args) -> int:
     from . import runner, task as task_mod
-    from .results import results_dir
+    from .report import results_dir
 
     spec = task_mod.resolve(args.task)
     task_cls = spec.load()
@@ -106,48 +106,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .results import format_table, load_records, plot_rows, results_dir, summarize
+    from .report import compare
 
-    roots = [results_dir(d) for d in args.results_dirs] or [results_dir()]
-    records = [r for root in roots
-               for r in load_records(root, tasks=args.task, methods=args.method, seeds=args.seeds)]
-    if not records:
-        wanted = ([f"methods {', '.join(args.method)}"] if args.method else []) + \
-                 ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
-        with_filters = f" with {' and '.join(wanted)}" if wanted else ""
-        raise UserError(f"no finished run records{with_filters} under {', '.join(map(str, roots))} (make some with "
-                        f"`mixsuite run ... --results-dir {roots[0]}`)")
-    for option in ("reference", "paired"):
-        if getattr(args, option) and args.format != "md":
-            raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
-    from .config_diff import config_differences, format_differences
-    from .paired import format_paired, paired_differences
-    from .reference import compare_to_reference, format_reference, load_reference
-
-    refs = [load_reference(path) for path in args.reference]  # all checked before anything is printed
-    rows = summarize(records, args.metric)
-    metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
-    paired = paired_differences(records, args.paired, metric) if args.paired else None
-    legends = None
-    if args.format == "md":  # the CSV has no room for a legend
-        differences = config_differences(records)
-        legends = {task: format_differences(differences, task) for task in {r["task"] for r in rows}}
-    print(format_table(rows, args.format, args.metric, args.digits, legends), end="")
-    for ref in refs:
-        ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
-        print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="")
-    if paired is not None:
-        print("\n" + format_paired(paired, args.paired, metric, args.digits), end="")
-    if args.plot:
-        print(f"plot: {plot_rows(rows, metric, args.plot, refs)}", file=sys.stderr)
-    if args.curves:
-        from .curves import plot_curves
-
-        try:
-            print(f"curves: {plot_curves(records, *args.curves)}", file=sys.stderr)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-    return 0
+    return compare(args)
 
 
 def main(argv=None) -> int:

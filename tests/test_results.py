@@ -4,7 +4,9 @@ import subprocess
 import pytest
 
 from mixsuite.cli import main
-from mixsuite.results import format_table, git_info, load_records, plot_rows, row_labels, summarize, write_record
+from mixsuite.report.plots import plot_rows
+from mixsuite.report.records import git_info, load_records, write_record
+from mixsuite.report.tables import format_table, row_labels, summarize
 
 
 def rec(method, seed, acc, chash="h1", status="finished"):
@@ -98,7 +100,7 @@ def test_record_is_atomic_json(tmp_path):
 
 def test_curves_average_seeds_per_epoch_and_plot(tmp_path):
     from mixsuite.cli import main
-    from mixsuite.curves import group_curves
+    from mixsuite.report.curves import group_curves
 
     lines = {0: [(1, 0.9), (2, 0.5), (2, 0.6)],   # a resumed run logged epoch 2 twice: the later line counts
              1: [(1, 0.7), (2, 0.4)]}
