@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .config import build_config, to_yaml
 from .engine import NonFiniteLoss
-from .errors import ConfigError, UserError
+from .errors import ConfigError, UsageError, UserError
 
 EPILOG_RUN = """examples:
   mixsuite run tasks/spirals                       # a task folder, default config
@@ -124,6 +124,9 @@ def main(argv=None) -> int:
         return {"run": cmd_run, "list": cmd_list, "compare": cmd_compare}[args.command](args)
     except ConfigError as e:
         print(f"mixsuite: config error: {e}", file=sys.stderr)
+        return 2
+    except UsageError as e:
+        print(f"mixsuite: error: {e}", file=sys.stderr)
         return 2
     except UserError as e:
         print(f"mixsuite: error: {e}", file=sys.stderr)

@@ -50,17 +50,21 @@ def write_record(root: Path, record: dict) -> Path:
     return path
 
 
-def load_records(root: str | Path, tasks=None, status: str = "finished", methods=None, seeds=None) -> list[dict]:
-    """The run records under `root`, keeping only the given tasks, methods and seeds when those are given."""
+def load_records(root: str | Path, tasks=None, status: str = "finished", methods=None, seeds=None,
+                 skipped: list | None = None) -> list[dict]:
+    """The run records under `root`, keeping only the given tasks, methods and seeds when those are given.
+
+    A file that is not a readable record (truncated JSON, a missing key, metrics that are not a mapping) is left
+    out; when `skipped` is a list, (path, why) is appended to it so the caller can say so.
+    """
     root = Path(root)
     base = root / "runs" if (root / "runs").is_dir() else root
     out = []
     for path in sorted(base.rglob("*.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(rec, dict) or any(k not in rec for k in REQUIRED):
+        rec, why = _read_record(path)
+        if why:
+            if skipped is not None:
+                skipped.append((path, why))
             continue
         if status and rec.get("status") != status:
             continue
@@ -69,6 +73,24 @@ def load_records(root: str | Path, tasks=None, status: str = "finished", methods
             continue
         out.append(rec)
     return out
+
+
+def _read_record(path: Path) -> tuple[dict | None, str]:
+    """(record, "") or (None, why it is not a usable record)."""
+    try:
+        rec = json.loads(path.read_text())
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror or e})"
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return None, f"is not valid JSON (truncated?): {e}"
+    if not isinstance(rec, dict):
+        return None, "is not a run record (not a JSON object)"
+    missing = [k for k in REQUIRED if k not in rec]
+    if missing:
+        return None, f"is not a run record (lacks {', '.join(missing)})"
+    if not isinstance(rec["metrics"], dict):
+        return None, f"has no metrics (\"metrics\": {json.dumps(rec['metrics'])})"
+    return rec, ""
 
 
 def is_number(v) -> bool:
