@@ -61,7 +61,7 @@ def load_records(root: str | Path, tasks=None, status: str = "finished", methods
     base = root / "runs" if (root / "runs").is_dir() else root
     out = []
     for path in sorted(base.rglob("*.json")):
-        rec, why = _read_record(path)
+        rec, why = read_record(path)
         if why:
             if skipped is not None:
                 skipped.append((path, why))
@@ -75,7 +75,7 @@ def load_records(root: str | Path, tasks=None, status: str = "finished", methods
     return out
 
 
-def _read_record(path: Path) -> tuple[dict | None, str]:
+def read_record(path: Path) -> tuple[dict | None, str]:
     """(record, "") or (None, why it is not a usable record)."""
     try:
         rec = json.loads(path.read_text())
