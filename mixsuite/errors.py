@@ -8,6 +8,10 @@ class UserError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
+class UsageError(UserError):
+    """A command-line option that names something that is not there (a metric no record has). Exit code 2."""
+
+
 class ConfigError(UserError, ValueError):
     """A bad config key or value. Exit code 2."""
 

@@ -39,6 +39,12 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """`jobs` spawned worker processes with cores // jobs threads each (what `--jobs` means everywhere)."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads_per_job(jobs),))
+
+
 def _run_seed(task_ref: str, config_files: list, overrides: list, seed: int, results_dir: str, runs_dir: str,
               resume: str) -> dict:
     from . import runner, task as task_mod
@@ -58,8 +64,7 @@ def run_seeds(task_ref: str, config_files: list, overrides: list, seeds: list[in
     threads = threads_per_job(jobs)
     log(f"{len(seeds)} seeds in {jobs} worker processes, {threads} thread{'s' * (threads > 1)} each")
     records, failed = [], []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,)) as pool:
+    with worker_pool(jobs) as pool:
         futures = {pool.submit(_run_seed, task_ref, list(config_files), list(overrides), seed, str(results_dir),
                                str(runs_dir), resume): seed for seed in seeds}
         for future in as_completed(futures):

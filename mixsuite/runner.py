@@ -11,7 +11,7 @@ import torch
 from . import __version__, dist
 from .config import config_hash, to_dict
 from .engine import Engine, NonFiniteLoss, log_line
-from .results import git_info, write_record
+from .report import git_info, write_record
 
 
 def run(task_cls, cfg, *, results_dir: str | Path = "results", runs_dir: str | Path = "runs",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from .config import NON_SEMANTIC
-from .results import group_key
+from ..config import NON_SEMANTIC
+from .records import group_key
 
 ABSENT = object()
 

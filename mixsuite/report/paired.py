@@ -12,8 +12,8 @@ import math
 import statistics
 from collections import defaultdict
 
-from .errors import UserError
-from .results import is_number, group_key
+from ..errors import UserError
+from .records import is_number, group_key
 
 
 def _by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
