@@ -13,7 +13,8 @@ from conftest import ROOT
 
 resolve(str(ROOT / "tasks" / "fewshot")).load()
 from mixsuite.plugins.fewshot import data  # noqa: E402
-from mixsuite.plugins.fewshot.backbones import Conv4, ResNet12, WRN  # noqa: E402
+from mixsuite.models import Conv4, ResNet12  # noqa: E402
+from mixsuite.plugins.fewshot.backbones import wrn  # noqa: E402
 from mixsuite.plugins.fewshot.episodes import (episode_accuracies, episode_accuracies_loop, mean_ci95,  # noqa: E402
                                                sample_episodes)
 from mixsuite.plugins.fewshot.heads import CosineClassifier, rotate_batch  # noqa: E402
@@ -72,7 +73,7 @@ def test_batched_evaluator_equals_loop(classifier):
 
 def test_backbones_expose_mixing_points():
     for net, x in [(Conv4(1), torch.randn(2, 1, 28, 28)), (ResNet12(3, (8, 8, 8, 8)), torch.randn(2, 3, 32, 32)),
-                   (WRN(3, 10, 1), torch.randn(2, 3, 32, 32))]:
+                   (wrn(3, 10, 1), torch.randn(2, 3, 32, 32))]:
         names = dict(net.named_modules())
         assert {"block1", "block2", "block3"} <= names.keys()
         assert net(x).shape == (2, net.out_dim)

@@ -1,0 +1,32 @@
+"""Any timm model by name (no pretrained weights), optionally with a small-image stem: the ImageNet stem
+(7x7 stride-2 conv + max-pool) would shrink a 32x32 or 28x28 image to a few pixels before the first stage."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import UnknownName, UserError
+from ..registry import did_you_mean
+
+
+def timm_model(name: str, num_classes: int = 0, *, in_chans: int = 3, drop_rate: float = 0.0,
+               cifar_stem: bool = True) -> nn.Module:
+    """`timm.create_model(name)`; num_classes=0 gives no classifier (the model returns its pooled features)."""
+    import timm
+
+    if not timm.is_model(name):
+        raise UnknownName(f"unknown timm model {name!r}; {did_you_mean(name, timm.list_models())}")
+    model = timm.create_model(name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, in_chans=in_chans)
+    if cifar_stem:
+        set_cifar_stem(model)
+    return model
+
+
+def set_cifar_stem(model: nn.Module) -> None:
+    """Replace the ImageNet stem (7x7 stride-2 conv + max-pool) by a 3x3 stride-1 conv and no pooling."""
+    conv = getattr(model, "conv1", None)
+    if not isinstance(conv, nn.Conv2d):
+        raise UserError(f"cifar_stem: {type(model).__name__} has no `conv1` convolution to replace; "
+                        "set cifar_stem=false for this model")
+    model.conv1 = nn.Conv2d(conv.in_channels, conv.out_channels, 3, 1, 1, bias=conv.bias is not None)
+    if hasattr(model, "maxpool"):
+        model.maxpool = nn.Identity()
