@@ -31,11 +31,20 @@ def build_model(name: str, num_classes: int, *, width: float = 1.0, drop_rate: f
     return MODELS[name](num_classes=num_classes, width=width, drop_rate=drop_rate, stem_stride=stem_stride)
 
 
+def timm_name_problem(name: str) -> str | None:
+    """What is wrong with `timm:<name>` (None: timm has such a model); read when the config is checked."""
+    import timm
+
+    if timm.is_model(name):
+        return None
+    return f"timm has no model {name!r}; {did_you_mean(name, timm.list_models())}"
+
+
 def timm_model(name: str, num_classes: int, *, drop_rate: float = 0.0, cifar_stem: bool = True) -> nn.Module:
     import timm
 
     if not timm.is_model(name):
-        raise UnknownName(f"unknown timm model {name!r}; {did_you_mean(name, timm.list_models())}")
+        raise UnknownName(timm_name_problem(name))
     model = timm.create_model(name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
     if cifar_stem:
         set_cifar_stem(model)
