@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from . import __version__, dist
-from .config import config_hash, to_dict
+from .config import config_hash, method_label, to_dict, validate
 from .engine import Engine, NonFiniteLoss, log_line
 from .report import git_info, write_record
 
@@ -17,6 +17,7 @@ from .report import git_info, write_record
 def run(task_cls, cfg, *, results_dir: str | Path = "results", runs_dir: str | Path = "runs",
         resume: str = "auto", log=None) -> dict:
     """Train one config (one seed); on rank 0 write `<results_dir>/runs/<task>/<run_id>.json`. Returns the record."""
+    validate(cfg)   # a config built in code is checked as one built from the command line, before any work
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.time()
     sha, dirty = git_info()   # the code the run starts from
@@ -28,7 +29,7 @@ def run(task_cls, cfg, *, results_dir: str | Path = "results", runs_dir: str | P
     except NonFiniteLoss as e:
         status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
     record = {
-        "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": cfg.method, "seed": cfg.seed,
+        "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": method_label(cfg), "seed": cfg.seed,
         "run_id": engine.run_id, "status": status, "error": error,
         "primary_metric": task_cls.primary_metric, "metrics": _flat_numbers(metrics),
         "config": to_dict(cfg), "config_hash": config_hash(cfg), "git_sha": sha, "git_dirty": dirty,

@@ -15,6 +15,9 @@ def wrn(in_channels: int, depth: int = 28, widen: int = 10, dropout: float = 0.5
                       stage_names=("block1", "block2", "block3"))
 
 
+BACKBONES = ("conv4", "resnet12", "wrn28-10")
+
+
 def build_backbone(name: str, in_channels: int, dropout: float = 0.5) -> nn.Module:
     if name == "conv4":
         return Conv4(in_channels)
@@ -22,4 +25,4 @@ def build_backbone(name: str, in_channels: int, dropout: float = 0.5) -> nn.Modu
         return ResNet12(in_channels)
     if name == "wrn28-10":
         return wrn(in_channels, 28, 10, dropout)
-    raise ValueError(f"backbone must be conv4, resnet12 or wrn28-10, got {name!r}")
+    raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {name!r}")

@@ -10,51 +10,62 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsuite import checkpoint
-from mixsuite.config import RunConfig
+from mixsuite.config import RunConfig, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
-from mixsuite.mixing import build_mixer
+from mixsuite.mixing import MixingConfig, mixer_from_config
 from mixsuite.task import Task
 
 from . import data
-from .backbones import build_backbone
-from .episodes import episode_accuracies, mean_ci95, sample_episodes
+from .backbones import BACKBONES, build_backbone
+from .episodes import CLASSIFIERS, episode_accuracies, mean_ci95, sample_episodes
 from .heads import FewShotNet, rotate_batch
 
 METHODS = ("baseline", "baselinepp", "rotation", "manifold", "s2m2")
 
 
 @dataclass
-class FewShotConfig(RunConfig):
-    dataset: str = "omniglot"            # omniglot | miniimagenet | tieredimagenet | cub | cifar-fs
-    method: str = "s2m2"
-    backbone: str = "conv4"              # conv4 | resnet12 | wrn28-10
-    image_size: int = 28
+class FewShotConfig(MixingConfig, RunConfig):
+    dataset: Annotated[str, one_of("omniglot", data.FOLDER_DATASETS, ignore_case=True)] = "omniglot"
+    #                                    omniglot | miniimagenet | tieredimagenet | cub | cifar-fs
+    method: Annotated[str, one_of(METHODS)] = "s2m2"
+    backbone: Annotated[str, one_of(BACKBONES)] = "conv4"   # conv4 | resnet12 | wrn28-10
+    image_size: Annotated[int, positive] = 28
     epochs: int = 6                      # all epochs; for s2m2 the first rotation_epochs are the rotation stage
-    rotation_epochs: int = 3             # s2m2 only: the rotation stage that comes first
+    rotation_epochs: Annotated[int, non_negative] = 3   # s2m2 only: the rotation stage that comes first
     init_from: str = ""                  # start from a previous run's checkpoint.pt (e.g. its rotation stage)
-    batch_size: int = 128
-    lr: float = 1e-3                     # Adam, as the paper's code
+    batch_size: Annotated[int, positive] = 128
+    lr: Annotated[float, positive] = 1e-3   # Adam, as the paper's code
     alpha: float = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
-    head_scale: float = 10.0             # cosine head: 2 when <= 200 classes, else 10 in the paper's code
-    dropout: float = 0.5                 # WRN only
-    base_classes: int = 0                # 0 = all; fewer for quick runs
-    val_classes: int = 64                # held out of the base classes for validation episodes (Omniglot)
-    n_way: int = 5
-    shots: list[int] = field(default_factory=lambda: [1, 5])
-    n_query: int = 15                    # -1: every remaining image of the class (the paper's protocol)
-    val_episodes: int = 200
-    test_episodes: int = 600
-    episode_classifier: str = "logistic"  # logistic | cosine
-    classifier_steps: int = 300
-    classifier_lr: float = 0.1
+    head_scale: Annotated[float, positive] = 10.0  # cosine head: 2 when <= 200 classes, else 10 in the paper's code
+    dropout: Annotated[float, probability] = 0.5   # WRN only
+    base_classes: Annotated[int, non_negative] = 0  # 0 = all; fewer for quick runs
+    val_classes: Annotated[int, non_negative] = 64  # held out of the base classes for validation episodes (Omniglot)
+    n_way: Annotated[int, at_least(2)] = 5
+    shots: Annotated[list[int], each(at_least(1))] = field(default_factory=lambda: [1, 5])
+    n_query: Annotated[int, at_least(1, allow=(-1,))] = 15  # -1: every remaining image of the class (the paper's)
+    val_episodes: Annotated[int, at_least(1)] = 200
+    test_episodes: Annotated[int, at_least(1)] = 600
+    episode_classifier: Annotated[str, one_of(CLASSIFIERS)] = "logistic"  # logistic | cosine
+    classifier_steps: Annotated[int, at_least(1)] = 300
+    classifier_lr: Annotated[float, positive] = 0.1
     eval_every: int = 2
+
+    def mixing_backend(self) -> str:
+        return "manifold" if self.method in ("manifold", "s2m2") else "erm"
+
+    def check(self) -> list[str]:
+        found = super().check()
+        if self.init_from and not (Path(self.init_from).is_file() or (Path(self.init_from) / "checkpoint.pt").is_file()):
+            found.append(f"init_from: no checkpoint at {self.init_from!r} (a run folder or its checkpoint.pt)")
+        return found
 
 
 class FewShotTask(Task):
@@ -67,8 +78,6 @@ class FewShotTask(Task):
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        if cfg.method not in METHODS:
-            raise UserError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
         self.base, self.val, self.novel = data.load(cfg.dataset, eng.data_root, cfg.image_size, cfg.val_classes)
         if cfg.base_classes:
             self.base = self.base.subset_classes(cfg.base_classes)
@@ -81,9 +90,7 @@ class FewShotTask(Task):
                               cfg.head_scale)
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        mixing = cfg.method in ("manifold", "s2m2")
-        self.mixer = build_mixer("manifold" if mixing else "erm", self.net.backbone, alpha=cfg.alpha,
-                                 layers=cfg.mix_layers if mixing else None, generator=eng.generator("mix"))
+        self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
         self.quarter = eng.generator("quarter")
         if cfg.init_from:
             self._init_from(Path(cfg.init_from))

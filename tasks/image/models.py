@@ -32,6 +32,15 @@ def build_model(name: str, num_classes: int, *, width: float = 1.0, drop_rate: f
     return MODELS[name](num_classes=num_classes, width=width, drop_rate=drop_rate, stem_stride=stem_stride)
 
 
+def timm_name_problem(name: str) -> str | None:
+    """What is wrong with `timm:<name>` (None: timm has such a model); read when the config is checked."""
+    import timm
+
+    if timm.is_model(name):
+        return None
+    return f"timm has no model {name!r}; {did_you_mean(name, timm.list_models())}"
+
+
 def penultimate(model: nn.Module, x):
     """The last hidden layer (pooled features, before the classifier)."""
     return model.forward_head(model.forward_features(x), pre_logits=True)

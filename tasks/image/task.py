@@ -12,22 +12,23 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 from torch.utils.data import TensorDataset
 
 from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
 from mixsuite.checkpoint import atomic_write_text
-from mixsuite.config import RunConfig, added_field
-from mixsuite.errors import ConfigError
-from mixsuite.mixing import bce_on_softmax, build_mixer, one_hot, soft_cross_entropy
+from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
+from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
 from mixsuite.task import Task
 
 from .augment import cutout, normalize, random_crop, random_flip
-from .data import load_dataset, rank_in_class
-from .models import build_model, penultimate
+from .data import LOADERS, load_dataset, rank_in_class
+from .models import MODELS, build_model, penultimate, timm_name_problem
 
 METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout")
+SCHEDULES = ("step", "cosine")
 DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0}      # the paper's (cutmix: Yun et al.)
 MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
          "cutmix": "cutmix"}
@@ -35,41 +36,55 @@ LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 
 
 @dataclass
-class ImageConfig(RunConfig):
+class ImageConfig(MixingConfig, RunConfig):
     # defaults: Table 1's PreActResNet18 on CIFAR-10 (1200 epochs, lr / 10 at 400 and 800)
-    dataset: str = "cifar10"                 # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
-    method: str = "manifold"                 # erm | input | manifold | cutmix | dropout | cutout
-    model: str = "preactresnet18"            # preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
-    width: float = 1.0                       # channel multiplier of the models written here
+    dataset: Annotated[str, one_of(LOADERS)] = "cifar10"    # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
+    method: Annotated[str, one_of(METHODS)] = "manifold"    # erm | input | manifold | cutmix | dropout | cutout
+    model: Annotated[str, one_of(MODELS, prefixes={"timm:": timm_name_problem})] = "preactresnet18"
+    #                                          preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
+    width: Annotated[float, positive] = 1.0  # channel multiplier of the models written here
     cifar_stem: bool = True                  # timm models: 3x3 stride-1 first conv, no max-pool
-    stem_stride: int = 1                     # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
+    stem_stride: Annotated[int, at_least(1)] = 1   # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
     alpha: float | None = None               # None: 1 for input and cutmix, 2 for manifold
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
-    loss: str = "ce"                         # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
-    dropout_p: float = 0.5                   # method=dropout: before the classifier (inside blocks for WRN)
-    cutout_size: int = 16                    # method=cutout: one hole of this side
+    loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
+    dropout_p: Annotated[float, probability] = 0.5  # method=dropout: before the classifier (inside blocks for WRN)
+    cutout_size: Annotated[int, positive] = 16      # method=cutout: one hole of this side
     epochs: int = 1200
-    batch_size: int = 100
-    eval_batch_size: int = 500
-    lr: float = 0.1
-    momentum: float = 0.9
+    batch_size: Annotated[int, positive] = 100
+    eval_batch_size: Annotated[int, positive] = 500
+    lr: Annotated[float, positive] = 0.1
+    momentum: Annotated[float, probability] = 0.9
     nesterov: bool = True
-    weight_decay: float = 1e-4
-    schedule: str = "step"                   # step | cosine
-    lr_milestones: list[int] = field(default_factory=lambda: [400, 800])
-    lr_gamma: float = 0.1
-    crop_padding: int = 2                    # the official code pads 2, not 4
+    weight_decay: Annotated[float, non_negative] = 1e-4
+    schedule: Annotated[str, one_of(SCHEDULES)] = "step"    # step | cosine
+    lr_milestones: Annotated[list[int], each(at_least(1))] = field(default_factory=lambda: [400, 800])
+    lr_gamma: Annotated[float, positive] = 0.1
+    crop_padding: Annotated[int, non_negative] = 2   # the official code pads 2, not 4
     flip: bool = True                        # horizontal flips (never for svhn)
-    train_per_class: int = 0                 # 0: every training image not held out for validation
-    test_per_class: int = 0                  # 0: the whole test set
-    val_per_class: int = 0                   # > 0: hold out this many training images per class; select on them
+    train_per_class: Annotated[int, non_negative] = 0  # 0: every training image not held out for validation
+    test_per_class: Annotated[int, non_negative] = 0   # 0: the whole test set
+    val_per_class: Annotated[int, non_negative] = 0    # > 0: hold out this many training images per class; select on them
     download: bool = False
-    sv_points: int = 2000                    # test images (balanced over classes) whose last hidden layer gives the singular values
-    test_every: int = added_field(1)         # > 1: the test set only every test_every-th epoch and the last; the
-                                             # selected epoch's test metrics from its weights, kept when it became best
-    train_eval_points: int = added_field(0)  # > 0: this many training images (balanced), un-augmented and in eval
-                                             # mode, give train_acc/err/nll/ece at each evaluation (is ERM fitted?)
+    sv_points: Annotated[int, positive] = 2000  # test images (balanced over classes) whose last hidden layer gives the singular values
+    test_every: Annotated[int, at_least(1)] = added_field(1)   # > 1: the test set only every test_every-th epoch and the
+                                             # last; the selected epoch's test metrics from its weights, kept when it became best
+    train_eval_points: Annotated[int, non_negative] = added_field(0)   # > 0: this many training images (balanced),
+                                             # un-augmented, in eval mode: train_acc/err/nll/ece at each evaluation
     plots: bool = True
+
+    def mixing_backend(self) -> str:
+        return MIXER[self.method]
+
+    def mixing_alpha(self) -> float:
+        return self.alpha if self.alpha is not None else DEFAULT_ALPHA.get(self.method, 0.0)
+
+    def check(self) -> list[str]:
+        found = super().check()
+        if self.per_sample_lambda and self.mixing_backend() == "cutmix":
+            found.append("per_sample_lambda: cutmix pastes one box per batch, so it has one lambda per batch; "
+                         "leave per_sample_lambda false")
+        return found
 
 
 class ImageTask(Task):
@@ -82,7 +97,6 @@ class ImageTask(Task):
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        check_config(cfg)
         self.data = load_dataset(cfg.dataset, eng.data_root, download=cfg.download,
                                  train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
                                  val_per_class=cfg.val_per_class)
@@ -98,11 +112,8 @@ class ImageTask(Task):
             self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, cfg.lr_milestones, cfg.lr_gamma)
         else:
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
-        alpha = cfg.alpha if cfg.alpha is not None else DEFAULT_ALPHA.get(cfg.method, 0.0)
-        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.method == "cutmix" else {}
-        layers = cfg.mix_layers if cfg.method == "manifold" else None
-        self.mixer = build_mixer(MIXER[cfg.method], self.net, alpha=alpha, layers=layers,
-                                 generator=eng.generator("mix"), **extra)
+        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.mixes() and cfg.method == "cutmix" else {}
+        self.mixer = mixer_from_config(cfg, self.net, eng, **extra)
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0
@@ -219,13 +230,3 @@ def balanced_head(labels: torch.Tensor, n: int) -> torch.Tensor | None:
     rank, counts = rank_in_class(labels)
     return torch.nonzero(rank < max(1, n // len(counts))).flatten()
 
-
-def check_config(cfg) -> None:
-    if cfg.method not in METHODS:
-        raise ConfigError(f"method: {cfg.method!r} is not one of {list(METHODS)}")
-    if cfg.loss not in LOSSES:
-        raise ConfigError(f"loss: {cfg.loss!r} is not one of {list(LOSSES)}")
-    if cfg.schedule not in ("step", "cosine"):
-        raise ConfigError(f"schedule: {cfg.schedule!r} is not one of ['step', 'cosine']")
-    if cfg.method == "manifold" and not cfg.mix_layers:
-        raise ConfigError("mix_layers: manifold mixup needs at least one mixing point, e.g. [input, layer1, layer2]")
