@@ -89,9 +89,9 @@ def broadcast_object(obj):
     return box[0]
 
 
-def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def wrap_ddp(model: torch.nn.Module, device: torch.device, **options) -> torch.nn.Module:
     """DistributedDataParallel when distributed (mixing happens inside forward, so DDP sees it)."""
     if not is_distributed():
         return model
     ids = [device.index] if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, **options)

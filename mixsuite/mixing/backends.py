@@ -58,11 +58,16 @@ class Mixer:
     def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None):
         """Draw a plan and, within the block, mix the model's forward at the plan's layer."""
         plan = self.draw(batch_size, rows, device)
+        with self.apply(plan):
+            yield plan
+
+    @contextmanager
+    def apply(self, plan: MixPlan):
+        """Within the block, mix the model's forward as `plan` says (a plan drawn earlier with `draw`)."""
         if self.model is None or not plan.active:
             yield plan
             return
-        module = self.modules.get(plan.layer)
-        with apply_plan(self.model, plan, module, self.output_index):
+        with apply_plan(self.model, plan, self.modules.get(plan.layer), self.output_index):
             yield plan
 
     def state_dict(self) -> dict:

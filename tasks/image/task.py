@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import TensorDataset
 
+from mixsuite import dist
 from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig
 from mixsuite.errors import ConfigError
@@ -155,7 +156,7 @@ class ImageTask(Task):
         cfg, d = self.cfg, self.data
         _, feats = self.predict(d.test_x[:cfg.sv_points], features=True)
         spectra = singular_values(feats, d.test_y[:cfg.sv_points])
-        if cfg.plots:
+        if cfg.plots and dist.is_main():   # one copy under torchrun
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
                          f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
         return {**spectrum_summary(spectra, prefix="last_hidden_sv_"),
