@@ -41,11 +41,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="train the seeds in N worker processes side by side, each with cores/N threads "
                         "($OMP_NUM_THREADS if set): faster on a CPU for small models (default 1: one after another)")
     r.add_argument("--device", help="auto | cpu | cuda | cuda:N (same as device=...)")
-    r.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS or results/)")
+    r.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS, else runs/results; the "
+                                         "repository's curated tables: --results-dir results)")
     r.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS", "runs"),
                    help="checkpoints, metrics.jsonl and plots (default $MIXSUITE_RUNS or runs/)")
     r.add_argument("--resume", default="auto",
                    help="auto (continue the run's own checkpoint if there is one), never, or a checkpoint path")
+    r.add_argument("--reevaluate", action="store_true",
+                   help="a run whose finished record exists is skipped; with this flag it is evaluated again from its "
+                        "checkpoint (trained again with --resume never), the old record kept beside as .old")
+    r.add_argument("--wait-lock", action="store_true",
+                   help="if another process is training the same run, wait for it instead of exiting (code 2)")
     r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
     w = sub.add_parser("sweep", help="a grid of runs: the product of comma-separated values, times the seeds",
@@ -73,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="tables of mean ± std over seeds from run records")
     c.add_argument("results_dirs", nargs="*", metavar="results_dir",
-                   help="results folders, read together (default $MIXSUITE_RESULTS or results/)")
+                   help="results folders, read together (default $MIXSUITE_RESULTS, else runs/results)")
     c.add_argument("--task", action="append", help="only these tasks (repeatable)")
     c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
     c.add_argument("--method", action="append", help="only these methods (repeatable)")
@@ -109,15 +115,16 @@ def cmd_run(args) -> int:
     from .parallel import check_can_fork_seeds, run_seeds
 
     check_can_fork_seeds(args.jobs)
+    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock}
     if args.jobs > 1 and len(seeds) > 1:
         run_seeds(args.task, args.config, overrides, seeds, args.jobs, results_dir=results_dir(args.results_dir),
-                  runs_dir=args.runs_dir, resume=args.resume)
+                  runs_dir=args.runs_dir, resume=args.resume, **options)
         return 0
     from dataclasses import replace
 
     for seed in seeds:
         runner.run(task_cls, replace(cfg, seed=seed), results_dir=results_dir(args.results_dir),
-                   runs_dir=args.runs_dir, resume=args.resume)
+                   runs_dir=args.runs_dir, resume=args.resume, **options)
     return 0
 
 
@@ -173,7 +180,7 @@ def main(argv=None) -> int:
         return 2
     except UserError as e:
         print(f"mixsuite: error: {e}", file=sys.stderr)
-        return 1
+        return e.exit_code
     except NonFiniteLoss as e:
         print(f"mixsuite: stopped: {e}", file=sys.stderr)
         return 1

@@ -35,6 +35,7 @@ class Task:
     primary_metric: str = "test_acc"     # the headline number of a run
     select_metric: str | None = None     # chooses the best epoch (default: primary_metric)
     select_mode: str = "max"             # "max" or "min"
+    distributed: bool = True             # False: trains in one process only (e.g. full-batch); refuses torchrun
 
     def __init__(self, cfg, engine):
         self.cfg = cfg

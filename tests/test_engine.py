@@ -27,8 +27,8 @@ def quiet(*a, **k):
 
 
 def test_same_seed_same_numbers_other_seed_differs(tmp_path):
-    a = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r", runs_dir=tmp_path / "a", log=quiet)
-    b = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r", runs_dir=tmp_path / "b", log=quiet)
+    a = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "ra", runs_dir=tmp_path / "a", log=quiet)
+    b = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "rb", runs_dir=tmp_path / "b", log=quiet)
     c = runner.run(SPIRALS, cfg("seed=1"), results_dir=tmp_path / "r", runs_dir=tmp_path / "c", log=quiet)
     assert a["metrics"]["test_nll"] == b["metrics"]["test_nll"]
     assert a["metrics"]["test_nll"] != c["metrics"]["test_nll"]

@@ -35,7 +35,7 @@ class Mixer:
         self.layers = list(layers) if layers else list(self.default_layers)
         self.per_sample = per_sample
         self.fold = fold
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.generator = generator if generator is not None else generator_from_global_rng()
         self.output_index = output_index
         self.modules = resolve_layers(model, self.layers) if model is not None else {}
 
@@ -58,11 +58,16 @@ class Mixer:
     def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None):
         """Draw a plan and, within the block, mix the model's forward at the plan's layer."""
         plan = self.draw(batch_size, rows, device)
+        with self.apply(plan):
+            yield plan
+
+    @contextmanager
+    def apply(self, plan: MixPlan):
+        """Within the block, mix the model's forward as `plan` says (a plan drawn earlier with `draw`)."""
         if self.model is None or not plan.active:
             yield plan
             return
-        module = self.modules.get(plan.layer)
-        with apply_plan(self.model, plan, module, self.output_index):
+        with apply_plan(self.model, plan, self.modules.get(plan.layer), self.output_index):
             yield plan
 
     def state_dict(self) -> dict:
@@ -156,6 +161,12 @@ class CutMix(Mixer):
         lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
         perm = sample_permutation(batch_size, generator=self.generator, rows=rows, device=device)
         return CutMixPlan(layer, torch.tensor(lam, device=device), perm, rows, box=(y0, y1, x0, x1))
+
+
+def generator_from_global_rng() -> torch.Generator:
+    """A generator seeded by a draw from torch's global RNG: `torch.manual_seed` decides the plans of a mixer
+    built without a generator (a fixed seed would give every run the same plans whatever its seed)."""
+    return torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
 
 
 def build_mixer(name: str, model: nn.Module | None = None, **kwargs) -> Mixer:

@@ -15,10 +15,12 @@ REQUIRED = ("task", "dataset", "method", "seed", "metrics", "primary_metric", "c
 
 
 def results_dir(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get("MIXSUITE_RESULTS", "") or "results")
+    """`explicit`, else $MIXSUITE_RESULTS, else `results/` inside the runs folder ($MIXSUITE_RUNS or runs/):
+    never the curated `results/` of the repository, which is written only when asked (--results-dir results)."""
+    return Path(explicit or os.environ.get("MIXSUITE_RESULTS", "")
+                or Path(os.environ.get("MIXSUITE_RUNS", "") or "runs") / "results")
 
 
-@functools.lru_cache(maxsize=None)
 def git_info(cwd: str | Path | None = None) -> tuple[str, bool]:
     """(sha, dirty) of the checkout mixsuite runs from, or ("unknown", False) outside git.
 

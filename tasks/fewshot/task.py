@@ -25,7 +25,7 @@ from mixsuite.task import Task
 from . import data
 from .backbones import BACKBONES, build_backbone
 from .episodes import CLASSIFIERS, episode_accuracies, mean_ci95, sample_episodes
-from .heads import FewShotNet, rotate_batch
+from .heads import FewShotNet, TrainingForward, rotate_batch
 
 METHODS = ("baseline", "baselinepp", "rotation", "manifold", "s2m2")
 
@@ -81,26 +81,31 @@ class FewShotTask(Task):
         self.base, self.val, self.novel = data.load(cfg.dataset, eng.data_root, cfg.image_size, cfg.val_classes)
         if cfg.base_classes:
             self.base = self.base.subset_classes(cfg.base_classes)
-        channels = self.base.images.shape[1]
         self.mean = self.base.images.float().mean().item() / 255
         self.std = self.base.images.float().std().item() / 255
         self.loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size, drop_last=True)
-        head = "linear" if cfg.method == "baseline" else "cosine"
-        self.net = FewShotNet(build_backbone(cfg.backbone, channels, cfg.dropout), self.base.n_classes, head,
-                              cfg.head_scale)
-        self.model = eng.prepare(self.net)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
-        self.quarter = eng.generator("quarter")
+        self.build(self.base.images.shape[1], self.base.n_classes)
         if cfg.init_from:
             self._init_from(Path(cfg.init_from))
+
+    def build(self, channels: int, n_classes: int) -> None:
+        """The network, its optimizer, the mixer and the one module a training step calls (DDP-wrapped)."""
+        cfg, eng = self.cfg, self.engine
+        head = "linear" if cfg.method == "baseline" else "cosine"
+        self.net = FewShotNet(build_backbone(cfg.backbone, channels, cfg.dropout), n_classes, head, cfg.head_scale)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
+        # baseline, baselinepp and manifold never use the rotation head: DDP must not wait for its gradients
+        self.model = eng.prepare(TrainingForward(self.net, self.mixer),
+                                 find_unused_parameters=cfg.method not in ("rotation", "s2m2"))
+        self.quarter = eng.generator("quarter")
 
     def _init_from(self, path: Path):
         if path.is_dir():
             path = path / "checkpoint.pt"
         if not path.is_file():
             raise UserError(f"init_from={path}: no checkpoint there")
-        state = checkpoint.load(path)["task"]["net"]
+        state = checkpoint.load(path, how="Point init_from at a good checkpoint.pt (e.g. the rotation run's)")["task"]["net"]
         own = self.net.state_dict()
         kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith("rotation")}
         self.net.load_state_dict(kept, strict=False)   # the rotation head starts fresh, as in S2M2
@@ -120,38 +125,37 @@ class FewShotTask(Task):
         stage, total, n = self.stage(epoch), 0.0, 0
         for x, y in self.engine.progress(self.loader, f"{stage} {epoch}"):
             x, y = self.normalise(self.engine.to_device(x)), self.engine.to_device(y)
-            if stage == "rotation":
-                loss = self.rotation_loss(x, y)
-                self.engine.backward(loss)
-            elif stage == "s2m2":
-                loss = self.mixup_loss(x, y)
-                self.engine.backward(loss)
-                q = torch.randperm(len(x), generator=self.quarter)[: max(1, len(x) // 4)].to(x.device)
-                rot = self.rotation_loss(x[q], y[q])
-                self.engine.backward(rot)       # gradients accumulate: one step on both, as the paper's code
-                loss = loss + rot
-            elif stage == "manifold":
-                loss = self.mixup_loss(x, y)
-                self.engine.backward(loss)
-            else:
-                with self.engine.autocast():
-                    loss = F.cross_entropy(self.model(x), y)
-                self.engine.backward(loss)
-            self.engine.optimizer_step(self.optimizer)
+            loss = self.train_step(x, y, stage)
             total, n = total + loss.item() * len(x), n + len(x)
         return {"loss": total / max(n, 1)}
 
-    def mixup_loss(self, x, y):
-        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
-            out = self.model(x)
-        return plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
+    def train_step(self, x, y, stage: str) -> torch.Tensor:
+        """One forward through the (DDP-wrapped) model, one backward, one optimizer step; returns the loss.
 
-    def rotation_loss(self, x, y):
-        xr, yr = rotate_batch(x)
+        rotation: 0.5 CE(class) + 0.5 CE(rotation) over the 4 rotations of the batch; manifold: the mixed CE;
+        s2m2: the mixed CE plus the rotation loss on a random quarter of the batch (the paper's code adds the two
+        gradients before its one optimizer step); baseline(pp): CE.
+        """
+        plan = self.mixer.draw(len(x), device=x.device) if stage in ("manifold", "s2m2") else None
+        rot_x = rot_y = xr = None
+        if stage in ("rotation", "s2m2"):
+            rot_x, rot_y = x, y
+            if stage == "s2m2":
+                q = torch.randperm(len(x), generator=self.quarter)[: max(1, len(x) // 4)].to(x.device)
+                rot_x, rot_y = x[q], y[q]
+            xr, yr = rotate_batch(rot_x)
         with self.engine.autocast():
-            h = self.net.backbone(xr)
-            cls, rot = self.net.classifier(h), self.net.rotation(h)
-        return 0.5 * F.cross_entropy(cls, y.repeat(4)) + 0.5 * F.cross_entropy(rot, yr)
+            out = self.model(None if stage == "rotation" else x, plan, xr)
+        logits, cls_r, rot_r = out if xr is not None else (out, None, None)
+        loss = torch.zeros((), device=x.device)
+        if logits is not None:
+            loss = plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), logits, y) \
+                if plan is not None else F.cross_entropy(logits, y)
+        if xr is not None:
+            loss = loss + 0.5 * F.cross_entropy(cls_r, rot_y.repeat(4)) + 0.5 * F.cross_entropy(rot_r, yr)
+        self.engine.backward(loss)
+        self.engine.optimizer_step(self.optimizer)
+        return loss
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:

@@ -82,6 +82,7 @@ class GraphMixTask(Task):
     primary_metric = "best_test_acc"      # test accuracy at the best validation epoch
     select_metric = "val_acc"
     state_attrs = ("model", "optimizer")
+    distributed = False                   # one full-graph step per epoch: nothing to split over processes
 
     def setup(self):
         cfg, eng = self.cfg, self.engine

@@ -17,6 +17,7 @@ from typing import Annotated
 import torch
 from torch.utils.data import TensorDataset
 
+from mixsuite import dist
 from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
 from mixsuite.checkpoint import atomic_write_text
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
@@ -201,10 +202,10 @@ class ImageTask(Task):
         idx = balanced_head(d.test_y, cfg.sv_points)
         _, feats = self.predict(d.test_x[idx], features=True)
         spectra = singular_values(feats, d.test_y[idx])
-        if cfg.plots:
+        if cfg.plots and dist.is_main():   # one copy under torchrun
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
                          f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
-        if self.engine.run_dir.is_dir():
+        if self.engine.run_dir.is_dir() and dist.is_main():
             per_class = {str(c): s.tolist() for c, s in spectra["per_class"].items()}
             atomic_write_text(self.engine.run_dir / "spectra.json",
                               json.dumps({"overall": spectra["overall"].tolist(), "per_class": per_class}))

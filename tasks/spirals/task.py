@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from mixsuite import dist
 from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive
 from mixsuite.mixing import MIXERS, MixingConfig, mixer_from_config
@@ -43,6 +44,7 @@ class SpiralsConfig(MixingConfig, RunConfig):
     weight_decay: Annotated[float, non_negative] = 0.0
     grid: Annotated[int, at_least(2)] = 200  # resolution of the decision maps
     plots: bool = True
+    log_every: int = 10                      # a line every 10 epochs (a progress bar in between on a terminal)
 
 
 class SpiralsTask(Task):
@@ -95,7 +97,7 @@ class SpiralsTask(Task):
                    # spread of each class's training encodings relative to the spread of all of them
                    "hidden_class_spread": _class_spread(codes, self.train_y),
                    **spectrum_summary(spectra, prefix="bottleneck_sv_")}
-        if cfg.plots and self.engine.run_dir is not None:
+        if cfg.plots and self.engine.run_dir is not None and dist.is_main():   # one copy under torchrun
             title = cfg.method_label() + (f" (alpha={cfg.alpha})" if cfg.method != "erm" else "") + f", seed {cfg.seed}"
             plot_figure1(in_map, hid_map, self.train_x, self.train_y, codes, self.engine.run_dir / "figure1.png", title)
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "bottleneck_spectra.png", title)
