@@ -1,12 +1,13 @@
 """The shared mixing core: torch only, no task knowledge."""
 from .backends import MIXERS, CutMix, ERM, InputMixup, ManifoldMixup, Mixer, build_mixer
-from .hooks import INPUT, apply_plan, resolve_layers
+from .hooks import INPUT, apply_plan, release, resolve_layers
 from .losses import bce_on_softmax, mixed_ctc_loss, mixed_loss, one_hot, soft_cross_entropy
 from .plan import MixPlan, identity_plan
-from .sampling import pair_within, sample_lambda, sample_permutation
+from .sampling import pair_within, sample_beta, sample_lambda, sample_permutation
+from .timm_mixup import Mixup
 
 __all__ = [
     "MIXERS", "CutMix", "ERM", "InputMixup", "ManifoldMixup", "Mixer", "build_mixer", "INPUT", "apply_plan",
     "resolve_layers", "bce_on_softmax", "mixed_ctc_loss", "mixed_loss", "one_hot", "soft_cross_entropy", "MixPlan",
-    "identity_plan", "pair_within", "sample_lambda", "sample_permutation",
+    "identity_plan", "pair_within", "sample_beta", "sample_lambda", "sample_permutation", "Mixup", "release",
 ]
