@@ -1,5 +1,7 @@
 """Models by name: the paper's PreActResNet18/34 and WRN-28-10 (written here), or any timm model as
-`timm:<name>` (no pretrained weights), optionally with a CIFAR stem (3x3 stride-1 conv, no max-pool).
+`timm:<name>` (no pretrained weights), optionally with a CIFAR stem (3x3 stride-1 conv, no max-pool). A timm
+model that takes `img_size` (ViTs and other patch-embedding models) is built for the dataset's image size; the
+CIFAR stem applies to models with a `conv1` stem only.
 
 Every model answers `forward_features`, `forward_head(x, pre_logits=True)` and `get_classifier()` (timm's
 API), so the task reads the last hidden layer the same way for all of them.
@@ -23,21 +25,32 @@ MODELS = {
 
 
 def build_model(name: str, num_classes: int, *, width: float = 1.0, drop_rate: float = 0.0,
-                cifar_stem: bool = True, stem_stride: int = 1) -> nn.Module:
+                cifar_stem: bool = True, stem_stride: int = 1, img_size: tuple[int, int] | None = None) -> nn.Module:
     if name.startswith("timm:"):
-        return timm_model(name[len("timm:"):], num_classes, drop_rate=drop_rate, cifar_stem=cifar_stem)
+        return timm_model(name[len("timm:"):], num_classes, drop_rate=drop_rate, cifar_stem=cifar_stem,
+                          img_size=img_size)
     if name not in MODELS:
         raise UnknownName(f"unknown model {name!r}; {did_you_mean(name, MODELS)} (or timm:<name>)")
     return MODELS[name](num_classes=num_classes, width=width, drop_rate=drop_rate, stem_stride=stem_stride)
 
 
-def timm_model(name: str, num_classes: int, *, drop_rate: float = 0.0, cifar_stem: bool = True) -> nn.Module:
+def timm_model(name: str, num_classes: int, *, drop_rate: float = 0.0, cifar_stem: bool = True,
+               img_size: tuple[int, int] | None = None) -> nn.Module:
     import timm
 
     if not timm.is_model(name):
         raise UnknownName(f"unknown timm model {name!r}; {did_you_mean(name, timm.list_models())}")
-    model = timm.create_model(name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
-    if cifar_stem:
+    kwargs = dict(pretrained=False, num_classes=num_classes, drop_rate=drop_rate)
+    sized = False
+    if img_size is not None:
+        try:  # only the models built for an input size (ViT, DeiT, Swin, ...) take img_size
+            model, sized = timm.create_model(name, img_size=img_size, **kwargs), True
+        except TypeError as e:
+            if "img_size" not in str(e):
+                raise
+    if not sized:
+        model = timm.create_model(name, **kwargs)
+    if cifar_stem and not (sized and not isinstance(getattr(model, "conv1", None), nn.Conv2d)):
         set_cifar_stem(model)
     return model
 
