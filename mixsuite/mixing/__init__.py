@@ -2,14 +2,15 @@
 from .backends import MIXERS, CutMix, ERM, InputMixup, ManifoldMixup, Mixer, build_mixer
 from .config import MixingConfig, mixer_from_config
 from .gate import GatedMixer
-from .hooks import INPUT, apply_plan, resolve_layers
+from .hooks import INPUT, apply_plan, release, resolve_layers
 from .losses import bce_on_softmax, mixed_ctc_loss, mixed_loss, one_hot, soft_cross_entropy
 from .plan import MixPlan, identity_plan
-from .sampling import pair_within, sample_lambda, sample_permutation
+from .sampling import pair_within, sample_beta, sample_lambda, sample_permutation
+from .timm_mixup import Mixup
 
 __all__ = [
     "MIXERS", "CutMix", "ERM", "InputMixup", "ManifoldMixup", "Mixer", "build_mixer", "MixingConfig",
     "mixer_from_config", "GatedMixer", "INPUT", "apply_plan",
     "resolve_layers", "bce_on_softmax", "mixed_ctc_loss", "mixed_loss", "one_hot", "soft_cross_entropy", "MixPlan",
-    "identity_plan", "pair_within", "sample_lambda", "sample_permutation",
+    "identity_plan", "pair_within", "sample_beta", "sample_lambda", "sample_permutation", "Mixup", "release",
 ]

@@ -46,12 +46,17 @@ def sample_lambda(
     if alpha <= 0:
         lam = torch.ones(n, dtype=torch.float64)
     else:
-        g1 = _standard_gamma(alpha, n, generator)
-        g2 = _standard_gamma(alpha, n, generator)
-        lam = g1 / (g1 + g2)
+        lam = sample_beta(alpha, n, generator=generator)
         if fold:
             lam = torch.maximum(lam, 1.0 - lam)
     return lam.to(device=device or generator.device, dtype=torch.float32)
+
+
+def sample_beta(alpha: float, n: int = 1, *, generator: torch.Generator) -> torch.Tensor:
+    """`n` draws of Beta(alpha, alpha) (alpha > 0) in float64 on the generator's device."""
+    g1 = _standard_gamma(alpha, n, generator)
+    g2 = _standard_gamma(alpha, n, generator)
+    return g1 / (g1 + g2)
 
 
 def sample_permutation(

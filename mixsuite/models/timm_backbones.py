@@ -9,14 +9,25 @@ from ..registry import did_you_mean
 
 
 def timm_model(name: str, num_classes: int = 0, *, in_chans: int = 3, drop_rate: float = 0.0,
-               cifar_stem: bool = True) -> nn.Module:
-    """`timm.create_model(name)`; num_classes=0 gives no classifier (the model returns its pooled features)."""
+               cifar_stem: bool = True, img_size: tuple[int, int] | None = None) -> nn.Module:
+    """`timm.create_model(name)`; num_classes=0 gives no classifier (the model returns its pooled features).
+    `img_size`: models built for an input size (ViT, DeiT, Swin, ...) are built for it; others ignore it, and the
+    CIFAR stem is then applied only to a model with a `conv1` stem."""
     import timm
 
     if not timm.is_model(name):
         raise UnknownName(f"unknown timm model {name!r}; {did_you_mean(name, timm.list_models())}")
-    model = timm.create_model(name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, in_chans=in_chans)
-    if cifar_stem:
+    kwargs = dict(pretrained=False, num_classes=num_classes, drop_rate=drop_rate, in_chans=in_chans)
+    model, sized = None, False
+    if img_size is not None:
+        try:  # only the models built for an input size take img_size
+            model, sized = timm.create_model(name, img_size=img_size, **kwargs), True
+        except TypeError as e:
+            if "img_size" not in str(e):
+                raise
+    if model is None:
+        model = timm.create_model(name, **kwargs)
+    if cifar_stem and not (sized and not isinstance(getattr(model, "conv1", None), nn.Conv2d)):
         set_cifar_stem(model)
     return model
 

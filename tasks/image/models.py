@@ -1,6 +1,7 @@
 """Models by name: the paper's PreActResNet18/34 (written here) and WRN-28-10 (the library's, in the Manifold
 Mixup code's block layout), or any timm model as `timm:<name>` (no pretrained weights), optionally with a CIFAR
-stem (3x3 stride-1 conv, no max-pool).
+stem (3x3 stride-1 conv, no max-pool). A timm model that takes `img_size` (ViTs and other patch-embedding
+models) is built for the dataset's image size; the CIFAR stem applies to models with a `conv1` stem only.
 
 Every model answers `forward_features`, `forward_head(x, pre_logits=True)` and `get_classifier()` (timm's
 API), so the task reads the last hidden layer the same way for all of them.
@@ -24,9 +25,10 @@ MODELS = {
 
 
 def build_model(name: str, num_classes: int, *, width: float = 1.0, drop_rate: float = 0.0,
-                cifar_stem: bool = True, stem_stride: int = 1) -> nn.Module:
+                cifar_stem: bool = True, stem_stride: int = 1, img_size: tuple[int, int] | None = None) -> nn.Module:
     if name.startswith("timm:"):
-        return timm_model(name[len("timm:"):], num_classes, drop_rate=drop_rate, cifar_stem=cifar_stem)
+        return timm_model(name[len("timm:"):], num_classes, drop_rate=drop_rate, cifar_stem=cifar_stem,
+                          img_size=img_size)
     if name not in MODELS:
         raise UnknownName(f"unknown model {name!r}; {did_you_mean(name, MODELS)} (or timm:<name>)")
     return MODELS[name](num_classes=num_classes, width=width, drop_rate=drop_rate, stem_stride=stem_stride)

@@ -105,7 +105,8 @@ class ImageTask(Task):
         self.loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
         drop = cfg.dropout_p if cfg.method == "dropout" else 0.0
         self.net = build_model(cfg.model, self.data.num_classes, width=cfg.width, drop_rate=drop,
-                               cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride)
+                               cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride,
+                               img_size=tuple(self.data.train_x.shape[-2:]))
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
