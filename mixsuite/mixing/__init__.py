@@ -3,10 +3,17 @@ from .backends import MIXERS, CutMix, ERM, InputMixup, ManifoldMixup, Mixer, bui
 from .hooks import INPUT, apply_plan, resolve_layers
 from .losses import bce_on_softmax, mixed_ctc_loss, mixed_loss, one_hot, soft_cross_entropy
 from .plan import MixPlan, identity_plan
-from .sampling import pair_within, sample_lambda, sample_permutation
+from .sampling import pair_within, sample_beta, sample_lambda, sample_permutation
+from .shaped import MixingShapeError, ShapedPlan
+from .patchup import PatchUp                       # the descendants register themselves on import
+from .noisy import NoisyFeatureMixup
+from .alignmix import AlignMixup, sinkhorn
+from .fmix import FMix
+from .resizemix import ResizeMix
 
 __all__ = [
     "MIXERS", "CutMix", "ERM", "InputMixup", "ManifoldMixup", "Mixer", "build_mixer", "INPUT", "apply_plan",
     "resolve_layers", "bce_on_softmax", "mixed_ctc_loss", "mixed_loss", "one_hot", "soft_cross_entropy", "MixPlan",
-    "identity_plan", "pair_within", "sample_lambda", "sample_permutation",
+    "identity_plan", "pair_within", "sample_beta", "sample_lambda", "sample_permutation", "MixingShapeError",
+    "ShapedPlan", "PatchUp", "NoisyFeatureMixup", "AlignMixup", "sinkhorn", "FMix", "ResizeMix",
 ]

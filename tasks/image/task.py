@@ -1,5 +1,6 @@
 """Image classification with the regularisers the paper compares: ERM, input mixup, manifold mixup,
-CutMix, dropout and cutout; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
+CutMix, dropout and cutout, and manifold mixup's descendants (PatchUp, Noisy Feature Mixup, AlignMixup, FMix,
+ResizeMix) with their papers' settings; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
 values of the last hidden layer.
 
 The paper reports the best test value seen during training (manifold_mixup#10). The engine records the
@@ -10,7 +11,7 @@ metric is `test_err` (the paper's protocol, optimistic); with `val_per_class > 0
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch.utils.data import TensorDataset
@@ -25,10 +26,20 @@ from .augment import cutout, normalize, random_crop, random_flip
 from .data import load_dataset
 from .models import build_model, penultimate
 
-METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout")
-DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0}      # the paper's (cutmix: Yun et al.)
+METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout", "patchup", "patchup-hard", "nfm", "alignmix",
+           "fmix", "resizemix")
+# each paper's alpha (cutmix: Yun et al.; patchup's hidden layers, nfm, alignmix, fmix: their code; resizemix
+# draws no Beta)
+DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0, "patchup": 2.0, "patchup-hard": 2.0, "nfm": 1.0,
+                 "alignmix": 2.0, "fmix": 1.0}
 MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
-         "cutmix": "cutmix"}
+         "cutmix": "cutmix", "patchup": "patchup", "patchup-hard": "patchup", "nfm": "nfm", "alignmix": "alignmix",
+         "fmix": "fmix", "resizemix": "resizemix"}
+# The descendants' own S on this task's PreActResNets (PAPERS.md section 3), used while mix_layers is left at
+# manifold mixup's default; fmix and resizemix mix the input. Other settings: each backend's defaults (the paper's).
+PAPER_LAYERS = {"patchup": ["input", "conv1", "layer1"], "patchup-hard": ["input", "conv1", "layer1"],
+                "nfm": ["input", "layer1", "layer2", "layer3"], "alignmix": ["input", "layer4"]}
+BACKEND_OPTIONS = {"patchup-hard": {"mode": "hard"}}
 LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 
 
@@ -36,12 +47,13 @@ LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 class ImageConfig(RunConfig):
     # defaults: Table 1's PreActResNet18 on CIFAR-10 (1200 epochs, lr / 10 at 400 and 800)
     dataset: str = "cifar10"                 # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
-    method: str = "manifold"                 # erm | input | manifold | cutmix | dropout | cutout
+    method: str = "manifold"                 # erm | input | manifold | cutmix | dropout | cutout | patchup |
+    #                                          patchup-hard | nfm | alignmix | fmix | resizemix
     model: str = "preactresnet18"            # preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
     width: float = 1.0                       # channel multiplier of the models written here
     cifar_stem: bool = True                  # timm models: 3x3 stride-1 first conv, no max-pool
     stem_stride: int = 1                     # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
-    alpha: float | None = None               # None: 1 for input and cutmix, 2 for manifold
+    alpha: float | None = None               # None: the method's paper value (DEFAULT_ALPHA)
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
     loss: str = "ce"                         # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
     dropout_p: float = 0.5                   # method=dropout: before the classifier (inside blocks for WRN)
@@ -68,7 +80,8 @@ class ImageConfig(RunConfig):
 
 class ImageTask(Task):
     name = "image"
-    summary = "CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout"
+    summary = ("CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout, patchup, "
+               "nfm, alignmix, fmix, resizemix")
     Config = ImageConfig
     primary_metric = "test_err"
     select_mode = "min"
@@ -94,9 +107,8 @@ class ImageTask(Task):
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
         alpha = cfg.alpha if cfg.alpha is not None else DEFAULT_ALPHA.get(cfg.method, 0.0)
         extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.method == "cutmix" else {}
-        layers = cfg.mix_layers if cfg.method == "manifold" else None
-        self.mixer = build_mixer(MIXER[cfg.method], self.net, alpha=alpha, layers=layers,
-                                 generator=eng.generator("mix"), **extra)
+        self.mixer = build_mixer(MIXER[cfg.method], self.net, alpha=alpha, layers=mixing_layers(cfg),
+                                 generator=eng.generator("mix"), **extra, **BACKEND_OPTIONS.get(cfg.method, {}))
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0
@@ -170,6 +182,16 @@ class ImageTask(Task):
         self.train_images, self.train_seconds = state["train_images"], state["train_seconds"]
 
 
+def mixing_layers(cfg) -> list[str] | None:
+    """S: mix_layers for manifold mixup; a descendant's paper set unless mix_layers was changed."""
+    if cfg.method == "manifold":
+        return cfg.mix_layers
+    if cfg.method in PAPER_LAYERS:
+        default = next(f.default_factory() for f in fields(cfg) if f.name == "mix_layers")
+        return PAPER_LAYERS[cfg.method] if cfg.mix_layers == default else cfg.mix_layers
+    return None
+
+
 def check_config(cfg) -> None:
     if cfg.method not in METHODS:
         raise ConfigError(f"method: {cfg.method!r} is not one of {list(METHODS)}")
@@ -177,5 +199,5 @@ def check_config(cfg) -> None:
         raise ConfigError(f"loss: {cfg.loss!r} is not one of {list(LOSSES)}")
     if cfg.schedule not in ("step", "cosine"):
         raise ConfigError(f"schedule: {cfg.schedule!r} is not one of ['step', 'cosine']")
-    if cfg.method == "manifold" and not cfg.mix_layers:
-        raise ConfigError("mix_layers: manifold mixup needs at least one mixing point, e.g. [input, layer1, layer2]")
+    if cfg.method in ("manifold", *PAPER_LAYERS) and not cfg.mix_layers:
+        raise ConfigError(f"mix_layers: {cfg.method} needs at least one mixing point, e.g. [input, layer1, layer2]")
