@@ -8,7 +8,8 @@ lam * h + (1 - lam) * h[perm]; outside, h is kept. The targets mix by the share 
     hard: y_mix = (1 - changed) * y + changed * y[perm]
     soft: y_mix = (1 - changed) * y + changed * (lam * y + (1 - lam) * y[perm])
 
-At the input the paper does CutMix instead (lambda ~ Beta(1, 1)); with probability 1 - prob a step is plain.
+At the input the paper does CutMix instead (lambda ~ Beta(1, 1), one box per batch); with probability
+1 - prob a step is plain.
 The official code's mask is one (C, H, W) pattern for the whole batch; per_sample=True draws one per sample
 (and one lambda per sample), so each sample's target has its own weight. The official loss adds the BCE of
 each target weighted by the unchanged share to the BCE of y_mix; for a loss linear in the target (CE, BCE)
