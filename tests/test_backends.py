@@ -103,8 +103,6 @@ def test_patchup_input_is_cutmix_and_prob_gives_plain_steps():
 
 
 def test_patchup_needs_a_feature_map_big_enough():
-    with pytest.raises(MixingShapeError, match=r"'flat'.*\(4, 48\)"):
-        mixed_map("patchup", torch.randn(4, 3, 4, 4), layers=["flat"], prob=1.0)
     with pytest.raises(MixingShapeError, match=r"block_size 7.*'feat'.*\(4, 3, 4, 4\)"):
         mixed_map("patchup", torch.randn(4, 3, 4, 4), prob=1.0)
     with pytest.raises(ValueError, match="odd"):
@@ -269,6 +267,15 @@ def test_a_recomputed_forward_mixes_the_same_way(name):
     kw = {"block_size": 3, "prob": 1.0} if name == "patchup" else {}
     plan = build_mixer(name, Maps(), layers=layers_of(name), generator=gen(19), **kw).draw(4)
     assert torch.equal(plan.mix(h), plan.mix(h))        # what gradient checkpointing's second forward needs
+
+
+@pytest.mark.parametrize("name", ["patchup", "alignmix", "fmix", "resizemix"])
+def test_map_backends_name_the_layer_and_shape_they_cannot_mix_and_nfm_mixes_vectors(name):
+    h = torch.randn(4, 3, 4, 4)
+    with pytest.raises(MixingShapeError, match=rf"{name} mixes \(B, C, H, W\).*'flat' outputs shape \(4, 48\)"):
+        mixed_map(name, h, layers=["flat"], **({"prob": 1.0} if name == "patchup" else {}))
+    out, plan = mixed_map("nfm", h, layers=["flat"], add_noise=0.0, mult_noise=0.0)
+    torch.testing.assert_close(out.flatten(1), plan.lam * h.flatten(1) + (1 - plan.lam) * h.flatten(1)[plan.perm])
 
 
 # ---------------------------------------------------------------- third-party backends
