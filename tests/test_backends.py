@@ -281,9 +281,10 @@ def test_map_backends_name_the_layer_and_shape_they_cannot_mix_and_nfm_mixes_vec
 # ---------------------------------------------------------------- third-party backends
 PLUGIN = '''
 import torch
-from mixsuite.mixing import Mixer, MixPlan
+from mixsuite.mixing import MIXERS, Mixer, MixPlan
 
 
+@MIXERS.register(name="halves")          # a plugin may also register itself while its entry point loads
 class Halves(Mixer):
     """Every step mixes the input half and half with the reversed batch."""
 
