@@ -1,4 +1,6 @@
-"""Mixing backends, one plan-drawing rule each, in a registry: erm, input, manifold, cutmix.
+"""Mixing backends, one plan-drawing rule each, in a registry: erm, input, manifold, cutmix here; the
+descendants (patchup, nfm, alignmix, fmix, resizemix) in their own files; third-party ones through the
+`mixsuite.mixers` entry-point group.
 
     mixer = build_mixer("manifold", model, alpha=2.0, layers=["input", "layer1", "layer2"], generator=g)
     with mixer.step(batch_size) as plan:      # k ~ U(S), lambda ~ Beta(alpha, alpha), a permutation
@@ -19,7 +21,16 @@ from .hooks import INPUT, apply_plan, resolve_layers
 from .plan import MixPlan, identity_plan
 from .sampling import sample_lambda, sample_permutation
 
-MIXERS = Registry("mixing backend")
+ENTRY_POINT_GROUP = "mixsuite.mixers"
+
+
+def _is_mixer(obj) -> str | None:
+    if isinstance(obj, type) and issubclass(obj, Mixer):
+        return None
+    return f"{obj!r} is not a subclass of mixsuite.mixing.Mixer"
+
+
+MIXERS = Registry("mixing backend", entry_point_group=ENTRY_POINT_GROUP, check=_is_mixer)
 
 
 class Mixer:
@@ -152,15 +163,20 @@ class CutMix(Mixer):
             raise ValueError("cutmix needs image_size=(H, W) (set it on the mixer or pass it to draw)")
         layer = self._choose_layer()
         lam = float(sample_lambda(self.alpha, 1, generator=self.generator)[0])
-        cut = math.sqrt(1.0 - lam)
-        ch, cw = int(h * cut), int(w * cut)
-        cy = int(torch.randint(h, (1,), generator=self.generator, device=self.generator.device))
-        cx = int(torch.randint(w, (1,), generator=self.generator, device=self.generator.device))
-        y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
-        x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+        box = cutmix_box(h, w, lam, self.generator)
+        y0, y1, x0, x1 = box
         lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
         perm = sample_permutation(batch_size, generator=self.generator, rows=rows, device=device)
-        return CutMixPlan(layer, torch.tensor(lam, device=device), perm, rows, box=(y0, y1, x0, x1))
+        return CutMixPlan(layer, torch.tensor(lam, device=device), perm, rows, box=box)
+
+
+def cutmix_box(h: int, w: int, lam: float, generator: torch.Generator) -> tuple[int, int, int, int]:
+    """CutMix's box (y0, y1, x0, x1): sides sqrt(1 - lam) of the image's, centre uniform, clipped to the image."""
+    cut = math.sqrt(1.0 - lam)
+    ch, cw = int(h * cut), int(w * cut)
+    cy = int(torch.randint(h, (1,), generator=generator, device=generator.device))
+    cx = int(torch.randint(w, (1,), generator=generator, device=generator.device))
+    return max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
 
 
 def generator_from_global_rng() -> torch.Generator:
@@ -170,5 +186,5 @@ def generator_from_global_rng() -> torch.Generator:
 
 
 def build_mixer(name: str, model: nn.Module | None = None, **kwargs) -> Mixer:
-    """The backend registered under `name` ('erm', 'input', 'manifold', 'cutmix', or a plugin's)."""
+    """The backend registered under `name` (see `MIXERS.names()`; a plugin's through its entry point)."""
     return MIXERS.get(name)(model, **kwargs)

@@ -47,6 +47,10 @@ class MixingConfig:
         """The alpha the backend draws with (a task may resolve a per-method default here)."""
         return self.alpha
 
+    def mixing_layers(self) -> list[str]:
+        """The set S the backend draws its layer from (a task may resolve a per-method default here)."""
+        return self.mix_layers
+
     def mixes(self) -> bool:
         """Whether any training step mixes."""
         return (self.mixing_backend() != "erm" and self.mixing_alpha() > 0 and self.mix_prob > 0
@@ -76,7 +80,7 @@ def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **back
     """
     backend = cfg.mixing_backend() if cfg.mixes() else "erm"
     cls = MIXERS.get(backend)
-    mixer = cls(model, alpha=cfg.mixing_alpha(), layers=None if cls.default_layers else cfg.mix_layers,
+    mixer = cls(model, alpha=cfg.mixing_alpha(), layers=None if cls.default_layers else cfg.mixing_layers(),
                 per_sample=cfg.per_sample_lambda, generator=engine.generator("mix"), **backend_kwargs)
     if backend == "erm" or (cfg.mix_prob >= 1 and cfg.mix_off_epoch is None):
         return mixer   # draws exactly as before these options existed

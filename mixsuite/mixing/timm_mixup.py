@@ -41,7 +41,7 @@ class TorchDraws:
         return values.item() if n is None else values
 
     def beta(self, alpha: float, n: int | None = None):
-        return self._out(sample_beta(alpha, n or 1, generator=self.generator), n)
+        return self._out(sample_beta(alpha, alpha, n or 1, generator=self.generator, dtype=torch.float64), n)
 
     def rand(self, n: int | None = None):
         return self._out(torch.rand(n or 1, dtype=torch.float64, generator=self.generator,

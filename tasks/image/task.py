@@ -1,5 +1,6 @@
 """Image classification with the regularisers the paper compares: ERM, input mixup, manifold mixup,
-CutMix, dropout and cutout; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
+CutMix, dropout and cutout, and manifold mixup's descendants (PatchUp, Noisy Feature Mixup, AlignMixup, FMix,
+ResizeMix) with their papers' settings; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
 values of the last hidden layer.
 
 The paper reports the best test value seen during training (manifold_mixup#10). The engine records the
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Annotated
 
 import torch
@@ -28,11 +29,21 @@ from .augment import cutout, normalize, random_crop, random_flip
 from .data import LOADERS, load_dataset, rank_in_class
 from .models import MODELS, build_model, penultimate, timm_name_problem
 
-METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout")
+METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout", "patchup", "patchup-hard", "nfm", "alignmix",
+           "fmix", "resizemix")
+# each paper's alpha (cutmix: Yun et al.; patchup's hidden layers, nfm, alignmix, fmix: their code; resizemix
+# draws no Beta)
+DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0, "patchup": 2.0, "patchup-hard": 2.0, "nfm": 1.0,
+                 "alignmix": 2.0, "fmix": 1.0}
 SCHEDULES = ("step", "cosine")
-DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0}      # the paper's (cutmix: Yun et al.)
 MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
-         "cutmix": "cutmix"}
+         "cutmix": "cutmix", "patchup": "patchup", "patchup-hard": "patchup", "nfm": "nfm", "alignmix": "alignmix",
+         "fmix": "fmix", "resizemix": "resizemix"}
+# The descendants' own S on this task's PreActResNets (PAPERS.md section 3), used while mix_layers is left at
+# manifold mixup's default; fmix and resizemix mix the input. Other settings: each backend's defaults (the paper's).
+PAPER_LAYERS = {"patchup": ["input", "conv1", "layer1"], "patchup-hard": ["input", "conv1", "layer1"],
+                "nfm": ["input", "layer1", "layer2", "layer3"], "alignmix": ["input", "layer4"]}
+BACKEND_OPTIONS = {"patchup-hard": {"mode": "hard"}}
 LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 
 
@@ -40,13 +51,14 @@ LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 class ImageConfig(MixingConfig, RunConfig):
     # defaults: Table 1's PreActResNet18 on CIFAR-10 (1200 epochs, lr / 10 at 400 and 800)
     dataset: Annotated[str, one_of(LOADERS)] = "cifar10"    # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
-    method: Annotated[str, one_of(METHODS)] = "manifold"    # erm | input | manifold | cutmix | dropout | cutout
+    method: Annotated[str, one_of(METHODS)] = "manifold"    # erm | input | manifold | cutmix | dropout | cutout |
+    #                                          patchup | patchup-hard | nfm | alignmix | fmix | resizemix
     model: Annotated[str, one_of(MODELS, prefixes={"timm:": timm_name_problem})] = "preactresnet18"
     #                                          preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
     width: Annotated[float, positive] = 1.0  # channel multiplier of the models written here
     cifar_stem: bool = True                  # timm models: 3x3 stride-1 first conv, no max-pool
     stem_stride: Annotated[int, at_least(1)] = 1   # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
-    alpha: float | None = None               # None: 1 for input and cutmix, 2 for manifold
+    alpha: float | None = None               # None: the method's paper value (DEFAULT_ALPHA)
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
     loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
     dropout_p: Annotated[float, probability] = 0.5  # method=dropout: before the classifier (inside blocks for WRN)
@@ -80,6 +92,13 @@ class ImageConfig(MixingConfig, RunConfig):
     def mixing_alpha(self) -> float:
         return self.alpha if self.alpha is not None else DEFAULT_ALPHA.get(self.method, 0.0)
 
+    def mixing_layers(self) -> list[str]:
+        """S: mix_layers for manifold mixup; a descendant's paper set unless mix_layers was changed."""
+        if self.method in PAPER_LAYERS:
+            default = next(f.default_factory() for f in fields(self) if f.name == "mix_layers")
+            return PAPER_LAYERS[self.method] if self.mix_layers == default else self.mix_layers
+        return self.mix_layers
+
     def check(self) -> list[str]:
         found = super().check()
         if self.per_sample_lambda and self.mixing_backend() == "cutmix":
@@ -90,7 +109,8 @@ class ImageConfig(MixingConfig, RunConfig):
 
 class ImageTask(Task):
     name = "image"
-    summary = "CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout"
+    summary = ("CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout, patchup, "
+               "nfm, alignmix, fmix, resizemix")
     Config = ImageConfig
     primary_metric = "test_err"
     select_mode = "min"
@@ -115,7 +135,7 @@ class ImageTask(Task):
         else:
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
         extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.mixes() and cfg.method == "cutmix" else {}
-        self.mixer = mixer_from_config(cfg, self.net, eng, **extra)
+        self.mixer = mixer_from_config(cfg, self.net, eng, **extra, **BACKEND_OPTIONS.get(cfg.method, {}))
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0
@@ -231,4 +251,3 @@ def balanced_head(labels: torch.Tensor, n: int) -> torch.Tensor | None:
         return None
     rank, counts = rank_in_class(labels)
     return torch.nonzero(rank < max(1, n // len(counts))).flatten()
-
