@@ -136,6 +136,23 @@ probability = Range(0, 1)
 non_empty = NonEmpty()
 
 
+# Fields that do not change what is computed: left out of the config hash that groups runs in tables.
+NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
+HASHED_WHEN_SET = "hashed_when_set"
+
+
+def added_field(default):
+    """A config field added after runs were recorded, whose default computes what the code did before it existed.
+
+    It enters the config hash only when set to another value, so the configs that leave it alone keep the hash
+    (and the table rows, and the resumable checkpoints) they had. A plain field would give every config a new hash.
+    A list or dict default is copied for each config.
+    """
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={HASHED_WHEN_SET: True})
+    return field(default=default, metadata={HASHED_WHEN_SET: True})
+
+
 @dataclass
 class RunConfig:
     """Fields every task shares; a task's config dataclass extends it."""
@@ -154,27 +171,12 @@ class RunConfig:
     data_root: str = ""           # "" -> $MIXSUITE_DATA -> ./data
     num_workers: Annotated[int, non_negative] = 0
     progress: bool = True         # progress bars (only on a TTY and on rank 0)
+    patience: Annotated[int, non_negative] = added_field(0)   # stop once this many epochs pass with no new best
+                                                             # select metric (0: never)
 
     def check(self) -> list[str]:
         """Cross-field rules of a task's config: a list of problems, each starting with the field it is about."""
         return []
-
-
-# Fields that do not change what is computed: left out of the config hash that groups runs in tables.
-NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
-HASHED_WHEN_SET = "hashed_when_set"
-
-
-def added_field(default):
-    """A config field added after runs were recorded, whose default computes what the code did before it existed.
-
-    It enters the config hash only when set to another value, so the configs that leave it alone keep the hash
-    (and the table rows, and the resumable checkpoints) they had. A plain field would give every config a new hash.
-    A list or dict default is copied for each config.
-    """
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={HASHED_WHEN_SET: True})
-    return field(default=default, metadata={HASHED_WHEN_SET: True})
 
 
 def _default(f: dataclasses.Field):

@@ -219,6 +219,13 @@ class Engine:
             lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["epoch"] <= self.epoch]
             checkpoint.atomic_write_text(path, "".join(ln + "\n" for ln in lines))
 
+    def _patience_exhausted(self, best: dict) -> bool:
+        """Early stopping: at an evaluated epoch, `patience` epochs have passed since the best one on the select
+        metric. Read from the checkpointed best epoch, so an early-stopped run, run again, trains no further."""
+        patience = getattr(self.cfg, "patience", 0)
+        evaluated = self.epoch % self.cfg.eval_every == 0
+        return bool(patience and best and evaluated and self.epoch - best["epoch"] >= patience)
+
     def run(self) -> dict:
         """Train and evaluate; returns the final metrics (with best-epoch values as best_*)."""
         cfg = self.cfg
@@ -241,7 +248,7 @@ class Engine:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=cfg.epochs, initial=self.epoch, desc=self.run_id, unit="epoch", dynamic_ncols=True)
-        while self.epoch < cfg.epochs:
+        while self.epoch < cfg.epochs and not self._patience_exhausted(best):
             self.epoch += 1
             for s in self._samplers:
                 s.set_epoch(self.epoch)
@@ -265,7 +272,10 @@ class Engine:
                 self._bar.set_postfix_str(" ".join(f"{k}={_fmt(metrics[k])}" for k in ("loss", select) if k in metrics))
             if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
                 self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
-            if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs:
+            stopping = self._patience_exhausted(best)
+            if stopping:
+                self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {best['epoch']}")
+            if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs or stopping:
                 if dist.is_main():
                     checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, time.time() - start))
                 dist.barrier()
@@ -277,6 +287,8 @@ class Engine:
         final = {**last_eval, **{f"best_{k}": v for k, v in best.items() if k != "epoch"}}
         if best:
             final["best_epoch"] = best["epoch"]
+        if getattr(cfg, "patience", 0):
+            final["last_epoch"] = self.epoch
         final.update(task.finish() or {})
         self.wall_time_s = time.time() - start
         self.task = task
