@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
                         "the first --metric's (or the primary's) mean per-seed difference ± its standard error, "
                         "and on how many seeds it is above / equal to / below the baseline")
+    c.add_argument("--grid", nargs=2, metavar=("ROW_KEY", "COL_KEY"),
+                   help="instead of the table: the first --metric's (or the primary's) mean ± std over seeds with "
+                        "rows and columns the values of two config keys (dotted for nested ones), per task, dataset "
+                        "and method, the best cell in bold; with --plot a heatmap")
+    c.add_argument("--across-tasks", action="store_true",
+                   help="instead of the table: one table for every task (rows methods, columns task/dataset), the "
+                        "primary metric and the paired difference against each task's baseline; a markdown page "
+                        "with links to the results folder's pages (results/README.md is made with it)")
     return p
 
 

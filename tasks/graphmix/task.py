@@ -64,6 +64,7 @@ class GraphMixTask(Task):
     summary = "GraphMix: GCN/GAT + parameter-shared FCN with manifold mixup, Planetoid node classification"
     Config = GraphMixConfig
     primary_metric = "best_test_acc"      # test accuracy at the best validation epoch
+    baseline_method = "gcn"
     select_metric = "val_acc"
     state_attrs = ("model", "optimizer")
 

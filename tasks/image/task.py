@@ -71,6 +71,8 @@ class ImageTask(Task):
     summary = "CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout"
     Config = ImageConfig
     primary_metric = "test_err"
+    primary_mode = "min"
+    baseline_method = "erm"
     select_mode = "min"
     state_attrs = ("net", "optimizer", "scheduler")
 
