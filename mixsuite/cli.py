@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="config keys and their values (YAML each; bracket a value that holds commas: "
                         "'mix_layers=[input],[input,layer1]'); a single value is a plain override")
     w.add_argument("-c", "--config", action="append", default=[], help="a YAML config file (repeatable, later wins)")
-    w.add_argument("--seeds", type=int, nargs="+", help="run every point once per seed (default: the config's seed)")
+    w.add_argument("--seeds", nargs="+", metavar="SEED",
+                   help="run every point once per seed (default: the config's seed); key=value items may follow")
     w.add_argument("--dry-run", action="store_true", help="list the points, their run ids and which are done; run none")
     w.add_argument("--jobs", type=int, default=1, metavar="N", help="run the points in N worker processes")
     w.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
@@ -133,10 +134,14 @@ def cmd_sweep(args) -> int:
     from .report import results_dir
     from .sweep import sweep
 
-    grid = list(args.grid) + ([f"device={args.device}"] if args.device else [])
+    seeds = [a for a in args.seeds or [] if "=" not in a]   # `--seeds 1 2 alpha=1,2`: the grid goes on after the seeds
+    grid = list(args.grid) + [a for a in args.seeds or [] if "=" in a] + ([f"device={args.device}"] if args.device else [])
+    bad = [a for a in seeds if not a.lstrip("-").isdigit()]
+    if bad:
+        raise ConfigError(f"--seeds takes integers, got {' '.join(bad)}")
     if args.ray is not None and "=" in args.ray:  # `--ray alpha=1,2`: the grid item is not an address
         grid, args.ray = [args.ray] + grid, "local"
-    return sweep(args.task, grid, config_files=args.config, seeds=args.seeds, results_dir=results_dir(args.results_dir),
+    return sweep(args.task, grid, config_files=args.config, seeds=[int(a) for a in seeds] or None, results_dir=results_dir(args.results_dir),
                  runs_dir=args.runs_dir, jobs=args.jobs, ray=args.ray, ray_cpus=args.ray_cpus,
                  ray_gpus=args.ray_gpus, dry_run=args.dry_run)
 

@@ -50,6 +50,16 @@ def test_grid_values_split_at_top_level_commas():
         parse_grid(["alpha=1,2", "alpha=3,4"])
 
 
+def test_dry_run_lists_points_with_grid_items_after_the_seeds(tmp_path, capsys):
+    assert main(["sweep", "spirals", "alpha=0.5,1", "--seeds", "1", "2", "mix_layers=[input],[hidden1,hidden2]",
+                 "--dry-run", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "8 points, 0 done, 8 to run" and len(out) == 9
+    assert out[-1].startswith("  todo  spirals-manifold-") and out[-1].endswith("-s2  alpha=1 mix_layers=[hidden1,hidden2] seed=2")
+    assert main(["sweep", "spirals", "alpha=0.5,1", "--seeds", "1", "x"]) == 2
+    assert "--seeds takes integers, got x" in capsys.readouterr().err
+
+
 def test_a_bad_value_anywhere_exits_2_before_anything_runs(tmp_path, capsys):
     rc = main(["sweep", "spirals", *SMOKE, "alpha=0.5,oops", "--results-dir", str(tmp_path / "r"),
                "--runs-dir", str(tmp_path / "runs")])
