@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="config keys and their values (YAML each; bracket a value that holds commas: "
                         "'mix_layers=[input],[input,layer1]'); a single value is a plain override")
     w.add_argument("-c", "--config", action="append", default=[], help="a YAML config file (repeatable, later wins)")
-    w.add_argument("--seeds", type=int, nargs="+", help="run every point once per seed (default: the config's seed)")
+    w.add_argument("--seeds", nargs="+", metavar="SEED",
+                   help="run every point once per seed (default: the config's seed); key=value items may follow")
     w.add_argument("--dry-run", action="store_true", help="list the points, their run ids and which are done; run none")
     w.add_argument("--jobs", type=int, default=1, metavar="N", help="run the points in N worker processes")
     w.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
@@ -97,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
                         "the first --metric's (or the primary's) mean per-seed difference ± its standard error, "
                         "and on how many seeds it is above / equal to / below the baseline")
+    c.add_argument("--grid", nargs=2, metavar=("ROW_KEY", "COL_KEY"),
+                   help="instead of the table: the first --metric's (or the primary's) mean ± std over seeds with "
+                        "rows and columns the values of two config keys (dotted for nested ones), per task, dataset "
+                        "and method, the best cell in bold; with --plot a heatmap")
+    c.add_argument("--across-tasks", action="store_true",
+                   help="instead of the table: one table for every task (rows methods, columns task/dataset), the "
+                        "primary metric and the paired difference against each task's baseline; a markdown page "
+                        "with links to the results folder's pages (results/README.md is made with it)")
     return p
 
 
@@ -132,10 +141,14 @@ def cmd_sweep(args) -> int:
     from .report import results_dir
     from .sweep import sweep
 
-    grid = list(args.grid) + ([f"device={args.device}"] if args.device else [])
+    seeds = [a for a in args.seeds or [] if "=" not in a]   # `--seeds 1 2 alpha=1,2`: the grid goes on after the seeds
+    grid = list(args.grid) + [a for a in args.seeds or [] if "=" in a] + ([f"device={args.device}"] if args.device else [])
+    bad = [a for a in seeds if not a.lstrip("-").isdigit()]
+    if bad:
+        raise ConfigError(f"--seeds takes integers, got {' '.join(bad)}")
     if args.ray is not None and "=" in args.ray:  # `--ray alpha=1,2`: the grid item is not an address
         grid, args.ray = [args.ray] + grid, "local"
-    return sweep(args.task, grid, config_files=args.config, seeds=args.seeds, results_dir=results_dir(args.results_dir),
+    return sweep(args.task, grid, config_files=args.config, seeds=[int(a) for a in seeds] or None, results_dir=results_dir(args.results_dir),
                  runs_dir=args.runs_dir, jobs=args.jobs, ray=args.ray, ray_cpus=args.ray_cpus,
                  ray_gpus=args.ray_gpus, dry_run=args.dry_run)
 

@@ -122,6 +122,8 @@ def run_point(job: dict) -> dict:
 
     if job.get("threads"):
         torch.set_num_threads(job["threads"])
+    if os.getcwd() != job["cwd"]:  # a Ray worker: relative folders (and the records' run_dir) as the sweep sees them
+        os.chdir(job["cwd"])
     log_path = Path(job["runs_dir"]) / job["task_name"] / job["run_id"] / "sweep.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = {"run_id": job["run_id"], "log": str(log_path), "status": "finished", "error": ""}
@@ -263,11 +265,11 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
             print(f"  {'done' if p.done else 'todo'}  {p.run_id}  {p.label}", file=out)
         return 0
     task_ref = str(spec.folder) if spec.folder is not None else task
-    runs_dir, results_dir = str(Path(runs_dir).resolve()), str(Path(results_dir).resolve())
+    runs_dir, results_dir = str(runs_dir), str(results_dir)   # kept relative: records name run folders as `run` does
     by_id = {p.run_id: p for p in todo}
     work = [{"task": task_ref, "task_name": task_cls.name, "config_files": config_files, "overrides": p.overrides,
              "seed": p.seed, "run_id": p.run_id, "results_dir": results_dir, "runs_dir": runs_dir,
-             "threads": max(1, int(ray_cpus)) if ray is not None else None} for p in todo]
+             "cwd": os.getcwd(), "threads": max(1, int(ray_cpus)) if ray is not None else None} for p in todo]
     capacity = 1 if jobs == 1 and ray is None else jobs if ray is None else ray_capacity(ray_cpus, ray_gpus)
     progress = Progress(len(todo), capacity, err)
     failed = []

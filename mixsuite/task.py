@@ -33,9 +33,20 @@ class Task:
     summary: str = ""
     Config: type = RunConfig
     primary_metric: str = "test_acc"     # the headline number of a run
+    primary_mode: str = "max"            # the primary metric's direction: "max" (higher is better) or "min"
+    baseline_method: str | None = None   # what the other methods are set against (`mixsuite compare --across-tasks`)
     select_metric: str | None = None     # chooses the best epoch (default: primary_metric)
     select_mode: str = "max"             # "max" or "min"
     distributed: bool = True             # False: trains in one process only (e.g. full-batch); refuses torchrun
+
+    @classmethod
+    def metric_mode(cls, metric: str) -> str | None:
+        """"max" or "min" for the metrics whose direction the task declares (the primary and the selection metric)."""
+        if metric == cls.primary_metric:
+            return cls.primary_mode
+        if metric == cls.select_metric:
+            return cls.select_mode
+        return None
 
     def __init__(self, cfg, engine):
         self.cfg = cfg

@@ -12,7 +12,7 @@ from mixsuite import guard, runner
 from mixsuite.config import build_config
 from mixsuite.errors import RunRefused
 from mixsuite.guard import RunLock
-from mixsuite.results import results_dir
+from mixsuite.report.records import results_dir
 from mixsuite.task import resolve
 
 from conftest import ROOT

@@ -50,6 +50,16 @@ def test_grid_values_split_at_top_level_commas():
         parse_grid(["alpha=1,2", "alpha=3,4"])
 
 
+def test_dry_run_lists_points_with_grid_items_after_the_seeds(tmp_path, capsys):
+    assert main(["sweep", "spirals", "alpha=0.5,1", "--seeds", "1", "2", "mix_layers=[input],[hidden1,hidden2]",
+                 "--dry-run", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "8 points, 0 done, 8 to run" and len(out) == 9
+    assert out[-1].startswith("  todo  spirals-manifold-") and out[-1].endswith("-s2  alpha=1 mix_layers=[hidden1,hidden2] seed=2")
+    assert main(["sweep", "spirals", "alpha=0.5,1", "--seeds", "1", "x"]) == 2
+    assert "--seeds takes integers, got x" in capsys.readouterr().err
+
+
 def test_a_bad_value_anywhere_exits_2_before_anything_runs(tmp_path, capsys):
     rc = main(["sweep", "spirals", *SMOKE, "alpha=0.5,oops", "--results-dir", str(tmp_path / "r"),
                "--runs-dir", str(tmp_path / "runs")])
@@ -93,8 +103,8 @@ def test_stopped_sweep_reruns_only_the_missing_points_and_reports_failures(tmp_p
     captured = capsys.readouterr()
     assert "sweep: 2 ran, 3 skipped (already done), 3 failed" in captured.out
     assert "RuntimeError: boom on seed 2" in captured.err and "sweep.log" in captured.err
-    log = next((tmp_path / "a" / "runs-folder" / "spirals").glob("*-s2/sweep.log")).read_text()
-    assert "RuntimeError: boom on seed 2" in log
+    logs = [p.read_text() for p in (tmp_path / "a" / "runs-folder" / "spirals").glob("*-s2/sweep.log")]
+    assert sum("RuntimeError: boom on seed 2" in log for log in logs) == 3   # the traceback is in each point's log
     monkeypatch.setattr(runner, "run", real_run)
     assert sweep(tmp_path, "a") == 0
     assert "sweep: 3 ran, 5 skipped (already done), 0 failed" in capsys.readouterr().out

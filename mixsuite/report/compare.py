@@ -34,6 +34,8 @@ def compare(args, out=None, err=None) -> int:
         if getattr(args, option) and args.format != "md":
             raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
     check_metrics(records, args.metric)
+    if getattr(args, "grid", None) or getattr(args, "across_tasks", False):
+        return _special_views(args, records, roots, out, err)
     refs = [load_reference(path) for path in args.reference]  # all checked before anything is printed
     rows = summarize(records, args.metric)
     metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
@@ -67,3 +69,29 @@ def check_metrics(records: list[dict], wanted) -> None:
     if missing:
         raise UsageError(f"--metric {', '.join(missing)}: no run record read has {'these' if len(missing) > 1 else 'it'}; "
                          f"the metrics there are: {', '.join(there) or '(none)'}")
+
+
+def _special_views(args, records: list[dict], roots: list, out, err) -> int:
+    """--grid (a table and heatmap over two config keys) or --across-tasks (the front page), in place of the table."""
+    if args.grid and args.across_tasks:
+        raise UsageError("--grid and --across-tasks are two views: give one of them")
+    for option in ("reference", "paired", "curves"):
+        if getattr(args, option):
+            raise UsageError(f"--{option} goes with the ordinary table, not with --grid or --across-tasks")
+    if args.format != "md":
+        raise UsageError("--grid and --across-tasks print markdown; leave out --format csv")
+    if args.across_tasks:
+        if args.plot:
+            raise UsageError("--across-tasks draws no figure; leave out --plot")
+        from .across import front_page
+
+        print(front_page(records, roots, args.digits), end="", file=out)
+        return 0
+    from .grid import format_grid, grid_tables, plot_grids
+
+    metric = args.metric[0] if args.metric else records[0]["primary_metric"]
+    grids = grid_tables(records, *args.grid, metric)
+    print("\n".join(format_grid(g, args.digits) for g in grids), end="", file=out)
+    if args.plot:
+        print(f"plot: {plot_grids(grids, args.plot)}", file=err)
+    return 0

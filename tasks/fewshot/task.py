@@ -73,6 +73,7 @@ class FewShotTask(Task):
     summary = "S2M2 few-shot learning: rotation + manifold mixup, batched N-way K-shot episodes (Omniglot, mini, CUB)"
     Config = FewShotConfig
     primary_metric = "test_5way5shot_acc"
+    baseline_method = "baselinepp"
     select_metric = "val_acc"
     state_attrs = ("net", "optimizer")
 

@@ -80,6 +80,7 @@ class GraphMixTask(Task):
     summary = "GraphMix: GCN/GAT + parameter-shared FCN with manifold mixup, Planetoid node classification"
     Config = GraphMixConfig
     primary_metric = "best_test_acc"      # test accuracy at the best validation epoch
+    baseline_method = "gcn"
     select_metric = "val_acc"
     state_attrs = ("model", "optimizer")
     distributed = False                   # one full-graph step per epoch: nothing to split over processes

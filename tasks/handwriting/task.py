@@ -71,6 +71,8 @@ class HandwritingTask(Task):
     summary = "handwritten line recognition with CTC and mixed-CTC manifold mixup; CER/WER on real French lines"
     Config = HandwritingConfig
     primary_metric = "best_test_cer"
+    primary_mode = "min"
+    baseline_method = "erm"
     select_metric = "val_cer"
     select_mode = "min"
     state_attrs = ("net", "optimizer", "scheduler")

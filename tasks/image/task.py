@@ -113,6 +113,8 @@ class ImageTask(Task):
                "nfm, alignmix, fmix, resizemix")
     Config = ImageConfig
     primary_metric = "test_err"
+    primary_mode = "min"
+    baseline_method = "erm"
     select_mode = "min"
     state_attrs = ("net", "optimizer", "scheduler")
 

@@ -52,6 +52,7 @@ class SpiralsTask(Task):
     summary = "the blog's Figure 1: interlocked spirals, 2-unit bottleneck, decision maps in input and hidden space"
     Config = SpiralsConfig
     primary_metric = "test_acc"
+    baseline_method = "erm"
     state_attrs = ("net", "optimizer")
 
     def setup(self):
