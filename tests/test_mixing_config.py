@@ -148,4 +148,5 @@ def test_a_spirals_run_with_mix_prob_resumes_to_the_same_result_and_alpha_0_is_r
                      runs_dir=tmp_path / "off", log=quiet)
     erm = runner.run(SPIRALS, build_config(SPIRALS.Config, [], [*SHORT, "method=erm"]), results_dir=tmp_path / "r3",
                      runs_dir=tmp_path / "erm", log=quiet)
-    assert off["method"] == "manifold-nomix" and off["metrics"]["test_nll"] == erm["metrics"]["test_nll"]
+    assert off["method"] == "manifold-nomix" and off["run_id"].startswith("spirals-manifold-nomix-")
+    assert off["metrics"]["test_nll"] == erm["metrics"]["test_nll"]
