@@ -45,7 +45,8 @@ class ImageConfig(MixingConfig, RunConfig):
     stem_stride: Annotated[int, at_least(1)] = 1   # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
     alpha: float | None = None               # None: 1 for input and cutmix, 2 for manifold
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
-    loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
+    loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE
+    #                                               on softmax)
     dropout_p: Annotated[float, probability] = 0.5  # method=dropout: before the classifier (inside blocks for WRN)
     cutout_size: Annotated[int, positive] = 16      # method=cutout: one hole of this side
     epochs: int = 1200
@@ -62,19 +63,22 @@ class ImageConfig(MixingConfig, RunConfig):
     flip: bool = True                        # horizontal flips (never for svhn)
     train_per_class: Annotated[int, non_negative] = 0  # 0: every training image not held out for validation
     test_per_class: Annotated[int, non_negative] = 0   # 0: the whole test set
-    val_per_class: Annotated[int, non_negative] = 0    # > 0: hold out this many training images per class; select on them
+    val_per_class: Annotated[int, non_negative] = 0    # > 0: hold out this many training images per class, select
+    #                                                    on them
     download: bool = False
     sv_points: Annotated[int, positive] = 2000  # test images whose last hidden layer gives the singular values
     plots: bool = True
 
-    def mixing_backend(self) -> str:
-        return MIXER[self.method]
+    def mixing_backend(self) -> str:   # a method named after its backend needs no MIXER entry
+        return MIXER.get(self.method, self.method)
 
     def mixing_alpha(self) -> float:
         return self.alpha if self.alpha is not None else DEFAULT_ALPHA.get(self.method, 0.0)
 
     def check(self) -> list[str]:
         found = super().check()
+        if self.alpha is None and self.mixing_backend() != "erm" and self.method not in DEFAULT_ALPHA:
+            found.append(f"alpha: {self.method} has no default alpha (DEFAULT_ALPHA); set one, e.g. alpha=1.0")
         if self.per_sample_lambda and self.mixing_backend() == "cutmix":
             found.append("per_sample_lambda: cutmix pastes one box per batch, so it has one lambda per batch; "
                          "leave per_sample_lambda false")
@@ -106,7 +110,8 @@ class ImageTask(Task):
             self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, cfg.lr_milestones, cfg.lr_gamma)
         else:
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
-        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.mixes() and cfg.method == "cutmix" else {}
+        cutmix = cfg.mixes() and cfg.mixing_backend() == "cutmix"
+        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cutmix else {}
         self.mixer = mixer_from_config(cfg, self.net, eng, **extra)
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
