@@ -12,7 +12,7 @@ from mixsuite.config import ConfigError, RunConfig, build_config, config_hash
 from mixsuite.mixing import ERM, GatedMixer, ManifoldMixup, MixingConfig, mixer_from_config
 from mixsuite.task import resolve
 
-from conftest import ROOT
+from conftest import ROOT, killed_then_resumed
 
 SPIRALS = resolve(str(ROOT / "tasks" / "spirals")).load()
 SHORT = ["epochs=4", "repeats=4", "n_test_per_class=100", "plots=false", "progress=false"]
@@ -130,18 +130,7 @@ def test_a_spirals_run_with_mix_prob_resumes_to_the_same_result_and_alpha_0_is_r
     cfg = build_config(SPIRALS.Config, [], [*SHORT, *gated])
     full = runner.run(SPIRALS, cfg, results_dir=tmp_path / "r1", runs_dir=tmp_path / "full", log=quiet)
     assert full["method"] == "manifold" and full["config"]["mix_prob"] == 0.5
-    original = SPIRALS.train_epoch
-
-    def crash_at_3(self, epoch):
-        if epoch == 3:
-            raise KeyboardInterrupt("killed")
-        return original(self, epoch)
-
-    monkeypatch.setattr(SPIRALS, "train_epoch", crash_at_3)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(SPIRALS, cfg, results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=quiet)
-    monkeypatch.setattr(SPIRALS, "train_epoch", original)
-    resumed = runner.run(SPIRALS, cfg, results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=quiet)
+    resumed = killed_then_resumed(SPIRALS, cfg, tmp_path / "broken", tmp_path / "r2", monkeypatch)
     for key in ("test_nll", "test_acc", "boundary_distance"):
         assert resumed["metrics"][key] == full["metrics"][key], key
     off = runner.run(SPIRALS, build_config(SPIRALS.Config, [], [*SHORT, "alpha=0"]), results_dir=tmp_path / "r3",
