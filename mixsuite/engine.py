@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint, dist
 from .errors import UserError
-from .config import config_hash, to_dict, to_yaml
+from .config import config_hash, method_label, to_dict, to_yaml
 
 
 class NonFiniteLoss(RuntimeError):
@@ -47,7 +47,7 @@ def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
 
 def run_id(cfg, task_name: str) -> str:
     dataset = getattr(cfg, "dataset", "") or task_name
-    return f"{dataset}-{cfg.method}-{config_hash(cfg)}-s{cfg.seed}".replace("/", "_")
+    return f"{dataset}-{method_label(cfg)}-{config_hash(cfg)}-s{cfg.seed}".replace("/", "_")
 
 
 class Engine:

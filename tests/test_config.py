@@ -75,7 +75,8 @@ KINDS = ("small", "large")
 
 @dataclass
 class Ruled(RunConfig):
-    kind: Annotated[str, one_of(KINDS, prefixes={"custom:": lambda rest: None if rest else "custom: needs a name"})] = "small"
+    kind: Annotated[str, one_of(KINDS, prefixes={"custom:": lambda rest: None if rest else "custom: needs a name"})] \
+        = "small"
     share: Annotated[float, probability] = 0.5
     size: Annotated[int, positive] = 3
     widths: Annotated[list[int], each(at_least(1))] = field(default_factory=lambda: [1, 2])
@@ -90,7 +91,8 @@ class RuledLonger(Ruled):
 
 
 def test_a_closed_set_names_the_field_the_value_and_the_nearest_spelling():
-    with pytest.raises(ConfigError, match=r"^kind: 'smal' is not one of small, large, custom:<name>; did you mean 'small'\?$"):
+    with pytest.raises(ConfigError,
+                       match=r"^kind: 'smal' is not one of small, large, custom:<name>; did you mean 'small'\?$"):
         build_config(Ruled, [], ["kind=smal"])
     with pytest.raises(ConfigError, match=r"kind: 'zzz' .*; the nearest is '(small|large)'$"):
         build_config(Ruled, [], ["kind=zzz"])

@@ -12,7 +12,7 @@ from mixsuite.config import build_config
 from mixsuite.engine import NonFiniteLoss
 from mixsuite.task import resolve
 
-from conftest import ROOT
+from conftest import ROOT, killed_then_resumed
 
 SPIRALS = resolve(str(ROOT / "tasks" / "spirals")).load()
 SHORT = ["epochs=4", "repeats=4", "n_test_per_class=100", "plots=false", "progress=false"]
@@ -36,20 +36,8 @@ def test_same_seed_same_numbers_other_seed_differs(tmp_path):
 
 def test_killed_run_resumes_to_same_result(tmp_path, monkeypatch):
     full = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r1", runs_dir=tmp_path / "full", log=quiet)
-
-    original = SPIRALS.train_epoch
-
-    def crash_at_3(self, epoch):
-        if epoch == 3:
-            raise KeyboardInterrupt("killed")
-        return original(self, epoch)
-
-    monkeypatch.setattr(SPIRALS, "train_epoch", crash_at_3)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=quiet)
-    monkeypatch.setattr(SPIRALS, "train_epoch", original)
     logs = []
-    resumed = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=logs.append)
+    resumed = killed_then_resumed(SPIRALS, cfg(), tmp_path / "broken", tmp_path / "r2", monkeypatch, log=logs.append)
     assert any("resumed" in line and "epoch 2" in line for line in logs)
     for key in ("test_nll", "test_acc", "best_test_acc", "boundary_distance"):
         assert resumed["metrics"][key] == full["metrics"][key], key

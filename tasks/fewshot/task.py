@@ -63,7 +63,8 @@ class FewShotConfig(MixingConfig, RunConfig):
 
     def check(self) -> list[str]:
         found = super().check()
-        if self.init_from and not (Path(self.init_from).is_file() or (Path(self.init_from) / "checkpoint.pt").is_file()):
+        start = Path(self.init_from)
+        if self.init_from and not (start.is_file() or (start / "checkpoint.pt").is_file()):
             found.append(f"init_from: no checkpoint at {self.init_from!r} (a run folder or its checkpoint.pt)")
         return found
 

@@ -31,10 +31,10 @@ from .models import MODELS, build_model, penultimate, timm_name_problem
 
 METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout", "patchup", "patchup-hard", "nfm", "alignmix",
            "fmix", "resizemix")
-# each paper's alpha (cutmix: Yun et al.; patchup's hidden layers, nfm, alignmix, fmix: their code; resizemix
-# draws no Beta)
+# each paper's alpha (cutmix: Yun et al.; patchup's hidden layers, nfm, alignmix, fmix: their code); resizemix draws
+# no Beta: its 1.0 only says it mixes (alpha=0 turns any method's mixing off)
 DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0, "patchup": 2.0, "patchup-hard": 2.0, "nfm": 1.0,
-                 "alignmix": 2.0, "fmix": 1.0}
+                 "alignmix": 2.0, "fmix": 1.0, "resizemix": 1.0}
 SCHEDULES = ("step", "cosine")
 MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
          "cutmix": "cutmix", "patchup": "patchup", "patchup-hard": "patchup", "nfm": "nfm", "alignmix": "alignmix",
@@ -60,7 +60,8 @@ class ImageConfig(MixingConfig, RunConfig):
     stem_stride: Annotated[int, at_least(1)] = 1   # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
     alpha: float | None = None               # None: the method's paper value (DEFAULT_ALPHA)
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
-    loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
+    loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE
+    #                                               on softmax)
     dropout_p: Annotated[float, probability] = 0.5  # method=dropout: before the classifier (inside blocks for WRN)
     cutout_size: Annotated[int, positive] = 16      # method=cutout: one hole of this side
     epochs: int = 1200
@@ -77,7 +78,8 @@ class ImageConfig(MixingConfig, RunConfig):
     flip: bool = True                        # horizontal flips (never for svhn)
     train_per_class: Annotated[int, non_negative] = 0  # 0: every training image not held out for validation
     test_per_class: Annotated[int, non_negative] = 0   # 0: the whole test set
-    val_per_class: Annotated[int, non_negative] = 0    # > 0: hold out this many training images per class; select on them
+    val_per_class: Annotated[int, non_negative] = 0    # > 0: hold out this many training images per class, select
+    #                                                    on them
     download: bool = False
     sv_points: Annotated[int, positive] = 2000  # test images (balanced over classes) whose last hidden layer gives the singular values
     test_every: Annotated[int, at_least(1)] = added_field(1)   # > 1: the test set only every test_every-th epoch and the
@@ -86,8 +88,8 @@ class ImageConfig(MixingConfig, RunConfig):
                                              # un-augmented, in eval mode: train_acc/err/nll/ece at each evaluation
     plots: bool = True
 
-    def mixing_backend(self) -> str:
-        return MIXER[self.method]
+    def mixing_backend(self) -> str:   # a method named after its backend needs no MIXER entry
+        return MIXER.get(self.method, self.method)
 
     def mixing_alpha(self) -> float:
         return self.alpha if self.alpha is not None else DEFAULT_ALPHA.get(self.method, 0.0)
@@ -101,6 +103,8 @@ class ImageConfig(MixingConfig, RunConfig):
 
     def check(self) -> list[str]:
         found = super().check()
+        if self.alpha is None and self.mixing_backend() != "erm" and self.method not in DEFAULT_ALPHA:
+            found.append(f"alpha: {self.method} has no default alpha (DEFAULT_ALPHA); set one, e.g. alpha=1.0")
         if self.per_sample_lambda and self.mixing_backend() == "cutmix":
             found.append("per_sample_lambda: cutmix pastes one box per batch, so it has one lambda per batch; "
                          "leave per_sample_lambda false")
@@ -136,7 +140,8 @@ class ImageTask(Task):
             self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, cfg.lr_milestones, cfg.lr_gamma)
         else:
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
-        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.mixes() and cfg.method == "cutmix" else {}
+        cutmix = cfg.mixes() and cfg.mixing_backend() == "cutmix"
+        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cutmix else {}
         self.mixer = mixer_from_config(cfg, self.net, eng, **extra, **BACKEND_OPTIONS.get(cfg.method, {}))
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
