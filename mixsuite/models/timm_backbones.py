@@ -1,5 +1,6 @@
-"""Any timm model by name (no pretrained weights), optionally with a small-image stem: the ImageNet stem
-(7x7 stride-2 conv + max-pool) would shrink a 32x32 or 28x28 image to a few pixels before the first stage."""
+"""Any timm model by name (no pretrained weights unless asked), optionally with a small-image stem: the
+ImageNet stem (7x7 stride-2 conv + max-pool) would shrink a 32x32 or 28x28 image to a few pixels before the
+first stage."""
 from __future__ import annotations
 
 from torch import nn
@@ -9,13 +10,15 @@ from ..registry import did_you_mean
 
 
 def timm_model(name: str, num_classes: int = 0, *, in_chans: int = 3, drop_rate: float = 0.0,
-               cifar_stem: bool = True) -> nn.Module:
-    """`timm.create_model(name)`; num_classes=0 gives no classifier (the model returns its pooled features)."""
+               cifar_stem: bool = True, pretrained: bool = False) -> nn.Module:
+    """`timm.create_model(name)`; num_classes=0 gives no classifier (the model returns its pooled features).
+    pretrained=True lets timm fetch the published weights (the small-image stem then starts afresh)."""
     import timm
 
     if not timm.is_model(name):
         raise UnknownName(f"unknown timm model {name!r}; {did_you_mean(name, timm.list_models())}")
-    model = timm.create_model(name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, in_chans=in_chans)
+    model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate,
+                              in_chans=in_chans)
     if cifar_stem:
         set_cifar_stem(model)
     return model
