@@ -100,7 +100,8 @@ def test_mixed_loss_is_lam_L_ya_plus_one_minus_lam_L_yb(loss):
     net = Embedder(Conv4(1, 8), 16)
     x, y = torch.randn(12, 1, 28, 28), torch.arange(6).repeat_interleave(2)
     crit = build_criterion(loss, 6, 16, generator=torch.Generator().manual_seed(3))
-    mixer = build_mixer("manifold", net.backbone, alpha=2.0, layers=["block2"], generator=torch.Generator().manual_seed(1))
+    mixer = build_mixer("manifold", net.backbone, alpha=2.0, layers=["block2"],
+                        generator=torch.Generator().manual_seed(1))
     with mixer.step(len(x)) as plan:
         emb = net(x)
     state = crit.generator.get_state()
@@ -172,3 +173,46 @@ def test_smoke_config(cli, tmp_path, shared_data):
     assert 0 < m["test_map_at_r"] < 1 and 0 < m["test_nmi"] < 1 and 0 < m["test_rho"] < 5 and 0 < m["train_rho"] < 5
     assert 1 < m["test_sv_overall_erank"] <= 64
     assert "best_val_recall_at_1" in m and m["best_epoch"] in (1, 2)
+
+
+def test_rho_recall_figure_and_correlation(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("metric_rho_recall", ROOT / "bench" / "metric_rho_recall.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    folder = tmp_path / "runs" / "metric"
+    folder.mkdir(parents=True)
+    for i, (method, rho, r1) in enumerate([("erm", 0.5, 0.60), ("manifold", 0.3, 0.70), ("rho", 0.2, 0.75),
+                                           ("erm", 0.6, 0.55)]):
+        record = {"run_id": f"r{i}", "status": "finished", "dataset": "omniglot", "method": method,
+                  "config": {"loss": "margin"}, "metrics": {"test_rho": rho, "test_recall_at_1": r1}}
+        (folder / f"r{i}.json").write_text(json.dumps(record))
+    (folder / "broken.json").write_text(json.dumps({"run_id": "x", "status": "diverged"}))
+    assert bench.main([str(tmp_path), "--out", str(tmp_path / "fig.png")]) == 0
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+    c = bench.correlations(bench.load_runs([tmp_path]), "test_rho", "test_recall_at_1")
+    assert c["margin"]["n"] == 4 and c["margin"]["spearman"] == pytest.approx(-1.0)   # lower rho, higher Recall@1
+
+
+@pytest.mark.parametrize("name,p_switch", [("cub", 0.3), ("cars196", 0.35)])
+def test_paper_configs_carry_roth_et_al_protocol(name, p_switch):
+    cfg = build_config(MetricConfig, [ROOT / "configs" / "metric" / f"paper-{name}.yaml"])
+    check_config(cfg)
+    assert (cfg.dataset, cfg.backbone, cfg.pretrained, cfg.freeze_bn, cfg.embed_dim) == (
+        name, "timm:resnet50", True, True, 128)
+    assert (cfg.batch_size, cfg.samples_per_class, cfg.lr, cfg.weight_decay, cfg.epochs) == (112, 2, 1e-5, 4e-4, 150)
+    assert (cfg.image_size, cfg.val_classes, cfg.p_switch) == (224, 0, p_switch)
+
+
+def test_timm_backbone_embeds_one_channel_images_and_mixes_by_name():
+    from mixsuite.plugins.metric.model import build_backbone
+
+    torch.manual_seed(0)
+    net = Embedder(build_backbone("timm:resnet18", 1), 32).eval()
+    emb = net(torch.randn(3, 1, 28, 28))
+    assert emb.shape == (3, 32) and torch.allclose(emb.norm(dim=1), torch.ones(3))
+    mixer = build_mixer("manifold", net.backbone, alpha=2.0, layers=["layer2"], generator=torch.Generator())
+    with torch.no_grad(), mixer.step(3) as plan:
+        mixed = net(torch.randn(3, 1, 28, 28))
+    assert plan.layer == "layer2" and mixed.shape == (3, 32)

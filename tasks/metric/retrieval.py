@@ -41,10 +41,11 @@ def _calculator(seed: int):
 
 
 @torch.no_grad()
-def retrieval_metrics(embeddings: torch.Tensor, labels: torch.Tensor, *, nmi: bool = False, seed: int = 0,
-                      prefix: str = "") -> dict:
-    """recall_at_{1,2,4,8}, map_at_r, and with nmi=True the NMI of a k-means with one cluster per class."""
-    include = [f"recall_at_{k}" for k in RECALL_KS] + ["mean_average_precision_at_r"] + (["NMI"] if nmi else [])
+def retrieval_metrics(embeddings: torch.Tensor, labels: torch.Tensor, *, knn: bool = True, nmi: bool = False,
+                      seed: int = 0, prefix: str = "") -> dict:
+    """With knn: recall_at_{1,2,4,8} and map_at_r; with nmi: the NMI of a k-means with one cluster per class."""
+    include = ([f"recall_at_{k}" for k in RECALL_KS] + ["mean_average_precision_at_r"] if knn else []) + \
+        (["NMI"] if nmi else [])
     calc = _calculator(seed)
     out = calc.get_accuracy(embeddings.float().cpu(), labels.cpu(), include=tuple(include))
     names = {"mean_average_precision_at_r": "map_at_r", "NMI": "nmi"}
