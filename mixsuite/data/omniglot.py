@@ -24,12 +24,15 @@ def load_omniglot(root: Path, size: int) -> tuple[ClassSplit, ClassSplit]:
         build = lambda: {n: _from_npz(f, size) for n, f in zip(("background", "evaluation"), files)}
         data = cached(f"omniglot-{size}-{source_key(*files)}", build)
     else:
-        folder = next((c / "omniglot-py" for c in candidates if (c / "omniglot-py" / "images_background").is_dir()), None)
+        folders = [c / "omniglot-py" for c in candidates]
+        folder = next((f for f in folders if (f / "images_background").is_dir()), None)
         if folder is None:
             raise DataNotFound("Omniglot", [c / "images_background.npz" for c in candidates] +
-                               [c / "omniglot-py" / "images_background" for c in candidates],
-                               "Point data_root (or $MIXSUITE_DATA) at a folder holding omniglot/images_background.npz, "
-                               "or download it with torchvision.datasets.Omniglot(root, background=True/False, download=True).")
+                               [f / "images_background" for f in folders],
+                               "Point data_root (or $MIXSUITE_DATA) at a folder holding "
+                               "omniglot/images_background.npz, "
+                               "or download it with torchvision.datasets.Omniglot(root, background=True/False, "
+                               "download=True).")
         data = cached(f"omniglot-folder-{size}-{source_key(folder / 'images_background')}",
                       lambda: {n: _from_folder(folder / f"images_{n}", size) for n in ("background", "evaluation")})
     return tuple(ClassSplit(data[n]["images"], data[n]["labels"]) for n in ("background", "evaluation"))

@@ -1,2 +1,2 @@
-"""Zero-shot deep metric learning (Roth et al. 2020): PML losses, manifold mixup, rho-regularisation; Recall@k vs rho."""
+"""Zero-shot deep metric learning (Roth et al. 2020): ranking/proxy losses, manifold mixup, rho-regularisation, rho."""
 TASK = "task:MetricTask"

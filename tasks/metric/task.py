@@ -32,7 +32,7 @@ import torch
 from mixsuite import dist
 from mixsuite.analysis import rho_spectrum, singular_values, spectrum_summary
 from mixsuite.config import RunConfig
-from mixsuite.errors import ConfigError
+from mixsuite.errors import ConfigError, UserError
 from mixsuite.mixing import build_mixer
 from mixsuite.task import Task
 
@@ -102,6 +102,9 @@ class MetricTask(Task):
                                          generator=eng.generator("mining")).to(eng.device)
         groups = [{"params": self.net.parameters()}]
         if list(self.criterion.parameters()):
+            if dist.world_size() > 1:   # DDP would not average the class vectors' gradients over the processes
+                raise UserError(f"loss={cfg.loss} learns class vectors, which are not synchronised across "
+                                "processes yet; run it in one process, or use a ranking loss under torchrun")
             groups.append({"params": self.criterion.parameters(), "lr": cfg.lr * cfg.loss_lr_scale})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         mixing = cfg.method in ("manifold", "manifold-rho")
