@@ -1,5 +1,6 @@
-"""Any timm model by name (no pretrained weights), optionally with a small-image stem: the ImageNet stem
-(7x7 stride-2 conv + max-pool) would shrink a 32x32 or 28x28 image to a few pixels before the first stage."""
+"""Any timm model by name (no pretrained weights unless asked), optionally with a small-image stem: the
+ImageNet stem (7x7 stride-2 conv + max-pool) would shrink a 32x32 or 28x28 image to a few pixels before the
+first stage."""
 from __future__ import annotations
 
 from torch import nn
@@ -9,15 +10,16 @@ from ..registry import did_you_mean
 
 
 def timm_model(name: str, num_classes: int = 0, *, in_chans: int = 3, drop_rate: float = 0.0,
-               cifar_stem: bool = True, img_size: tuple[int, int] | None = None) -> nn.Module:
+               cifar_stem: bool = True, img_size: tuple[int, int] | None = None, pretrained: bool = False) -> nn.Module:
     """`timm.create_model(name)`; num_classes=0 gives no classifier (the model returns its pooled features).
     `img_size`: models built for an input size (ViT, DeiT, Swin, ...) are built for it; others ignore it, and the
-    CIFAR stem is then applied only to a model with a `conv1` stem."""
+    CIFAR stem is then applied only to a model with a `conv1` stem. pretrained=True lets timm fetch the published
+    weights (the small-image stem then starts afresh)."""
     import timm
 
     if not timm.is_model(name):
         raise UnknownName(f"unknown timm model {name!r}; {did_you_mean(name, timm.list_models())}")
-    kwargs = dict(pretrained=False, num_classes=num_classes, drop_rate=drop_rate, in_chans=in_chans)
+    kwargs = dict(pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate, in_chans=in_chans)
     model, sized = None, False
     if img_size is not None:
         try:  # only the models built for an input size take img_size
