@@ -71,6 +71,7 @@ class Engine:
         self._samplers: list[DistributedSampler] = []
         self.epoch = 0
         self.step_count = 0
+        self._scalars = None   # TensorBoard (cfg.tensorboard), opened at the first epoch written
 
     # ---- services for tasks -------------------------------------------------------------------------------
     @property
@@ -201,6 +202,11 @@ class Engine:
         path = self.run_dir / "metrics.jsonl"
         with open(path, "a") as f:
             f.write(json.dumps(metrics) + "\n")
+        if getattr(self.cfg, "tensorboard", False):
+            from .tensorboard_log import ScalarLog
+
+            self._scalars = self._scalars or ScalarLog(self.run_dir, first_epoch=metrics["epoch"])
+            self._scalars.add(metrics)
 
     def _truncate_metrics(self) -> None:
         path = self.run_dir / "metrics.jsonl"
@@ -256,6 +262,8 @@ class Engine:
         if best:
             final["best_epoch"] = best["epoch"]
         final.update(task.finish() or {})
+        if self._scalars is not None:
+            self._scalars.close()
         self.wall_time_s = time.time() - start
         self.task = task
         return final
