@@ -8,6 +8,7 @@ import os
 import random
 import statistics
 import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def git_info(cwd: str | Path | None = None) -> tuple[str, bool]:
     Read once per process: a long multi-seed command keeps running the code it loaded, even if the checkout
     moves on meanwhile, so later records must not name the newer commit.
     """
-    cwd = Path(cwd or Path(__file__).resolve().parents[1]).resolve()
+    cwd = Path(cwd or Path(sys.modules[__package__.partition(".")[0]].__file__).parents[1]).resolve()
     try:
         sha = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=cwd, capture_output=True,
                              text=True, timeout=10)

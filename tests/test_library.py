@@ -81,7 +81,7 @@ def test_git_sha_only_for_a_checkout_of_mixsuite_itself(tmp_path):
     site.mkdir(parents=True)
     assert git_info(site) == ("unknown", False)
     sha, _ = git_info(ROOT)
-    assert len(sha) == 40
+    assert len(sha) == 40 and git_info()[0] == sha  # by default: the checkout mixsuite is imported from
 
 
 def test_the_wheel_holds_every_task_and_config(tmp_path):

@@ -130,7 +130,8 @@ class _Hooks:
 
     def _mix(self, value):
         h = _select(value, self.output_index)
-        _check_floating(h, self.model, self.plan.layer)
+        if type(self.plan).mix is MixPlan.mix:  # interpolation (a plan that pastes, as CutMix, takes integers too)
+            _check_floating(h, self.model, self.plan.layer)
         return _replace(value, self.output_index, self.plan.mix(h))
 
     def _pre_hook_input(self, mod, args, kwargs):
@@ -148,8 +149,8 @@ class _Hooks:
 
     def _leave(self, mod, args, output):
         self.depth -= 1
-        if self.depth > 0:  # an inner point (the stage's last block) inside the stage's own call
-            return None
+        if self.depth > 0 or output is None:  # an inner point (the stage's last block) inside the stage's own
+            return None                       # call; or the forward raised (the hook is always called)
         return self._mix(output) if self._should_mix() else None
 
 
