@@ -132,3 +132,17 @@ def test_another_forward_before_the_recomputation_is_refused():
     loss = plan.mix_loss(F.cross_entropy, out, y) + F.cross_entropy(model(x), y)
     with pytest.raises(RuntimeError, match="call backward before that forward"):
         loss.backward()
+
+
+def test_a_model_with_lingering_hooks_can_be_freed():
+    import gc
+    import weakref
+
+    model = Blocks(False)
+    mixer = ManifoldMixup(model, layers=["block"], alpha=1.0, generator=gen())
+    with mixer.step(8):
+        model(torch.randn(8, 6))
+    ref = weakref.ref(model)
+    del model, mixer
+    gc.collect()
+    assert ref() is None
