@@ -58,11 +58,11 @@ class Mixer:
     def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None):
         """Draw a plan and, within the block, mix the model's forward at the plan's layer."""
         plan = self.draw(batch_size, rows, device)
-        if self.model is None or not plan.active:
+        if self.model is None:
             yield plan
             return
-        module = self.modules.get(plan.layer)
-        with apply_plan(self.model, plan, module, self.output_index):
+        # through apply_plan even when nothing is mixed: it removes the hooks the model's last plan left
+        with apply_plan(self.model, plan, self.modules.get(plan.layer), self.output_index):
             yield plan
 
     def state_dict(self) -> dict:
