@@ -14,6 +14,7 @@ EPILOG_RUN = """examples:
   mixsuite run tasks/spirals                       # a task folder, default config
   mixsuite run spirals method=manifold alpha=2.0   # a registered name, with overrides
   mixsuite run tasks/spirals -c configs/spirals/smoke.yaml --seeds 0 1 2
+  mixsuite run fewshot -c smoke                    # a named config of the task (configs/fewshot/smoke.yaml)
   mixsuite run tasks/graphmix --seeds $(seq 1 10) --jobs 2      # two seeds at a time, one thread each
   torchrun --standalone --nproc_per_node=2 -m mixsuite run tasks/spirals   # several processes / GPUs
 """
@@ -35,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("task", help="a task folder (tasks/spirals), a name (spirals) or an entry point name")
     r.add_argument("overrides", nargs="*", help="key=value config overrides (dotted keys for nested fields)")
-    r.add_argument("-c", "--config", action="append", default=[], help="a YAML config file (repeatable, later wins)")
+    r.add_argument("-c", "--config", action="append", default=[],
+                   help="a YAML config file, or the name of one of the task's configs (smoke); repeatable, later wins")
     r.add_argument("--seeds", type=int, nargs="+", help="run once per seed (overrides seed=)")
     r.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="train the seeds in N worker processes side by side, each with cores/N threads "
@@ -43,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="auto | cpu | cuda | cuda:N (same as device=...)")
     r.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS, else runs/results; the "
                                          "repository's curated tables: --results-dir results)")
-    r.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS", "runs"),
+    r.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS") or "runs",
                    help="checkpoints, metrics.jsonl and plots (default $MIXSUITE_RUNS or runs/)")
     r.add_argument("--resume", default="auto",
                    help="auto (continue the run's own checkpoint if there is one), never, or a checkpoint path")
@@ -116,6 +118,7 @@ def cmd_run(args) -> int:
     spec = task_mod.resolve(args.task)
     task_cls = spec.load()
     overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    args.config = [spec.config_file(c) for c in args.config]  # `-c smoke`: one of the task's named configs
     cfg = build_config(task_cls.Config, args.config, overrides)
     if args.print_config:
         print(to_yaml(cfg), end="")

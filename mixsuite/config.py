@@ -137,7 +137,8 @@ non_empty = NonEmpty()
 
 
 # Fields that do not change what is computed: left out of the config hash that groups runs in tables.
-NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
+NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every",
+                "tensorboard"}
 HASHED_WHEN_SET = "hashed_when_set"
 
 
@@ -171,6 +172,7 @@ class RunConfig:
     data_root: str = ""           # "" -> $MIXSUITE_DATA -> ./data
     num_workers: Annotated[int, non_negative] = 0
     progress: bool = True         # progress bars (only on a TTY and on rank 0)
+    tensorboard: bool = False     # also write each epoch's metrics as TensorBoard scalars in the run folder
     patience: Annotated[int, non_negative] = added_field(0)   # stop once this many epochs pass with no new best
                                                              # select metric (0: never)
 

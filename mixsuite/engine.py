@@ -72,6 +72,7 @@ class Engine:
         self.epoch = 0
         self.step_count = 0
         self._bar = None      # the epochs' progress bar, while one is shown
+        self._scalars = None   # TensorBoard (cfg.tensorboard), opened at the first epoch written
 
     # ---- services for tasks -------------------------------------------------------------------------------
     @property
@@ -212,6 +213,11 @@ class Engine:
         path = self.run_dir / "metrics.jsonl"
         with open(path, "a") as f:
             f.write(json.dumps(metrics) + "\n")
+        if getattr(self.cfg, "tensorboard", False):
+            from .tensorboard_log import ScalarLog
+
+            self._scalars = self._scalars or ScalarLog(self.run_dir, first_epoch=metrics["epoch"])
+            self._scalars.add(metrics)
 
     def _truncate_metrics(self) -> None:
         path = self.run_dir / "metrics.jsonl"
@@ -290,6 +296,8 @@ class Engine:
         if getattr(cfg, "patience", 0):
             final["last_epoch"] = self.epoch
         final.update(task.finish() or {})
+        if self._scalars is not None:
+            self._scalars.close()
         self.wall_time_s = time.time() - start
         self.task = task
         self.log(summary_line(self.run_id, self.epoch, self.wall_time_s, task.primary_metric, final))

@@ -132,3 +132,39 @@ def test_another_forward_before_the_recomputation_is_refused():
     loss = plan.mix_loss(F.cross_entropy, out, y) + F.cross_entropy(model(x), y)
     with pytest.raises(RuntimeError, match="call backward before that forward"):
         loss.backward()
+
+
+def test_a_model_with_lingering_hooks_can_be_freed():
+    import gc
+    import weakref
+
+    model = Blocks(False)
+    mixer = ManifoldMixup(model, layers=["block"], alpha=1.0, generator=gen())
+    with mixer.step(8):
+        model(torch.randn(8, 6))
+    ref = weakref.ref(model)
+    del model, mixer
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_step_that_does_not_mix_clears_the_previous_steps_hooks():
+    """A checkpointed model trained by a mixing step, then an unmixed one (ERM, or a step that mix_prob skips):
+    the unmixed step's recomputation is not mixed and not refused."""
+    from mixsuite.mixing import build_mixer
+
+    model, x, y = Blocks(True, reentrant=True), torch.randn(8, 6), torch.randint(3, (8,))
+    with ManifoldMixup(model, layers=["block"], alpha=1.0, generator=gen()).step(8) as plan:
+        out = model(x)
+    plan.mix_loss(F.cross_entropy, out, y).backward()
+    model.zero_grad()
+    torch.manual_seed(5)  # the same dropout masks
+    with build_mixer("erm", model).step(8):
+        out = model(x)
+    F.cross_entropy(out, y).backward()
+    plain = Blocks(False)
+    plain.load_state_dict(model.state_dict())
+    torch.manual_seed(5)
+    F.cross_entropy(plain(x), y).backward()
+    for (name, p), q in zip(model.named_parameters(), plain.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), name

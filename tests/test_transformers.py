@@ -115,3 +115,13 @@ def test_a_vit_trains_in_the_image_task_at_32px(shared_data, tmp_path):
     rec = run(task, cfg, results_dir=tmp_path / "res", runs_dir=tmp_path / "runs", log=lambda m: None)
     assert rec["status"] == "finished" and np.isfinite(rec["metrics"]["test_nll"])
     assert rec["config"]["model"] == "timm:vit_tiny_patch16_224"
+
+
+def test_cutmix_pastes_integer_images_the_check_is_for_interpolation_only():
+    from mixsuite.mixing import CutMix
+
+    net, x = nn.Identity(), torch.randint(256, (4, 3, 8, 8), dtype=torch.uint8)
+    with CutMix(net, alpha=1.0, image_size=(8, 8), generator=torch.Generator().manual_seed(0)).step(4) as plan:
+        out = net(x)
+    y0, y1, x0, x1 = plan.box
+    assert out.dtype == torch.uint8 and torch.equal(out[:, :, y0:y1, x0:x1], x[plan.perm][:, :, y0:y1, x0:x1])

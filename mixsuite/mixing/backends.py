@@ -75,9 +75,10 @@ class Mixer:
     @contextmanager
     def apply(self, plan: MixPlan):
         """Within the block, mix the model's forward as `plan` says (a plan drawn earlier with `draw`)."""
-        if self.model is None or not plan.active:
+        if self.model is None:
             yield plan
             return
+        # through apply_plan even when nothing is mixed: it removes the hooks the model's last plan left
         with apply_plan(self.model, plan, self.modules.get(plan.layer), self.output_index):
             yield plan
 

@@ -95,7 +95,8 @@ class _Hooks:
     """The hooks of one applied plan. `live` inside the `with` block; afterwards they mix only recomputations."""
 
     def __init__(self, model: nn.Module, plan: MixPlan, module: nn.Module, output_index):
-        self.model, self.plan, self.output_index = model, plan, output_index
+        # a weak reference: these hooks are the value of a WeakKeyDictionary keyed by the model
+        self.model, self.plan, self.output_index = weakref.ref(model), plan, output_index
         self.live, self.fired, self.depth, self.other_forwards = True, 0, 0, 0
         self.handles = []
         if plan.layer == INPUT:
@@ -130,7 +131,8 @@ class _Hooks:
 
     def _mix(self, value):
         h = _select(value, self.output_index)
-        _check_floating(h, self.model, self.plan.layer)
+        if type(self.plan).mix is MixPlan.mix:  # interpolation (a plan that pastes, as CutMix, takes integers too)
+            _check_floating(h, self.model(), self.plan.layer)
         return _replace(value, self.output_index, self.plan.mix(h))
 
     def _pre_hook_input(self, mod, args, kwargs):
@@ -148,8 +150,8 @@ class _Hooks:
 
     def _leave(self, mod, args, output):
         self.depth -= 1
-        if self.depth > 0:  # an inner point (the stage's last block) inside the stage's own call
-            return None
+        if self.depth > 0 or output is None:  # an inner point (the stage's last block) inside the stage's own
+            return None                       # call; or the forward raised (the hook is always called)
         return self._mix(output) if self._should_mix() else None
 
 

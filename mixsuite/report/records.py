@@ -7,6 +7,7 @@ import math
 import os
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 from ..checkpoint import atomic_write_json
@@ -22,19 +23,21 @@ def results_dir(explicit: str | None = None) -> Path:
 
 
 def git_info(cwd: str | Path | None = None) -> tuple[str, bool]:
-    """(sha, dirty) of the checkout mixsuite runs from, or ("unknown", False) outside git.
+    """(sha, dirty) of the checkout mixsuite runs from, or ("unknown", False) outside one: an installed mixsuite
+    (whose site-packages may well lie inside some other git repository, a venv in a checkout) names no commit.
 
     Read once per process: a long multi-seed command keeps running the code it loaded, even if the checkout
     moves on meanwhile, so later records must not name the newer commit.
     """
-    cwd = cwd or Path(__file__).resolve().parents[2]
+    cwd = Path(cwd or Path(sys.modules[__package__.partition(".")[0]].__file__).parents[1]).resolve()
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-        if sha.returncode:
+        sha = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10)
+        if sha.returncode or Path(sha.stdout.splitlines()[0]).resolve() != cwd:
             return "unknown", False
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, timeout=10)
-        return sha.stdout.strip(), bool(dirty.stdout.strip())
+        return sha.stdout.splitlines()[1].strip(), bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
 
