@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from mixsuite.errors import ConfigError
-from mixsuite.results import git_info
+from mixsuite.report.records import git_info
 from mixsuite.cli import main
 from mixsuite.task import discover, resolve
 
