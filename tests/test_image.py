@@ -11,7 +11,7 @@ import torch
 
 from mixsuite.config import build_config
 from mixsuite.errors import DataNotFound
-from mixsuite.mixing import build_mixer
+from mixsuite.mixing import MIXERS, build_mixer
 from mixsuite.runner import run
 from mixsuite.task import resolve
 
@@ -183,14 +183,15 @@ def test_every_method_trains_and_records_the_metrics(method, shared_data, tmp_pa
 def test_descendants_take_their_papers_layers_and_alpha_unless_told_otherwise():
     task_mod = __import__(TASK.__module__, fromlist=["x"])
     expected = {"patchup": (["input", "conv1", "layer1"], 2.0), "nfm": (["input", "layer1", "layer2", "layer3"], 1.0),
-                "alignmix": (["input", "layer4"], 2.0), "fmix": (None, 1.0), "resizemix": (None, None)}
+                "alignmix": (["input", "layer4"], 2.0), "fmix": (None, 1.0), "resizemix": (None, 1.0)}
     net = models.build_model("preactresnet18", 10, width=0.125)
     for method, (layers, alpha) in expected.items():
         cfg = build_config(TASK.Config, [], [f"method={method}"])
-        assert task_mod.mixing_layers(cfg) == layers and task_mod.DEFAULT_ALPHA.get(method) == alpha
+        used = None if MIXERS.get(cfg.mixing_backend()).default_layers else cfg.mixing_layers()
+        assert used == layers and task_mod.DEFAULT_ALPHA.get(method) == alpha
         build_mixer(task_mod.MIXER[method], net, layers=layers)                  # every layer is a module here
     cfg = build_config(TASK.Config, [], ["method=nfm", "mix_layers=[layer2]"])
-    assert task_mod.mixing_layers(cfg) == ["layer2"]
+    assert cfg.mixing_layers() == ["layer2"]
     hard = build_mixer("patchup", net, layers=["conv1"], **task_mod.BACKEND_OPTIONS["patchup-hard"])
     assert (hard.mode, hard.gamma, hard.prob, hard.block_size) == ("hard", 0.5, 0.7, 7)    # the README's CIFAR run
 

@@ -22,6 +22,7 @@ def results_dir(explicit: str | None = None) -> Path:
                 or Path(os.environ.get("MIXSUITE_RUNS", "") or "runs") / "results")
 
 
+@functools.lru_cache(maxsize=None)
 def git_info(cwd: str | Path | None = None) -> tuple[str, bool]:
     """(sha, dirty) of the checkout mixsuite runs from, or ("unknown", False) outside one: an installed mixsuite
     (whose site-packages may well lie inside some other git repository, a venv in a checkout) names no commit.
