@@ -109,10 +109,12 @@ def test_an_unwritable_folder_is_refused_before_training(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real(dir=dir, **kw)
 
+    (tmp_path / "r").mkdir()
     monkeypatch.setattr(guard.tempfile, "mkstemp", mkstemp)
     no_training(monkeypatch)
     with pytest.raises(RunRefused, match=r"results folder .* cannot be written \(Permission denied\)"):
         run(tmp_path)
+    assert not (tmp_path / "runs").exists() and list((tmp_path / "r").iterdir()) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
