@@ -20,18 +20,21 @@ from .errors import RunRefused
 
 
 def check_writable(folder: Path, what: str) -> None:
-    """Make `folder` (and its parents) and write a probe file in it, or refuse the run naming the folder."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
-        why = f"{blocker} is a file, not a folder" if blocker else (e.strerror or str(e))
+    """Write a probe file in `folder`, or in its nearest existing parent when it does not exist yet (nothing is
+    created), or refuse the run naming the folder and why."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    why = f"{existing} is a file, not a folder" if not existing.is_dir() else None
+    if why is None:
+        try:
+            fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-probe-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            why = e.strerror or str(e)
+    if why is not None:
         raise RunRefused(f"the {what} {folder} cannot be written ({why}); nothing was trained. Pass another "
-                         f"folder, or make this one writable") from None
+                         f"folder, or make this one writable")
 
 
 def finished_record(path: Path) -> dict | None:
@@ -64,7 +67,7 @@ class RunLock:
     """
 
     def __init__(self, path: Path, log=print):
-        self.path, self.log, self.fd = Path(path), log, None
+        self.path, self.log, self.fd, self.made = Path(path), log, None, []
 
     def holder(self) -> str:
         try:
@@ -74,10 +77,13 @@ class RunLock:
         return f"pid {pid} on host {host}"
 
     def acquire(self, wait: bool = False) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         announced = False
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self._make_parent()   # again each time: a releasing holder removes the folders it made
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except FileNotFoundError:
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -105,6 +111,11 @@ class RunLock:
         self.fd = fd
         return self
 
+    def _make_parent(self) -> None:
+        missing = [p for p in [self.path.parent, *self.path.parent.parents] if not p.exists()]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.made += [p for p in missing if p not in self.made]
+
     def _same_file(self, fd: int) -> bool:
         try:
             return os.fstat(fd).st_ino == os.stat(self.path).st_ino
@@ -119,6 +130,11 @@ class RunLock:
         finally:
             os.close(self.fd)
             self.fd = None
+        for folder in self.made:   # the folders made for the lock, if the run left them empty (it stopped early)
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     def __enter__(self):
         return self.acquire()

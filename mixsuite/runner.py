@@ -41,8 +41,9 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
     if kind == "refused":
         raise RunRefused(detail)
     if kind == "finished":
-        log(f"{engine.run_id} is finished; its record: {path} (run folder {engine.run_dir}). Pass --reevaluate to "
-            "evaluate it again (the old record is kept aside), or --results-dir elsewhere to start a new one")
+        log(f"{engine.run_id} is finished; its record: {path} (run folder {engine.run_dir}). To run it again pass "
+            "--reevaluate (from its checkpoint: evaluation only; with --resume never: trained from scratch), the old "
+            "record kept aside; or --results-dir elsewhere")
         return detail
     try:
         status, error, metrics = "finished", None, {}

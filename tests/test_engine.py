@@ -62,6 +62,7 @@ def test_record_fields(tmp_path):
     assert 0.0 <= rec["metrics"]["test_ece"] <= 1.0
 
 
+@pytest.mark.torchrun
 def test_two_gloo_processes_match_one_process(tmp_path):
     """DDP with 2 CPU processes (global batch 50 = 2 x 25) vs 1 process (batch 50), ERM so the pairing cannot
     differ: the same global batches, gradients averaged, so the results agree to float round-off (1e-5)."""

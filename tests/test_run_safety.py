@@ -54,6 +54,7 @@ def test_a_run_without_results_dir_leaves_results_alone(cli, tmp_path):
     records = list((tmp_path / "runs" / "results").rglob("*.json"))
     assert len(records) == 1 and not (tmp_path / "results").exists()
     lines = out.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines if ln.startswith("epoch=")] == ["epoch=2"]   # log_every 10: the last only
     assert lines[-2] == f"record: {records[0].relative_to(tmp_path)}"
     assert lines[-1].startswith("figures: ") and "figure1.png" in lines[-1]
     assert any(ln.startswith("done spirals-manifold-") and "test_acc=" in ln for ln in lines)
@@ -108,10 +109,12 @@ def test_an_unwritable_folder_is_refused_before_training(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real(dir=dir, **kw)
 
+    (tmp_path / "r").mkdir()
     monkeypatch.setattr(guard.tempfile, "mkstemp", mkstemp)
     no_training(monkeypatch)
     with pytest.raises(RunRefused, match=r"results folder .* cannot be written \(Permission denied\)"):
         run(tmp_path)
+    assert not (tmp_path / "runs").exists() and list((tmp_path / "r").iterdir()) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

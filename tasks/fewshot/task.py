@@ -95,11 +95,11 @@ class FewShotTask(Task):
         cfg, eng = self.cfg, self.engine
         head = "linear" if cfg.method == "baseline" else "cosine"
         self.net = FewShotNet(build_backbone(cfg.backbone, channels, cfg.dropout), n_classes, head, cfg.head_scale)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
         # baseline, baselinepp and manifold never use the rotation head: DDP must not wait for its gradients
         self.model = eng.prepare(TrainingForward(self.net, self.mixer),
                                  find_unused_parameters=cfg.method not in ("rotation", "s2m2"))
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.quarter = eng.generator("quarter")
 
     def _init_from(self, path: Path):
@@ -107,7 +107,8 @@ class FewShotTask(Task):
             path = path / "checkpoint.pt"
         if not path.is_file():
             raise UserError(f"init_from={path}: no checkpoint there")
-        state = checkpoint.load(path, how="Point init_from at a good checkpoint.pt (e.g. the rotation run's)")["task"]["net"]
+        state = checkpoint.load(path, how="Point init_from at a good checkpoint.pt (e.g. the rotation run's)")
+        state = state["task"]["net"]
         own = self.net.state_dict()
         kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith("rotation")}
         self.net.load_state_dict(kept, strict=False)   # the rotation head starts fresh, as in S2M2
