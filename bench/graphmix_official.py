@@ -191,7 +191,7 @@ def read_rows(path: Path, text: str) -> list[dict]:
 
 
 def summary(dataset: str, rows: list[dict]) -> dict:
-    from mixsuite.results import mean_std
+    from mixsuite.report import mean_std
 
     n = len(rows)
     mean, std = mean_std([100 * r["best_test_acc"] for r in rows])

@@ -38,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runner.run(task, cfg, results_dir=Path(tmp) / "r", runs_dir=Path(tmp) / "runs", log=lambda *a: None)  # warm cache
         t0 = time.perf_counter()
-        rec = runner.run(task, cfg, results_dir=Path(tmp) / "r", runs_dir=Path(tmp) / "runs2", log=lambda *a: None)
+        rec = runner.run(task, cfg, results_dir=Path(tmp) / "r2", runs_dir=Path(tmp) / "runs2", log=lambda *a: None)
         seconds = time.perf_counter() - t0
     print(f"{args.method} on {args.dataset}: {epochs} epochs in {seconds:.1f} s "
           f"(best_test_acc {rec['metrics']['best_test_acc']:.4f}, threads {os.environ.get('OMP_NUM_THREADS', 'default')})")

@@ -1,14 +1,17 @@
-"""Training-step time and peak memory of manifold mixup vs ERM: PreActResNet18 at full width, batch 128,
-3x32x32, SGD (Nesterov), soft-target cross-entropy.
+"""Training-step time and peak memory of every mixing backend vs ERM: PreActResNet18 at full width, batch 128,
+3x32x32, SGD (Nesterov), soft-target cross-entropy. Each backend as the image task builds it (`method=...`:
+its paper's alpha, layers and options; manifold at S = input, layer1, layer2).
 
-Time: both methods in one process, steps interleaved (erm, manifold, erm, ...), medians after warm-up.
-Memory: on CUDA torch.cuda.max_memory_allocated per method; on CPU one fresh process per method, the growth
-of the peak resident set (ru_maxrss) over the resident set just before the first step.
+Time: all methods in one process, steps interleaved (erm, manifold, patchup, ..., erm, ...), medians after
+warm-up. Memory: on CUDA torch.cuda.max_memory_allocated per method; on CPU one fresh process per method, the
+growth of the peak resident set (ru_maxrss) over the resident set just before the first step.
 
     OMP_NUM_THREADS=2 python bench/mixing_overhead.py            # the real measurement (quiet machine)
     python bench/mixing_overhead.py --quick                      # a check that it runs (narrow, small batch)
+    python bench/mixing_overhead.py --methods erm manifold       # only some methods (erm is always measured)
 
-The last line printed is JSON: {"time_ratio": ..., "mem_ratio": ..., "erm_images_per_s": ...}.
+The last line printed is JSON: {"time_ratio": ..., "mem_ratio": ..., "erm_images_per_s": ..., "methods": {name:
+{"step_ms", "time_ratio", "peak_bytes", "mem_ratio"}}}; time_ratio and mem_ratio at the top are manifold's.
 """
 from __future__ import annotations
 
@@ -28,19 +31,27 @@ sys.path.insert(0, str(ROOT))
 
 from mixsuite.mixing import build_mixer, one_hot, soft_cross_entropy  # noqa: E402
 from tasks.image.models import build_model  # noqa: E402
+from tasks.image.task import BACKEND_OPTIONS, DEFAULT_ALPHA, MIXER, PAPER_LAYERS  # noqa: E402
 
 LAYERS = ["input", "layer1", "layer2"]
+METHODS = ("erm", "input", "manifold", "cutmix", "patchup", "patchup-hard", "nfm", "alignmix", "fmix", "resizemix")
 
 
-def make(args, device):
+def build(method, net, size=(32, 32)):
+    """The image task's mixer for `method` (its paper's alpha, layers and options)."""
+    layers = LAYERS if method == "manifold" else PAPER_LAYERS.get(method)
+    extra = {"image_size": size} if method == "cutmix" else {}
+    return build_mixer(MIXER[method], net, alpha=DEFAULT_ALPHA.get(method, 0.0), layers=layers,
+                       generator=torch.Generator().manual_seed(1), **extra, **BACKEND_OPTIONS.get(method, {}))
+
+
+def make(args, device, methods):
     torch.manual_seed(0)
     net = build_model("preactresnet18", 10, width=args.width).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
     x = torch.randn(args.batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
-    mixers = {m: build_mixer(m, net, alpha=2.0, layers=LAYERS if m == "manifold" else None,
-                             generator=torch.Generator().manual_seed(1)) for m in ("erm", "manifold")}
-    return net, opt, x, y, mixers
+    return net, opt, x, y, {m: build(m, net) for m in methods}
 
 
 def train_step(net, opt, x, y, mixer):
@@ -61,7 +72,7 @@ def sync(device):
 
 
 def time_interleaved(args, device) -> dict:
-    net, opt, x, y, mixers = make(args, device)
+    net, opt, x, y, mixers = make(args, device, args.methods)
     net.train()
     times = {m: [] for m in mixers}
     for i in range(args.warmup + args.steps):
@@ -78,7 +89,7 @@ def time_interleaved(args, device) -> dict:
 def peak_memory(args, device, method: str) -> float:
     """Bytes: CUDA peak allocated during the steps, or CPU peak-RSS growth in a fresh process."""
     if device.type == "cuda":
-        net, opt, x, y, mixers = make(args, device)
+        net, opt, x, y, mixers = make(args, device, [method])
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
         for _ in range(args.warmup + args.mem_steps):
@@ -99,7 +110,7 @@ def current_rss_kib() -> int:
 
 def worker(args) -> None:
     device = torch.device("cpu")
-    net, opt, x, y, mixers = make(args, device)
+    net, opt, x, y, mixers = make(args, device, [args.worker])
     base = current_rss_kib()
     for _ in range(args.warmup + args.mem_steps):
         train_step(net, opt, x, y, mixers[args.worker])
@@ -116,26 +127,34 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=7, help="timed steps per method (median)")
     p.add_argument("--mem-steps", type=int, default=6, help="steps per method in the memory processes")
-    p.add_argument("--worker", choices=["erm", "manifold"], help=argparse.SUPPRESS)
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
+                   help=f"methods to measure against erm (default: all of {', '.join(METHODS)})")
+    p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args)
     if args.quick:
         args.width, args.batch, args.warmup, args.steps, args.mem_steps = 0.25, 32, 1, 5, 3
+    args.methods = ["erm"] + [m for m in dict.fromkeys(args.methods) if m != "erm"]
     device = torch.device(args.device)
     med = time_interleaved(args, device)
-    mem = {m: peak_memory(args, device, m) for m in ("erm", "manifold")}
+    mem = {m: peak_memory(args, device, m) for m in args.methods}
     print(f"device={device} threads={torch.get_num_threads()} width={args.width} batch={args.batch} "
-          f"steps={args.steps} (median) mixing points {LAYERS}")
-    for m in med:
-        print(f"{m:9s} step {med[m] * 1e3:8.1f} ms  {args.batch / med[m]:8.1f} images/s  "
-              f"peak memory growth {mem[m] / 2**20:8.1f} MiB")
-    print(json.dumps({"time_ratio": round(med["manifold"] / med["erm"], 4),
-                      "mem_ratio": round(mem["manifold"] / max(mem["erm"], 1.0), 4),
-                      "erm_images_per_s": round(args.batch / med["erm"], 2),
-                      "erm_step_ms": round(med["erm"] * 1e3, 2), "manifold_step_ms": round(med["manifold"] * 1e3, 2),
-                      "erm_peak_bytes": mem["erm"], "manifold_peak_bytes": mem["manifold"],
-                      "device": str(device), "width": args.width, "batch": args.batch}))
+          f"steps={args.steps} (median); manifold at {LAYERS}, the others at their papers' layers")
+    rows = {}
+    for m in args.methods:
+        rows[m] = {"step_ms": round(med[m] * 1e3, 2), "time_ratio": round(med[m] / med["erm"], 4),
+                   "peak_bytes": mem[m], "mem_ratio": round(mem[m] / max(mem["erm"], 1.0), 4)}
+        print(f"{m:12s} step {med[m] * 1e3:8.1f} ms ({rows[m]['time_ratio']:5.2f}x erm)  "
+              f"{args.batch / med[m]:8.1f} images/s  peak memory growth {mem[m] / 2**20:8.1f} MiB "
+              f"({rows[m]['mem_ratio']:5.2f}x erm)")
+    summary = {"erm_images_per_s": round(args.batch / med["erm"], 2), "erm_step_ms": rows["erm"]["step_ms"],
+               "erm_peak_bytes": mem["erm"]}
+    if "manifold" in rows:
+        summary.update(time_ratio=rows["manifold"]["time_ratio"], mem_ratio=rows["manifold"]["mem_ratio"],
+                       manifold_step_ms=rows["manifold"]["step_ms"], manifold_peak_bytes=mem["manifold"])
+    print(json.dumps({**summary, "methods": rows, "device": str(device), "width": args.width,
+                      "batch": args.batch}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The seed's measurements for any classifier: accuracy, test NLL, calibration (ECE), and the singular-value
-spectra of hidden representations ("flattening", Figure 6 of the blog), with plots."""
+spectra of hidden representations ("flattening", Figure 6 of the blog), with plots; and Roth et al.'s (2020)
+spectral decay rho of embeddings."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,11 +57,9 @@ def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
     def stats(s: torch.Tensor) -> dict:
         s = s.double()
         total = s.sum().clamp_min(1e-12)
-        p = s / total
-        erank = torch.exp(-(p * p.clamp_min(1e-12).log()).sum()).item()
         variance = (s * s).cumsum(0) / (s * s).sum().clamp_min(1e-24)
         shares = {f"var_top{k}": variance[min(k, len(s)) - 1].item() for k in (1, 2, 5)}
-        return {"top1": s[0].item(), "top1_share": (s[0] / total).item(), "erank": erank, **shares}
+        return {"top1": s[0].item(), "top1_share": (s[0] / total).item(), "erank": effective_rank(s), **shares}
 
     out = {f"{prefix}overall_{k}": v for k, v in stats(spectra["overall"]).items()}
     per = [stats(s) for s in spectra["per_class"].values()]
@@ -68,6 +67,28 @@ def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
         for k in per[0]:
             out[f"{prefix}class_mean_{k}"] = sum(d[k] for d in per) / len(per)
     return out
+
+
+def effective_rank(s: torch.Tensor) -> float:
+    """exp of the entropy of the normalised spectrum s / sum(s): from 1 (one direction) to len(s) (all equal)."""
+    p = s.double() / s.double().sum().clamp_min(1e-12)
+    return torch.exp(-(p * p.clamp_min(1e-12).log()).sum()).item()
+
+
+@torch.no_grad()
+def rho_spectrum(features: torch.Tensor, drop_largest: int = 1) -> float:
+    """Roth et al. (2020)'s spectral decay rho = KL(U || s / sum(s)), s the singular values of the L2-normalised,
+    uncentred features with the `drop_largest` largest left out, U uniform over the rest (their
+    `metrics/rho_spectrum.py` with mode = drop_largest + 1; the paper drops one). 0 when the variance is spread
+    evenly over every direction, large when a few directions hold it. A zero singular value counts as 1e-12 of
+    the total, so a rank-deficient set gets a large finite rho instead of infinity."""
+    h = F.normalize(features.flatten(1).double(), dim=1)
+    s = torch.linalg.svdvals(h)[drop_largest:]
+    if len(s) < 2:
+        raise ValueError(f"rho needs at least 2 singular values after dropping {drop_largest}; features are "
+                         f"{tuple(features.shape)}")
+    p = (s / s.sum()).clamp_min(1e-12)
+    return (torch.log(torch.tensor(1.0 / len(s), dtype=p.dtype)) - p.log()).mean().item()
 
 
 def plot_spectra(spectra_by_name: dict[str, dict], path: str | Path, title: str = "") -> Path:

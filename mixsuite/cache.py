@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -41,3 +43,27 @@ def cached(name: str, build: Callable[[], dict]) -> dict:
     data = build()
     checkpoint.save(path, data)
     return data
+
+
+def cached_dir(name: str, build: Callable[[Path], None]) -> Path:
+    """`<cache>/<name>/`, made once by `build(folder)` in a temporary folder that is renamed into place only
+    when the build succeeded: a failed or interrupted build leaves nothing under `name`.
+
+    Put a `source_key(...)` of the inputs into `name`, so another source (or a changed file) gets its own folder.
+    """
+    final = cache_dir() / name
+    if final.is_dir():
+        return final
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=f".{name}.", suffix=".tmp"))
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+            shutil.rmtree(tmp)  # another process built it meanwhile: keep theirs
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

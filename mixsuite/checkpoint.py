@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .errors import DamagedFile
 
 
 def _default_mode() -> int:
@@ -59,8 +63,19 @@ def save(path: str | Path, state: dict) -> None:
     _atomic(path, lambda tmp: torch.save(state, tmp))
 
 
-def load(path: str | Path, map_location="cpu") -> dict:
-    return torch.load(path, map_location=map_location, weights_only=True)
+class DamagedCheckpoint(DamagedFile):
+    """A checkpoint file that torch.load cannot read (truncated, overwritten, not a checkpoint)."""
+
+
+def load(path: str | Path, map_location="cpu", how: str = "Move it aside and start over.") -> dict:
+    """torch.load(weights_only=True); a file it cannot read raises DamagedCheckpoint naming it and `how`."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        if isinstance(e, OSError) and not Path(path).is_file():
+            raise
+        reason = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
+        raise DamagedCheckpoint(path, reason, how) from None
 
 
 def rng_state() -> dict:

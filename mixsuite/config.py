@@ -1,16 +1,27 @@
 """Typed configuration: dataclass defaults, then YAML files, then `key=value` overrides (later wins).
 
-Unknown keys and ill-typed values raise ConfigError naming the key (and the nearest valid one).
+Unknown keys and ill-typed values raise ConfigError naming the key (and the nearest valid one). Allowed values
+are declared once per field with `Annotated` rules and checked when the config is built, before any work:
+
+    method: Annotated[str, one_of(METHODS)] = "manifold"
+    epochs: Annotated[int, at_least(1)] = 10
+    mix_prob: Annotated[float, probability] = 1.0
+
+A subclass that only changes a field's default (`epochs: int = 1200`) keeps the rules of its bases; a config
+class may add cross-field rules in `check()`, which returns a list of problems.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import hashlib
 import json
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Callable
 
 import yaml
 
@@ -20,8 +31,114 @@ from .registry import nearest
 from .errors import ConfigError  # noqa: F401  (re-exported: mixsuite.config.ConfigError)
 
 
+class Rule:
+    """An allowed-value rule of one field: `problem(value)` says what is wrong with a value (None: nothing)."""
+
+    def problem(self, value) -> str | None:
+        raise NotImplementedError
+
+
+class OneOf(Rule):
+    """A closed set of names, read when checked (a tuple, a dict's keys, a registry, or a callable giving one),
+    plus open families by prefix (`timm:<name>`), each with a function that says what is wrong with the rest."""
+
+    def __init__(self, *sources, prefixes: dict[str, Callable[[str], str | None]] | None = None,
+                 ignore_case: bool = False):
+        self.sources, self.prefixes, self.ignore_case = sources, dict(prefixes or {}), ignore_case
+
+    def names(self) -> list[str]:
+        out = []
+        for source in self.sources:
+            source = source() if callable(source) and not hasattr(source, "__iter__") else source
+            items = [source] if isinstance(source, str) else list(source)
+            out += [n for n in items if n not in out]
+        return out
+
+    def problem(self, value) -> str | None:
+        names = self.names()
+        if value in names or (self.ignore_case and isinstance(value, str) and value.lower() in names):
+            return None
+        for prefix, check in self.prefixes.items():
+            if isinstance(value, str) and value.startswith(prefix):
+                return check(value[len(prefix):])
+        valid = names + [f"{p}<name>" for p in self.prefixes]
+        spelled = str(value).lower() if self.ignore_case else str(value)
+        close = nearest(spelled, names, n=1)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        else:   # nothing close: still name the nearest spelling
+            closest = difflib.get_close_matches(spelled, names, n=1, cutoff=0.0)
+            hint = f"; the nearest is {closest[0]!r}" if closest else ""
+        return f"{value!r} is not one of {', '.join(valid)}{hint}"
+
+
+class Range(Rule):
+    """lo <= value <= hi (either bound optional, either open), or one of the `allow`ed special values."""
+
+    def __init__(self, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False, allow=()):
+        self.lo, self.hi, self.lo_open, self.hi_open, self.allow = lo, hi, lo_open, hi_open, tuple(allow)
+
+    def describe(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            text = f"in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            text = f"{'>' if self.lo_open else '>='} {self.lo}"
+        else:
+            text = f"{'<' if self.hi_open else '<='} {self.hi}"
+        return text + "".join(f" or {a}" for a in self.allow)
+
+    def problem(self, value) -> str | None:
+        if value in self.allow:
+            return None
+        low = self.lo is None or (value > self.lo if self.lo_open else value >= self.lo)
+        high = self.hi is None or (value < self.hi if self.hi_open else value <= self.hi)
+        return None if low and high else f"{value!r} is out of range: it must be {self.describe()}"
+
+
+class Each(Rule):
+    """A rule applied to every item of a list field."""
+
+    def __init__(self, rule: Rule):
+        self.rule = rule
+
+    def problem(self, value) -> str | None:
+        for i, item in enumerate(value):
+            bad = self.rule.problem(item)
+            if bad:
+                return f"item {i}: {bad}"
+        return None
+
+
+class NonEmpty(Rule):
+    def problem(self, value) -> str | None:
+        return None if len(value) else "must not be empty"
+
+
+def one_of(*sources, prefixes=None, ignore_case: bool = False) -> OneOf:
+    return OneOf(*sources, prefixes=prefixes, ignore_case=ignore_case)
+
+
+def at_least(lo, allow=()) -> Range:
+    return Range(lo, allow=allow)
+
+
+def between(lo, hi, allow=()) -> Range:
+    return Range(lo, hi, allow=allow)
+
+
+def each(rule: Rule) -> Each:
+    return Each(rule)
+
+
+positive = Range(0, lo_open=True)
+non_negative = Range(0)
+probability = Range(0, 1)
+non_empty = NonEmpty()
+
+
 # Fields that do not change what is computed: left out of the config hash that groups runs in tables.
-NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every"}
+NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every",
+                "tensorboard"}
 HASHED_WHEN_SET = "hashed_when_set"
 
 
@@ -30,7 +147,10 @@ def added_field(default):
 
     It enters the config hash only when set to another value, so the configs that leave it alone keep the hash
     (and the table rows, and the resumable checkpoints) they had. A plain field would give every config a new hash.
+    A list or dict default is copied for each config.
     """
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={HASHED_WHEN_SET: True})
     return field(default=default, metadata={HASHED_WHEN_SET: True})
 
 
@@ -41,17 +161,28 @@ class RunConfig:
     dataset: str = ""
     method: str = "erm"
     seed: int = 0
-    epochs: int = 10
-    device: str = "auto"          # auto | cpu | cuda | cuda:N
-    amp: str = "auto"             # auto (bf16 on CUDA, off on CPU) | off | bf16 | fp16
+    epochs: Annotated[int, at_least(1)] = 10
+    device: Annotated[str, one_of("auto", "cpu", "cuda", "mps", prefixes={"cuda:": lambda n: None if n.isdigit()
+                                  else f"'cuda:{n}' is not a device: use cuda:<index>, e.g. cuda:0"})] = "auto"
+    amp: Annotated[str, one_of("auto", "off", "bf16", "fp16")] = "auto"   # auto: bf16 on CUDA, off on CPU
     channels_last: bool = True    # for 4-D inputs on CUDA
-    eval_every: int = 1           # evaluate every N epochs (and always at the last one)
-    checkpoint_every: int = 1     # checkpoint every N epochs (and always at the last one)
-    log_every: int = 1            # print a summary line every N epochs (metrics.jsonl gets every epoch)
+    eval_every: Annotated[int, at_least(1)] = 1        # evaluate every N epochs (and always at the last one)
+    checkpoint_every: Annotated[int, at_least(1)] = 1  # checkpoint every N epochs (and always at the last one)
+    log_every: Annotated[int, at_least(1)] = 1         # a summary line every N epochs (metrics.jsonl gets every one)
     data_root: str = ""           # "" -> $MIXSUITE_DATA -> ./data
-    num_workers: int = 0
+    num_workers: Annotated[int, non_negative] = 0
     progress: bool = True         # progress bars (only on a TTY and on rank 0)
-    patience: int = added_field(0)  # stop once this many epochs pass with no new best select metric (0: never)
+    tensorboard: bool = False     # also write each epoch's metrics as TensorBoard scalars in the run folder
+    patience: Annotated[int, non_negative] = added_field(0)   # stop once this many epochs pass with no new best
+                                                             # select metric (0: never)
+
+    def check(self) -> list[str]:
+        """Cross-field rules of a task's config: a list of problems, each starting with the field it is about."""
+        return []
+
+
+def _default(f: dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _origin(tp):
@@ -92,8 +223,9 @@ def coerce(value, tp, key: str):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)
     if origin is typing.Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{key}: {value!r} is not one of {list(typing.get_args(tp))}")
+        bad = OneOf(typing.get_args(tp)).problem(value)
+        if bad:
+            raise ConfigError(f"{key}: {bad}")
         return value
     if tp is typing.Any:
         return value
@@ -169,12 +301,68 @@ def load_yaml(path: str | Path, what: str = "config file") -> dict:
 
 
 def build_config(cls, files=(), overrides=()):
-    """Defaults of `cls`, then each YAML file, then each 'key=value' override."""
+    """Defaults of `cls`, then each YAML file, then each 'key=value' override; then every rule is checked."""
     cfg = cls()
     for f in files:
         cfg = merge(cfg, load_yaml(f))
     for o in overrides:
         cfg = merge(cfg, parse_override(o))
+    return validate(cfg)
+
+
+@functools.cache
+def field_rules(cls) -> dict[str, tuple[Rule, ...]]:
+    """The rules of each field of dataclass `cls`: those declared on it by every class of its MRO, so a subclass
+    that re-declares a field to change its default keeps its bases' rules. `Literal[...]` counts as a one_of."""
+    rules: dict[str, list[Rule]] = {}
+    for klass in reversed(cls.__mro__):
+        own = klass.__dict__.get("__annotations__", {})
+        if not own or not dataclasses.is_dataclass(klass):
+            continue
+        hints = typing.get_type_hints(klass, include_extras=True)
+        for name in own:
+            found = rules.setdefault(name, [])
+            found += [r for r in _rules_of(hints[name]) if r not in found]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {name: tuple(r) for name, r in rules.items() if name in names}
+
+
+def _rules_of(tp) -> list[Rule]:
+    if _origin(tp) is Annotated:
+        return [m for m in tp.__metadata__ if isinstance(m, Rule)] + _rules_of(tp.__origin__)
+    if _origin(tp) is typing.Literal:
+        return [OneOf(typing.get_args(tp))]
+    return []
+
+
+def problems(cfg, prefix: str = "") -> list[str]:
+    """Every rule broken by `cfg` (nested configs included), each as 'field: what is wrong'."""
+    out = []
+    rules = field_rules(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out += problems(value, prefix=f"{prefix}{f.name}.")
+            continue
+        if value is None:  # an Optional field left unset is always allowed
+            continue
+        for rule in rules.get(f.name, ()):
+            bad = rule.problem(value)
+            if bad:
+                out.append(f"{prefix}{f.name}: {bad}")
+                break
+    check = getattr(cfg, "check", None)
+    if not out and callable(check):  # cross-field rules assume each field is valid on its own
+        out += [prefix + p for p in check()]
+    return out
+
+
+def validate(cfg):
+    """`cfg` itself if it breaks no rule; else a ConfigError listing every problem."""
+    found = problems(cfg)
+    if found:
+        raise ConfigError(found[0] if len(found) == 1 else
+                          f"{len(found)} problems:\n  " + "\n  ".join(found))
     return cfg
 
 
@@ -190,6 +378,13 @@ def config_hash(cfg) -> str:
     """A short hash of what the config computes (seed, device and paths left out, and `added_field`s at their
     default)."""
     unset = {f.name for f in dataclasses.fields(cfg)
-             if f.metadata.get(HASHED_WHEN_SET) and getattr(cfg, f.name) == f.default}
+             if f.metadata.get(HASHED_WHEN_SET) and getattr(cfg, f.name) == _default(f)}
     d = {k: v for k, v in to_dict(cfg).items() if k not in NON_SEMANTIC and k not in unset}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def method_label(cfg) -> str:
+    """The method as a run record and the tables name it (a config may say more than its `method` field, e.g.
+    that a mixing method never mixes: see mixsuite.mixing.MixingConfig.method_label)."""
+    label = getattr(cfg, "method_label", None)
+    return label() if callable(label) else cfg.method

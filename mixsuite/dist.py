@@ -47,25 +47,37 @@ def cleanup() -> None:
 
 def barrier() -> None:
     if is_distributed():
-        dist.barrier()
+        device = collective_device()
+        dist.barrier(device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def all_reduce_mean(values: dict[str, float], device: torch.device | str = "cpu") -> dict[str, float]:
+def collective_device(backend: str | None = None) -> torch.device:
+    """Where tensors for a collective must live: the process's CUDA device under NCCL (which has no CPU
+    collectives), the CPU under gloo. Every collective here builds or moves its tensors through this one rule."""
+    backend = str(backend or dist.get_backend()).lower()
+    if backend == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
     """Average a dict of numbers over ranks (each rank must pass the same keys)."""
     if not is_distributed() or not values:
         return values
     keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=collective_device())
     dist.all_reduce(t)
     t /= world_size()
-    return dict(zip(keys, t.tolist()))
+    return dict(zip(keys, t.cpu().tolist()))
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    if is_distributed():
-        t = t.clone()
-        dist.all_reduce(t)
-    return t
+    """The sum over ranks of `t`, on the device `t` came from."""
+    if not is_distributed():
+        return t
+    out = t.to(collective_device(), copy=True)
+    dist.all_reduce(out)
+    return out.to(t.device)
 
 
 def broadcast_object(obj):
@@ -73,13 +85,13 @@ def broadcast_object(obj):
     if not is_distributed():
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, device=collective_device())
     return box[0]
 
 
-def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def wrap_ddp(model: torch.nn.Module, device: torch.device, **options) -> torch.nn.Module:
     """DistributedDataParallel when distributed (mixing happens inside forward, so DDP sees it)."""
     if not is_distributed():
         return model
     ids = [device.index] if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, **options)

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint, dist
 from .errors import UserError
-from .config import config_hash, to_dict, to_yaml
+from .config import config_hash, method_label, to_dict, to_yaml
 
 
 class NonFiniteLoss(RuntimeError):
@@ -47,7 +47,7 @@ def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
 
 def run_id(cfg, task_name: str) -> str:
     dataset = getattr(cfg, "dataset", "") or task_name
-    return f"{dataset}-{cfg.method}-{config_hash(cfg)}-s{cfg.seed}".replace("/", "_")
+    return f"{dataset}-{method_label(cfg)}-{config_hash(cfg)}-s{cfg.seed}".replace("/", "_")
 
 
 class Engine:
@@ -71,6 +71,8 @@ class Engine:
         self._samplers: list[DistributedSampler] = []
         self.epoch = 0
         self.step_count = 0
+        self._bar = None      # the epochs' progress bar, while one is shown
+        self._scalars = None   # TensorBoard (cfg.tensorboard), opened at the first epoch written
 
     # ---- services for tasks -------------------------------------------------------------------------------
     @property
@@ -78,7 +80,12 @@ class Engine:
         return Path(self.cfg.data_root or os.environ.get("MIXSUITE_DATA", "") or "data")
 
     def log(self, msg: str) -> None:
-        if dist.is_main():
+        if not dist.is_main():
+            return
+        if self._bar is None:
+            self._log(msg)
+            return
+        with self._bar.external_write_mode():   # the line above the bar, the bar redrawn below it
             self._log(msg)
 
     def generator(self, name: str, device: str | torch.device = "cpu") -> torch.Generator:
@@ -93,12 +100,13 @@ class Engine:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp)
 
-    def prepare(self, model: torch.nn.Module, ddp: bool = True) -> torch.nn.Module:
-        """Move to the device (channels_last on CUDA when asked) and wrap in DDP when distributed."""
+    def prepare(self, model: torch.nn.Module, ddp: bool = True, **ddp_options) -> torch.nn.Module:
+        """Move to the device (channels_last on CUDA when asked) and wrap in DDP when distributed
+        (`ddp_options` go to DistributedDataParallel, e.g. find_unused_parameters=True)."""
         model = model.to(self.device)
         if self.device.type == "cuda" and self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        return dist.wrap_ddp(model, self.device) if ddp else model
+        return dist.wrap_ddp(model, self.device, **ddp_options) if ddp else model
 
     def to_device(self, x):
         if isinstance(x, torch.Tensor):
@@ -130,11 +138,14 @@ class Engine:
                           persistent_workers=workers > 0, **kwargs)
 
     def progress(self, iterable, desc: str = "", total: int | None = None, leave: bool = False):
-        if self.cfg.progress and dist.is_main() and sys.stderr.isatty():
+        if self._shows_progress():
             from tqdm.auto import tqdm
 
             return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True)
         return iterable
+
+    def _shows_progress(self) -> bool:
+        return bool(self.cfg.progress) and dist.is_main() and sys.stderr.isatty()
 
     def check_finite(self, loss: torch.Tensor | float, where: str = "") -> None:
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
@@ -182,7 +193,8 @@ class Engine:
         return path
 
     def _restore(self, task, path: Path) -> tuple[dict, float]:
-        state = checkpoint.load(path)
+        state = checkpoint.load(path, how=f"Start the run over with --resume never (it is then replaced), or move "
+                                          f"it aside (mv {path} {path}.damaged) and run again")
         if state.get("config_hash") != config_hash(self.cfg):
             raise UserError(f"checkpoint {path} was made with another config (hash {state.get('config_hash')}); "
                              "resume with the same config, or pass --resume never to start over")
@@ -201,6 +213,11 @@ class Engine:
         path = self.run_dir / "metrics.jsonl"
         with open(path, "a") as f:
             f.write(json.dumps(metrics) + "\n")
+        if getattr(self.cfg, "tensorboard", False):
+            from .tensorboard_log import ScalarLog
+
+            self._scalars = self._scalars or ScalarLog(self.run_dir, first_epoch=metrics["epoch"])
+            self._scalars.add(metrics)
 
     def _truncate_metrics(self) -> None:
         path = self.run_dir / "metrics.jsonl"
@@ -233,6 +250,10 @@ class Engine:
         self._truncate_metrics()
         last_eval: dict = {}
         start = time.time() - wall
+        if self._shows_progress() and self.epoch < cfg.epochs:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=cfg.epochs, initial=self.epoch, desc=self.run_id, unit="epoch", dynamic_ncols=True)
         while self.epoch < cfg.epochs and not self._patience_exhausted(best):
             self.epoch += 1
             for s in self._samplers:
@@ -252,6 +273,9 @@ class Engine:
                     task.on_best(self.epoch)
             metrics["epoch_time_s"] = round(time.time() - t0, 4)
             self._write_metrics(metrics)
+            if self._bar is not None:
+                self._bar.update(1)
+                self._bar.set_postfix_str(" ".join(f"{k}={_fmt(metrics[k])}" for k in ("loss", select) if k in metrics))
             if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
                 self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
             stopping = self._patience_exhausted(best)
@@ -261,6 +285,9 @@ class Engine:
                 if dist.is_main():
                     checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, time.time() - start))
                 dist.barrier()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
         if not last_eval:
             last_eval = task.evaluate(self.epoch) or {}
         final = {**last_eval, **{f"best_{k}": v for k, v in best.items() if k != "epoch"}}
@@ -269,9 +296,20 @@ class Engine:
         if getattr(cfg, "patience", 0):
             final["last_epoch"] = self.epoch
         final.update(task.finish() or {})
+        if self._scalars is not None:
+            self._scalars.close()
         self.wall_time_s = time.time() - start
         self.task = task
+        self.log(summary_line(self.run_id, self.epoch, self.wall_time_s, task.primary_metric, final))
         return final
+
+
+def summary_line(run_id: str, epochs: int, seconds: float, primary: str, final: dict) -> str:
+    """`done <run_id>: <epochs> epochs in <t>; <primary>=<value> (best epoch <n>)`."""
+    value = final.get(primary, final.get(f"best_{primary}"))
+    headline = f"; {primary}={_fmt(value)}" if value is not None else ""
+    best = f" (best epoch {final['best_epoch']})" if "best_epoch" in final else ""
+    return f"done {run_id}: {epochs} epochs in {seconds:.1f} s{headline}{best}"
 
 
 def log_line(msg: str) -> None:

@@ -39,29 +39,35 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """`jobs` spawned worker processes with cores // jobs threads each (what `--jobs` means everywhere)."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads_per_job(jobs),))
+
+
 def _run_seed(task_ref: str, config_files: list, overrides: list, seed: int, results_dir: str, runs_dir: str,
-              resume: str) -> dict:
+              resume: str, run_options: dict) -> dict:
     from . import runner, task as task_mod
     from .config import build_config
 
     task_cls = task_mod.resolve(task_ref).load()
     cfg = replace(build_config(task_cls.Config, config_files, overrides), seed=seed, progress=False)
-    return runner.run(task_cls, cfg, results_dir=results_dir, runs_dir=runs_dir, resume=resume,
+    return runner.run(task_cls, cfg, results_dir=results_dir, runs_dir=runs_dir, resume=resume, **run_options,
                       log=lambda line: print(f"[seed {seed}] {line}", flush=True))
 
 
 def run_seeds(task_ref: str, config_files: list, overrides: list, seeds: list[int], jobs: int, *,
-              results_dir: str | Path, runs_dir: str | Path, resume: str, log=print) -> list[dict]:
-    """Train every seed in `jobs` worker processes; the records in the order the seeds finish."""
+              results_dir: str | Path, runs_dir: str | Path, resume: str, log=print, **run_options) -> list[dict]:
+    """Train every seed in `jobs` worker processes; the records in the order the seeds finish.
+    `run_options` (reevaluate, wait_lock) go to runner.run."""
     check_can_fork_seeds(jobs)
     jobs = min(jobs, len(seeds))
     threads = threads_per_job(jobs)
     log(f"{len(seeds)} seeds in {jobs} worker processes, {threads} thread{'s' * (threads > 1)} each")
     records, failed = [], []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,)) as pool:
+    with worker_pool(jobs) as pool:
         futures = {pool.submit(_run_seed, task_ref, list(config_files), list(overrides), seed, str(results_dir),
-                               str(runs_dir), resume): seed for seed in seeds}
+                               str(runs_dir), resume, run_options): seed for seed in seeds}
         for future in as_completed(futures):
             seed = futures[future]
             try:

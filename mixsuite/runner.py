@@ -1,7 +1,8 @@
-"""One run from a resolved task and config: engine, record, result file. Used by the CLI and the tests."""
+"""One run from a resolved task and config: checks, engine, record, result file. Used by the CLI and the tests."""
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import time
 from pathlib import Path
@@ -9,40 +10,93 @@ from pathlib import Path
 import torch
 
 from . import __version__, dist
-from .config import config_hash, to_dict
+from .config import config_hash, method_label, to_dict, validate
 from .engine import Engine, NonFiniteLoss, log_line
-from .results import git_info, write_record
+from .errors import RunRefused
+from .guard import RunLock, check_writable, finished_record, set_aside
+from .report.records import git_info, record_path, results_dir as default_results_dir, write_record
 
 
-def run(task_cls, cfg, *, results_dir: str | Path = "results", runs_dir: str | Path = "runs",
-        resume: str = "auto", log=None) -> dict:
-    """Train one config (one seed); on rank 0 write `<results_dir>/runs/<task>/<run_id>.json`. Returns the record."""
+def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str | Path = "runs",
+        resume: str = "auto", reevaluate: bool = False, wait_lock: bool = False, log=None) -> dict:
+    """Train one config (one seed); on rank 0 write `<results_dir>/runs/<task>/<run_id>.json`. Returns the record.
+
+    Before any work: the results and runs folders must be writable, and the run must not be held by another
+    process (`wait_lock`: wait for it). A run whose finished record exists is not run again; its record is
+    returned. `reevaluate`: run it anyway (from its checkpoint: evaluation only) and keep the old record aside.
+    """
+    validate(cfg)   # a config built in code is checked as one built from the command line, before any work
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.time()
     sha, dirty = git_info()   # the code the run starts from
     log = log or log_line
+    results_dir = default_results_dir(results_dir) if results_dir is None else Path(results_dir)
+    refuse_torchrun_if_single_process(task_cls)
     engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, log=log)
-    status, error, metrics = "finished", None, {}
+    path = record_path(results_dir, task_cls.name, engine.run_id)
+    lock = RunLock(engine.run_dir.with_name(engine.run_id + ".lock"), log=log)
+    # rank 0 checks and locks; every rank follows its verdict (a refusal on rank 0 alone would hang the others)
+    verdict = _preflight(path, engine, lock, reevaluate, wait_lock) if dist.is_main() else None
+    kind, detail = dist.broadcast_object(verdict)
+    if kind == "refused":
+        raise RunRefused(detail)
+    if kind == "finished":
+        log(f"{engine.run_id} is finished; its record: {path} (run folder {engine.run_dir}). To run it again pass "
+            "--reevaluate (from its checkpoint: evaluation only; with --resume never: trained from scratch), the old "
+            "record kept aside; or --results-dir elsewhere")
+        return detail
     try:
-        metrics = engine.run()
-    except NonFiniteLoss as e:
-        status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
-    record = {
-        "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": cfg.method, "seed": cfg.seed,
-        "run_id": engine.run_id, "status": status, "error": error,
-        "primary_metric": task_cls.primary_metric, "metrics": _flat_numbers(metrics),
-        "config": to_dict(cfg), "config_hash": config_hash(cfg), "git_sha": sha, "git_dirty": dirty,
-        "mixsuite_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
-        "device": str(engine.device), "world_size": dist.world_size(), "started_at": started,
-        "wall_time_s": round(getattr(engine, "wall_time_s", time.time() - t0), 3),
-        "run_dir": str(engine.run_dir),
-    }
-    if dist.is_main():
-        path = write_record(Path(results_dir), record)
-        log(f"record: {path}")
+        status, error, metrics = "finished", None, {}
+        try:
+            metrics = engine.run()
+        except NonFiniteLoss as e:
+            status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
+        record = {
+            "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": method_label(cfg), "seed": cfg.seed,
+            "run_id": engine.run_id, "status": status, "error": error,
+            "primary_metric": task_cls.primary_metric, "metrics": _flat_numbers(metrics),
+            "config": to_dict(cfg), "config_hash": config_hash(cfg), "git_sha": sha, "git_dirty": dirty,
+            "mixsuite_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
+            "device": str(engine.device), "world_size": dist.world_size(), "started_at": started,
+            "wall_time_s": round(getattr(engine, "wall_time_s", time.time() - t0), 3),
+            "run_dir": str(engine.run_dir),
+        }
+        if dist.is_main():
+            if finished_record(path) is not None:
+                log(f"the previous record is kept as {set_aside(path)}")
+            write_record(results_dir, record)
+            log(f"record: {path}")
+            figures = sorted(engine.run_dir.glob("*.png"))
+            if figures:
+                log(f"figures: {', '.join(map(str, figures))}")
+    finally:
+        lock.release()
     if status != "finished":
         raise NonFiniteLoss(error)
     return record
+
+
+def refuse_torchrun_if_single_process(task_cls) -> None:
+    """A task that trains in one process only (`distributed = False`, e.g. full-batch) refuses torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and not getattr(task_cls, "distributed", True):
+        raise RunRefused(f"the {task_cls.name} task trains in one process only (each of the {world} processes "
+                         "would train the whole run again); run it without torchrun. To run several seeds side by "
+                         "side: --seeds ... --jobs N")
+
+
+def _preflight(path: Path, engine: Engine, lock: RunLock, reevaluate: bool, wait_lock: bool) -> tuple:
+    """("refused", message), ("finished", record) or ("go", None); on "go" rank 0 holds the run's lock."""
+    try:
+        check_writable(path.parent, "results folder")
+        check_writable(engine.run_dir.parent, "runs folder")
+        done = finished_record(path)
+        if done is not None and not reevaluate:
+            return "finished", done
+        lock.acquire(wait=wait_lock)
+    except RunRefused as e:
+        return "refused", str(e)
+    return "go", None
 
 
 def _flat_numbers(metrics: dict, prefix: str = "") -> dict:

@@ -2,11 +2,16 @@
 
 A task folder is a Python package whose `__init__.py` names its Task class in `TASK = "module:Class"`
 (imported only when the task runs, so listing tasks imports none of their dependencies).
+
+The built-in tasks are the folders of `tasks/` in a checkout; the wheel installs that folder as the package
+`mixsuite_tasks` and `configs/` as `mixsuite_configs`, side by side as in the checkout, so a task's named
+configs are found the same way in both: `<tasks>/<name>` has its configs in `<configs>/<name>/*.yaml`.
 """
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -14,10 +19,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from .config import RunConfig
-from .errors import UnknownName, UserError
+from .errors import ConfigError, UnknownName, UserError
 from .registry import did_you_mean
 
 ENTRY_POINT_GROUP = "mixsuite.tasks"
+INSTALLED_TASKS, INSTALLED_CONFIGS = "mixsuite_tasks", "mixsuite_configs"   # tasks/ and configs/ in the wheel
 
 
 class Task:
@@ -33,8 +39,20 @@ class Task:
     summary: str = ""
     Config: type = RunConfig
     primary_metric: str = "test_acc"     # the headline number of a run
+    primary_mode: str = "max"            # the primary metric's direction: "max" (higher is better) or "min"
+    baseline_method: str | None = None   # what the other methods are set against (`mixsuite compare --across-tasks`)
     select_metric: str | None = None     # chooses the best epoch (default: primary_metric)
     select_mode: str = "max"             # "max" or "min"
+    distributed: bool = True             # False: trains in one process only (e.g. full-batch); refuses torchrun
+
+    @classmethod
+    def metric_mode(cls, metric: str) -> str | None:
+        """"max" or "min" for the metrics whose direction the task declares (the primary and the selection metric)."""
+        if metric == cls.primary_metric:
+            return cls.primary_mode
+        if metric == cls.select_metric:
+            return cls.select_mode
+        return None
 
     def __init__(self, cfg, engine):
         self.cfg = cfg
@@ -72,6 +90,28 @@ class Task:
         return getattr(self.cfg, "dataset", "") or self.name
 
 
+class KeepsBestWeights:
+    """Mixin for a Task (listed before Task) that tests the weights of its best evaluated epoch at the end: on_best
+    copies `self.net`'s weights into `best_net` when keeps_best_weights() says so; the copy goes into the checkpoint,
+    so a resumed run still tests the epoch it selected."""
+
+    best_net: dict | None = None
+
+    def keeps_best_weights(self) -> bool:
+        return True
+
+    def on_best(self, epoch: int) -> None:
+        if self.keeps_best_weights():
+            self.best_net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "best_net": self.best_net}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.best_net = state.get("best_net")
+
+
 @dataclass
 class TaskSpec:
     """A task found but not yet imported."""
@@ -92,6 +132,35 @@ class TaskSpec:
         if not cls.name:
             cls.name = self.name
         return cls
+
+    def config_dirs(self) -> list[Path]:
+        """Where the task's named configs are: `<configs>/<name>/` beside its tasks folder (`configs/` in a
+        checkout, `mixsuite_configs/` when installed), or `configs/` inside the task's own folder or package."""
+        if self.folder is not None:
+            tasks_dir = self.folder.parent
+            configs = INSTALLED_CONFIGS if tasks_dir.name == INSTALLED_TASKS else "configs"
+            return [tasks_dir.parent / configs / self.name, self.folder / "configs"]
+        spec = importlib.util.find_spec(self.target.partition(":")[0])
+        return [Path(spec.origin).parent / "configs"] if spec is not None and spec.origin else []
+
+    def named_configs(self) -> dict[str, Path]:
+        """The task's named configs: name (the file's stem) -> path."""
+        found: dict[str, Path] = {}
+        for d in self.config_dirs():
+            for path in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+                found.setdefault(path.stem, path)
+        return found
+
+    def config_file(self, value: str) -> str:
+        """`-c VALUE`: a path to a YAML file, or the name of one of the task's configs (`smoke`, `smoke.yaml`)."""
+        if Path(value).is_file() or os.sep in value or "/" in value:
+            return value  # a path (a missing one is reported by the config loader)
+        named = self.named_configs()
+        name = value[:-5] if value.endswith(".yaml") else value
+        if name in named:
+            return str(named[name])
+        raise ConfigError(f"config {value!r} is neither a file nor a named config of task {self.name!r}; "
+                          f"{did_you_mean(name, named)}")
 
     def summary(self) -> str:
         if self.folder is not None:
@@ -142,8 +211,19 @@ def task_dirs() -> list[Path]:
     return out
 
 
+def installed_task_dir() -> Path | None:
+    """The built-in tasks installed with the wheel (the package `mixsuite_tasks`), if any."""
+    try:
+        spec = importlib.util.find_spec(INSTALLED_TASKS)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else None
+
+
 def discover() -> dict[str, TaskSpec]:
-    """Every task that `mixsuite run NAME` can find, by name: folders under task_dirs(), then entry points.
+    """Every task that `mixsuite run NAME` can find, by name: folders under task_dirs(), the installed built-ins
+    (unless a folder has the name), then entry points.
 
     A name claimed twice (two folders, or a folder and an entry point) maps to an AmbiguousTask that
     refuses to load and names both sources.
@@ -158,13 +238,21 @@ def discover() -> dict[str, TaskSpec]:
         else:
             found[spec.name] = spec
 
-    for d in task_dirs():
+    def folders(d: Path):
         for folder in sorted(d.iterdir()):
             if (folder / "__init__.py").is_file():
                 try:
-                    add(_folder_spec(folder))
+                    yield _folder_spec(folder)
                 except (UserError, SyntaxError):
                     continue
+
+    for d in task_dirs():
+        for spec in folders(d):
+            add(spec)
+    installed = installed_task_dir()
+    if installed is not None and installed.resolve() not in [d.resolve() for d in task_dirs()]:
+        for spec in folders(installed):  # the built-ins: a folder of the same name (a checkout's copy) comes first
+            found.setdefault(spec.name, spec)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         add(TaskSpec(ep.name, f"entry point {ep.value}", ep.value.replace(" ", "")))
     return found

@@ -31,3 +31,21 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (set MIXSUITE_DATA)")
     return SHARED_DATA
+
+
+def killed_then_resumed(task_cls, cfg, runs_dir, results_dir, monkeypatch, kill_at: int = 3, log=None):
+    """Run `cfg` until a crash at the start of epoch `kill_at`, then run it again (it resumes); the resumed record."""
+    from mixsuite import runner
+
+    original = task_cls.train_epoch
+
+    def crash(self, epoch):
+        if epoch == kill_at:
+            raise KeyboardInterrupt("killed")
+        return original(self, epoch)
+
+    monkeypatch.setattr(task_cls, "train_epoch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(task_cls, cfg, results_dir=results_dir, runs_dir=runs_dir, log=lambda *a: None)
+    monkeypatch.setattr(task_cls, "train_epoch", original)
+    return runner.run(task_cls, cfg, results_dir=results_dir, runs_dir=runs_dir, log=log or (lambda *a: None))

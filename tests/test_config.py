@@ -63,3 +63,122 @@ def test_an_added_field_keeps_the_hash_until_it_is_set():
     assert config_hash(build_config(CfgLater, [], ["alpha=1.0"])) == config_hash(build_config(Cfg, [], ["alpha=1.0"]))
     assert config_hash(build_config(CfgLater, [], ["new_switch=true"])) != config_hash(Cfg())
     assert build_config(CfgLater, [], ["new_switch=true"]).new_switch is True
+
+
+# ---- allowed values, declared once per field ---------------------------------------------------------------------
+from typing import Annotated, Literal  # noqa: E402
+
+from mixsuite.config import at_least, each, one_of, positive, probability, validate  # noqa: E402
+
+KINDS = ("small", "large")
+
+
+@dataclass
+class Ruled(RunConfig):
+    kind: Annotated[str, one_of(KINDS, prefixes={"custom:": lambda rest: None if rest else "custom: needs a name"})] \
+        = "small"
+    share: Annotated[float, probability] = 0.5
+    size: Annotated[int, positive] = 3
+    widths: Annotated[list[int], each(at_least(1))] = field(default_factory=lambda: [1, 2])
+    mode: Literal["a", "b"] = "a"
+    optim: Optim = field(default_factory=Optim)
+
+
+@dataclass
+class RuledLonger(Ruled):
+    epochs: int = 100          # only the default changes: RunConfig's `>= 1` still holds
+    size: int = 5
+
+
+def test_a_closed_set_names_the_field_the_value_and_the_nearest_spelling():
+    with pytest.raises(ConfigError,
+                       match=r"^kind: 'smal' is not one of small, large, custom:<name>; did you mean 'small'\?$"):
+        build_config(Ruled, [], ["kind=smal"])
+    with pytest.raises(ConfigError, match=r"kind: 'zzz' .*; the nearest is '(small|large)'$"):
+        build_config(Ruled, [], ["kind=zzz"])
+    assert build_config(Ruled, [], ["kind=custom:mine"]).kind == "custom:mine"
+    with pytest.raises(ConfigError, match="kind: custom: needs a name"):
+        build_config(Ruled, [], ["kind='custom:'"])
+    with pytest.raises(ConfigError, match=r"mode: 'c' is not one of a, b"):
+        build_config(Ruled, [], ["mode=c"])
+
+
+def test_ranges_and_items():
+    with pytest.raises(ConfigError, match=r"^share: 1.5 is out of range: it must be in \[0, 1\]$"):
+        build_config(Ruled, [], ["share=1.5"])
+    with pytest.raises(ConfigError, match=r"^size: 0 is out of range: it must be > 0$"):
+        build_config(Ruled, [], ["size=0"])
+    with pytest.raises(ConfigError, match=r"^widths: item 1: 0 is out of range: it must be >= 1$"):
+        build_config(Ruled, [], ["widths=[3,0]"])
+    with pytest.raises(ConfigError, match=r"^epochs: 0 is out of range"):
+        build_config(Ruled, [], ["epochs=0"])
+    assert build_config(Ruled, [], ["share=0", "share=1"]).share == 1.0
+
+
+def test_every_problem_is_listed_and_defaults_are_checked_too():
+    with pytest.raises(ConfigError) as err:
+        build_config(Ruled, [], ["share=2", "size=-1", "kind=big"])
+    assert str(err.value).startswith("3 problems:") and all(k in str(err.value) for k in ("share:", "size:", "kind:"))
+    with pytest.raises(ConfigError, match="share: 7.0"):
+        validate(Ruled(share=7.0))     # a config built in code: runner.run checks it the same way
+
+
+def test_a_subclass_that_changes_a_default_keeps_the_rules():
+    assert build_config(RuledLonger).epochs == 100
+    with pytest.raises(ConfigError, match=r"^epochs: 0 is out of range"):
+        build_config(RuledLonger, [], ["epochs=0"])
+    with pytest.raises(ConfigError, match=r"^size: 0 is out of range"):
+        build_config(RuledLonger, [], ["size=0"])
+
+
+@dataclass
+class CfgLaterList(Cfg):
+    extra_layers: list[str] = added_field(["x"])
+
+
+def test_an_added_list_field_keeps_the_hash_until_it_is_set():
+    a, b = CfgLaterList(), CfgLaterList()
+    assert a.extra_layers == ["x"] and a.extra_layers is not b.extra_layers
+    assert config_hash(a) == config_hash(Cfg())
+    assert config_hash(build_config(CfgLaterList, [], ["extra_layers=[y]"])) != config_hash(Cfg())
+
+
+# ---- every committed config is valid and keeps its hash ----------------------------------------------------------
+import json  # noqa: E402
+
+from mixsuite.config import load_yaml, merge  # noqa: E402
+from mixsuite.task import resolve  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+
+TASKS = ("spirals", "image", "fewshot", "graphmix", "handwriting")
+# One record of each config that the tables group by, made before the shared mixing config and the value rules.
+PINNED = [
+    "spirals/spirals-erm-ee622189f6-s0.json", "spirals/spirals-input-1d3e9c60bf-s0.json",
+    "spirals/spirals-manifold-7bac51a605-s0.json",
+    "image/cifar10-jpeg-cutmix-96969fe5a5-s0.json", "image/cifar10-jpeg-manifold-953a1f3379-s0.json",
+    "image/cifar10-jpeg-erm-3513bf1f64-s0.json", "image/cifar10-jpeg-input-f89673f510-s0.json",
+    "fewshot/omniglot-s2m2-2ac8e7e4f7-s0.json", "fewshot/omniglot-manifold-7928b4afca-s0.json",
+    "fewshot/omniglot-baselinepp-8fd32314be-s0.json",
+    "graphmix/cora-gcn-258a48eccf-s1.json", "graphmix/cora-graphmix-374f718e65-s1.json",
+    "graphmix/citeseer-graphmix-88b3be46f0-s1.json", "graphmix/citeseer-graphmix-0a387b4a62-s1.json",
+    "handwriting/poilus-manifold-042a4d99ea-s1.json", "handwriting/poilus-manifold-4ef60f52a3-s1.json",
+    "handwriting/poilus-erm-da2d17bf90-s1.json",
+]
+
+
+@pytest.mark.parametrize("name", PINNED)
+def test_recorded_configs_keep_their_hash(name):
+    record = json.loads((ROOT / "results" / "runs" / name).read_text())
+    task = resolve(str(ROOT / "tasks" / record["task"])).load()
+    cfg = validate(merge(task.Config(), record["config"]))
+    assert config_hash(cfg) == record["config_hash"]
+    assert name.split("/")[1].startswith(f"{record['dataset']}-{record['method']}-{record['config_hash']}")
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_every_committed_config_file_is_valid(task_name):
+    task = resolve(str(ROOT / "tasks" / task_name)).load()
+    for path in sorted((ROOT / "configs" / task_name).glob("*.yaml")):
+        assert isinstance(load_yaml(path), dict)
+        build_config(task.Config, [path])       # raises ConfigError naming the field if a file breaks a rule

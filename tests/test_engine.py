@@ -12,7 +12,7 @@ from mixsuite.config import build_config
 from mixsuite.engine import NonFiniteLoss
 from mixsuite.task import resolve
 
-from conftest import ROOT
+from conftest import ROOT, killed_then_resumed
 
 SPIRALS = resolve(str(ROOT / "tasks" / "spirals")).load()
 SHORT = ["epochs=4", "repeats=4", "n_test_per_class=100", "plots=false", "progress=false"]
@@ -27,8 +27,8 @@ def quiet(*a, **k):
 
 
 def test_same_seed_same_numbers_other_seed_differs(tmp_path):
-    a = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r", runs_dir=tmp_path / "a", log=quiet)
-    b = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r", runs_dir=tmp_path / "b", log=quiet)
+    a = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "ra", runs_dir=tmp_path / "a", log=quiet)
+    b = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "rb", runs_dir=tmp_path / "b", log=quiet)
     c = runner.run(SPIRALS, cfg("seed=1"), results_dir=tmp_path / "r", runs_dir=tmp_path / "c", log=quiet)
     assert a["metrics"]["test_nll"] == b["metrics"]["test_nll"]
     assert a["metrics"]["test_nll"] != c["metrics"]["test_nll"]
@@ -36,20 +36,8 @@ def test_same_seed_same_numbers_other_seed_differs(tmp_path):
 
 def test_killed_run_resumes_to_same_result(tmp_path, monkeypatch):
     full = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r1", runs_dir=tmp_path / "full", log=quiet)
-
-    original = SPIRALS.train_epoch
-
-    def crash_at_3(self, epoch):
-        if epoch == 3:
-            raise KeyboardInterrupt("killed")
-        return original(self, epoch)
-
-    monkeypatch.setattr(SPIRALS, "train_epoch", crash_at_3)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=quiet)
-    monkeypatch.setattr(SPIRALS, "train_epoch", original)
     logs = []
-    resumed = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r2", runs_dir=tmp_path / "broken", log=logs.append)
+    resumed = killed_then_resumed(SPIRALS, cfg(), tmp_path / "broken", tmp_path / "r2", monkeypatch, log=logs.append)
     assert any("resumed" in line and "epoch 2" in line for line in logs)
     for key in ("test_nll", "test_acc", "best_test_acc", "boundary_distance"):
         assert resumed["metrics"][key] == full["metrics"][key], key
@@ -74,6 +62,7 @@ def test_record_fields(tmp_path):
     assert 0.0 <= rec["metrics"]["test_ece"] <= 1.0
 
 
+@pytest.mark.torchrun
 def test_two_gloo_processes_match_one_process(tmp_path):
     """DDP with 2 CPU processes (global batch 50 = 2 x 25) vs 1 process (batch 50), ERM so the pairing cannot
     differ: the same global batches, gradients averaged, so the results agree to float round-off (1e-5)."""

@@ -13,7 +13,8 @@ from conftest import ROOT
 
 resolve(str(ROOT / "tasks" / "fewshot")).load()
 from mixsuite.plugins.fewshot import data  # noqa: E402
-from mixsuite.plugins.fewshot.backbones import Conv4, ResNet12, WRN  # noqa: E402
+from mixsuite.models import Conv4, ResNet12  # noqa: E402
+from mixsuite.plugins.fewshot.backbones import wrn  # noqa: E402
 from mixsuite.plugins.fewshot.episodes import (episode_accuracies, episode_accuracies_loop, mean_ci95,  # noqa: E402
                                                sample_episodes)
 from mixsuite.plugins.fewshot.heads import CosineClassifier, rotate_batch  # noqa: E402
@@ -72,7 +73,7 @@ def test_batched_evaluator_equals_loop(classifier):
 
 def test_backbones_expose_mixing_points():
     for net, x in [(Conv4(1), torch.randn(2, 1, 28, 28)), (ResNet12(3, (8, 8, 8, 8)), torch.randn(2, 3, 32, 32)),
-                   (WRN(3, 10, 1), torch.randn(2, 3, 32, 32))]:
+                   (wrn(3, 10, 1), torch.randn(2, 3, 32, 32))]:
         names = dict(net.named_modules())
         assert {"block1", "block2", "block3"} <= names.keys()
         assert net(x).shape == (2, net.out_dim)
@@ -128,3 +129,60 @@ def test_paper_configs_carry_s2m2_hyperparameters(name, image, rot, total, queri
     assert cfg.mix_layers == ["input", "block1", "block2", "block3"]
     assert (cfg.n_way, cfg.shots, cfg.n_query, cfg.test_episodes) == (5, [1, 5], queries, episodes)
     assert cfg.episode_classifier == "cosine"
+
+
+def _copy_state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("rotation_classes", [False, True])
+def test_s2m2_step_is_one_forward_one_backward_with_the_papers_loss(tmp_path, monkeypatch, rotation_classes):
+    """The S2M2 step goes once through the (DDP-wrapped) module and calls backward once; its loss and
+    gradients equal the two-pass formula (mixed CE, then 0.5 CE(class) + 0.5 CE(rotation) on a quarter).
+    Where every rotation is a class (omniglot-vinyals: class 4c + k), a rotated image's class target is its
+    rotated class; else it keeps its class."""
+    import torch.nn.functional as F
+
+    from mixsuite.config import build_config
+    from mixsuite.engine import Engine
+    from mixsuite.plugins.fewshot.task import FewShotConfig, FewShotTask
+
+    cfg = build_config(FewShotConfig, [], ["device=cpu", "method=s2m2"])
+    task = FewShotTask(cfg, Engine(FewShotTask, cfg, runs_dir=tmp_path))
+    n_classes = 8 if rotation_classes else 6
+    task.build(channels=1, n_classes=n_classes)
+    torch.manual_seed(3)
+    x, y = torch.randn(16, 1, 28, 28), torch.arange(16) % n_classes
+    task.base = data.Split(x, y, rotation_groups=rotation_classes)
+    net, mixer = task.net, task.mixer
+    start = {"net": _copy_state(net), "mix": mixer.generator.get_state(), "quarter": task.quarter.get_state()}
+
+    # the previous formula, two passes, on a copy of the starting state
+    net.train()
+    with mixer.step(len(x)) as plan:
+        out = net(x)
+    expected = plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
+    q = torch.randperm(len(x), generator=task.quarter)[:4]
+    xr, yr = rotate_batch(x[q])
+    h = net.backbone(xr)
+    yq = y[q]
+    targets = torch.cat([4 * (yq // 4) + (yq + k) % 4 for k in range(4)]) if rotation_classes else yq.repeat(4)
+    expected = expected + 0.5 * F.cross_entropy(net.classifier(h), targets) \
+        + 0.5 * F.cross_entropy(net.rotation(h), yr)
+    expected.backward()
+    expected_grads = {n: p.grad.clone() for n, p in net.named_parameters()}
+
+    net.load_state_dict(start["net"])
+    net.zero_grad(set_to_none=True)
+    mixer.generator.set_state(start["mix"])
+    task.quarter.set_state(start["quarter"])
+    backwards, forwards, grads = [], [], {}
+    monkeypatch.setattr(task.engine, "backward", lambda loss: (backwards.append(1), loss.backward()))
+    monkeypatch.setattr(task.engine, "optimizer_step",
+                        lambda opt: grads.update({n: p.grad.clone() for n, p in net.named_parameters()}))
+    task.model.register_forward_hook(lambda *a: forwards.append(1))
+    loss = task.train_step(x, y, "s2m2")
+    assert backwards == [1] and forwards == [1]
+    assert torch.allclose(loss, expected, rtol=1e-6, atol=1e-7)
+    for name, g in expected_grads.items():
+        assert torch.allclose(grads[name], g, rtol=1e-5, atol=1e-7), name

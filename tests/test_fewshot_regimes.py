@@ -26,7 +26,7 @@ def tiny_sets():
         images = torch.zeros(6, 1, 4, 4, dtype=torch.uint8)
         for i in range(6):
             images[i, 0, 0, 0] = 100 * s + 10 * (i // 3) + i % 3 + 1     # a corner pixel marks the image
-        sets[name] = {"images": images, "labels": torch.arange(2).repeat_interleave(3)}
+        sets[name] = data.Split(images, torch.arange(2).repeat_interleave(3))
     return sets
 
 
@@ -174,6 +174,22 @@ def test_named_configs():
     assert (lk.dataset, lk.lake_runs, lk.test_weights) == ("omniglot", True, "best") and lk.patience > 0
 
 
+def test_config_refuses_regime_combinations_by_field():
+    from mixsuite.errors import ConfigError
+
+    cases = {("dataset=omniglot-vinyals", "base_classes=6"): "base_classes: 6 would split",
+             ("test_weights=best", "val_classes=0"): "test_weights: best chooses",
+             ("lake_runs=true", "dataset=cub"): "lake_runs: ",
+             ("ways=[5,1]",): "ways: item 1",
+             ("episode_classifier=prototypes",): "episode_classifier: "}
+    for overrides, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            build_config(FewShotConfig, overrides=overrides)
+    ok = build_config(FewShotConfig, overrides=["dataset=omniglot-vinyals", "base_classes=8", "test_weights=best",
+                                                "episode_classifier=prototype", "ways=[5,20]"])
+    assert (ok.base_classes, ok.ways) == (8, (5, 20))
+
+
 def synthetic_splits(n_chars=(4, 6, 6), per_class=20, size=28, seed=0):
     """(base, val, novel) of characters in 4 rotation classes each: a random prototype per character, noisy copies."""
     g = torch.Generator().manual_seed(seed)
@@ -258,10 +274,7 @@ def test_lake_runs_refuse_a_model_trained_on_their_alphabets(cli, tmp_path):
 
 
 def test_reference_files_name_metrics_the_named_configs_record():
-    try:
-        from mixsuite.report.reference import load_reference
-    except ImportError:
-        from mixsuite.reference import load_reference
+    from mixsuite.report.reference import load_reference
 
     v = build_config(FewShotConfig, [ROOT / "configs" / "fewshot" / "omniglot-vinyals.yaml"])
     recorded = {f"test_{w}way{s}shot_acc" for w in v.ways for s in v.shots} | {"lake_20way1shot_err"}

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mixsuite.config import load_yaml
+from mixsuite.config import ConfigError, build_config, load_yaml
 from mixsuite.engine import Engine
-from mixsuite.errors import DataNotFound, UserError
+from mixsuite.errors import DataNotFound
 from mixsuite.mixing import MixPlan
 from mixsuite.task import resolve
 
@@ -74,12 +74,10 @@ def test_gat_attention_dropout_is_separate_from_the_hidden_dropout():
     torch.testing.assert_close(model(x, edges), model(x, edges))
 
 
-def test_attention_dropout_on_a_gcn_is_refused(shared_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
-    cfg = GraphMixConfig(data_root=str(shared_data), method="graphmix", attention_dropout=0.5, device="cpu")
-    task = GraphMixTask(cfg, Engine(GraphMixTask, cfg, runs_dir=tmp_path, log=lambda line: None))
-    with pytest.raises(UserError, match="attention_dropout=0.5 is for the GAT methods"):
-        task.setup()
+def test_attention_dropout_on_a_gcn_is_refused_with_the_config():
+    with pytest.raises(ConfigError, match="attention_dropout=0.5 is for the GAT methods"):
+        build_config(GraphMixConfig, [], ["method=graphmix", "attention_dropout=0.5"])
+    assert build_config(GraphMixConfig, [], ["method=gat", "attention_dropout=0.5"]).attention_dropout == 0.5
 
 
 @pytest.mark.parametrize("use_gat_yaml", [False, True])

@@ -11,7 +11,7 @@ import torch
 
 from mixsuite.config import build_config
 from mixsuite.errors import DataNotFound
-from mixsuite.mixing import build_mixer
+from mixsuite.mixing import MIXERS, build_mixer
 from mixsuite.runner import run
 from mixsuite.task import resolve
 
@@ -165,7 +165,8 @@ def test_paper_configs_carry_the_papers_hyperparameters(arch, dataset, method):
         assert cfg.mix_layers == ["input", "layer1", "layer2"]
 
 
-@pytest.mark.parametrize("method", ["erm", "input", "manifold", "cutmix", "dropout", "cutout"])
+@pytest.mark.parametrize("method", ["erm", "input", "manifold", "cutmix", "dropout", "cutout", "patchup",
+                                    "patchup-hard", "nfm", "alignmix", "fmix", "resizemix"])
 def test_every_method_trains_and_records_the_metrics(method, shared_data, tmp_path):
     cfg = build_config(TASK.Config, [ROOT / "configs/image/smoke.yaml"],
                        [f"method={method}", "epochs=1", "train_per_class=10", "test_per_class=10",
@@ -177,6 +178,22 @@ def test_every_method_trains_and_records_the_metrics(method, shared_data, tmp_pa
                 "last_hidden_sv_overall_erank", "train_images_per_s"):
         assert key in m and np.isfinite(m[key]), key
     assert 0 <= m["test_err"] <= 100 and m["best_epoch"] == 1
+
+
+def test_descendants_take_their_papers_layers_and_alpha_unless_told_otherwise():
+    task_mod = __import__(TASK.__module__, fromlist=["x"])
+    expected = {"patchup": (["input", "conv1", "layer1"], 2.0), "nfm": (["input", "layer1", "layer2", "layer3"], 1.0),
+                "alignmix": (["input", "layer4"], 2.0), "fmix": (None, 1.0), "resizemix": (None, 1.0)}
+    net = models.build_model("preactresnet18", 10, width=0.125)
+    for method, (layers, alpha) in expected.items():
+        cfg = build_config(TASK.Config, [], [f"method={method}"])
+        used = None if MIXERS.get(cfg.mixing_backend()).default_layers else cfg.mixing_layers()
+        assert used == layers and task_mod.DEFAULT_ALPHA.get(method) == alpha
+        build_mixer(task_mod.MIXER[method], net, layers=layers)                  # every layer is a module here
+    cfg = build_config(TASK.Config, [], ["method=nfm", "mix_layers=[layer2]"])
+    assert cfg.mixing_layers() == ["layer2"]
+    hard = build_mixer("patchup", net, layers=["conv1"], **task_mod.BACKEND_OPTIONS["patchup-hard"])
+    assert (hard.mode, hard.gamma, hard.prob, hard.block_size) == ("hard", 0.5, 0.7, 7)    # the README's CIFAR run
 
 
 def test_smoke_config_runs_via_the_cli_within_60s(cli, shared_data, tmp_path):

@@ -43,6 +43,18 @@ def test_same_seed_same_plan():
     assert not torch.equal(other.perm, plans[0][0].perm) or not torch.equal(other.lam, plans[0][0].lam)
 
 
+def test_a_mixer_without_a_generator_follows_torch_manual_seed():
+    """No fixed default seed: the global seed decides the plans (same seed, same plans; another, other plans)."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+    def plans(seed):
+        torch.manual_seed(seed)
+        mixer = ManifoldMixup(model, layers=["input", "0", "1"], alpha=2.0)
+        return [(p.layer, p.lam.item(), p.perm.tolist()) for p in (mixer.draw(16) for _ in range(4))]
+
+    assert plans(1) == plans(1)
+    assert plans(1) != plans(2)
+
 def test_permutation_within_rows():
     rows = torch.tensor([1, 4, 5, 8])
     perm = sample_permutation(10, generator=gen(), rows=rows)

@@ -5,8 +5,8 @@ import pytest
 
 from mixsuite.cli import main
 from mixsuite.errors import ConfigError
-from mixsuite.reference import compare_to_reference, format_reference, load_reference, verdict
-from mixsuite.results import summarize, write_record
+from mixsuite.report.reference import compare_to_reference, format_reference, load_reference, verdict
+from mixsuite.report import summarize, write_record
 
 from conftest import ROOT
 

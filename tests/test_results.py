@@ -4,7 +4,9 @@ import subprocess
 import pytest
 
 from mixsuite.cli import main
-from mixsuite.results import format_table, git_info, load_records, plot_rows, row_labels, summarize, write_record
+from mixsuite.report.plots import plot_rows
+from mixsuite.report.records import git_info, load_records, write_record
+from mixsuite.report.tables import format_table, row_labels, summarize
 
 
 def rec(method, seed, acc, chash="h1", status="finished"):
@@ -98,7 +100,7 @@ def test_record_is_atomic_json(tmp_path):
 
 def test_curves_average_seeds_per_epoch_and_plot(tmp_path):
     from mixsuite.cli import main
-    from mixsuite.curves import group_curves
+    from mixsuite.report.curves import group_curves
 
     lines = {0: [(1, 0.9), (2, 0.5), (2, 0.6)],   # a resumed run logged epoch 2 twice: the later line counts
              1: [(1, 0.7), (2, 0.4)]}
@@ -130,3 +132,26 @@ def test_git_info_is_the_code_the_process_started_with(tmp_path):
     git("commit", "-qam", "two")   # the checkout moves on while a multi-seed command runs
     assert len(first[0]) == 40 and first[1] is False
     assert git_info(tmp_path) == first
+
+
+def test_compare_names_the_records_it_skips_and_why(tmp_path, capsys):
+    for r in [rec("erm", 1, 0.8), rec("erm", 2, 0.9)]:
+        write_record(tmp_path, r)
+    bad = write_record(tmp_path, {**rec("erm", 3, 0.1), "metrics": None})   # an AttributeError before
+    cut = write_record(tmp_path, rec("erm", 4, 0.2))
+    cut.write_text(cut.read_text()[:40])                                     # a truncated record
+    assert main(["compare", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "| d | erm | h1 | 2 | 0.8500 ± 0.0707 |" in captured.out         # the two good records, n = 2
+    assert "skipped 2 files that are not a usable run record:" in captured.err
+    assert f"{bad}: has no metrics (\"metrics\": null)" in captured.err
+    assert f"{cut}: is not valid JSON (truncated?)" in captured.err
+
+
+def test_compare_unknown_metric_names_the_metrics_there_are(tmp_path, capsys):
+    write_record(tmp_path, rec("erm", 1, 0.8))
+    for extra in ([], ["--plot", str(tmp_path / "x.png")]):
+        assert main(["compare", str(tmp_path), "--metric", "test_acc", "--metric", "nosuch", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "--metric nosuch: no run record read has it; the metrics there are: epoch, test_acc" in err
+    assert not (tmp_path / "x.png").exists()

@@ -1,12 +1,23 @@
 """The shared mixing core: torch only, no task knowledge."""
 from .backends import MIXERS, CutMix, ERM, InputMixup, ManifoldMixup, Mixer, build_mixer
-from .hooks import INPUT, apply_plan, resolve_layers
+from .config import MixingConfig, mixer_from_config
+from .gate import GatedMixer
+from .hooks import INPUT, apply_plan, release, resolve_layers
 from .losses import bce_on_softmax, mixed_ctc_loss, mixed_loss, one_hot, soft_cross_entropy
 from .plan import MixPlan, identity_plan
-from .sampling import pair_within, sample_lambda, sample_permutation
+from .sampling import pair_within, sample_beta, sample_lambda, sample_permutation
+from .timm_mixup import Mixup
+from .shaped import MixingShapeError, ShapedPlan
+from .patchup import PatchUp                       # the descendants register themselves on import
+from .noisy import NoisyFeatureMixup
+from .alignmix import AlignMixup, sinkhorn
+from .fmix import FMix
+from .resizemix import ResizeMix
 
 __all__ = [
-    "MIXERS", "CutMix", "ERM", "InputMixup", "ManifoldMixup", "Mixer", "build_mixer", "INPUT", "apply_plan",
+    "MIXERS", "CutMix", "ERM", "InputMixup", "ManifoldMixup", "Mixer", "build_mixer", "MixingConfig",
+    "mixer_from_config", "GatedMixer", "INPUT", "apply_plan",
     "resolve_layers", "bce_on_softmax", "mixed_ctc_loss", "mixed_loss", "one_hot", "soft_cross_entropy", "MixPlan",
-    "identity_plan", "pair_within", "sample_lambda", "sample_permutation",
+    "identity_plan", "pair_within", "sample_beta", "sample_lambda", "sample_permutation", "Mixup", "release",
+    "MixingShapeError", "ShapedPlan", "PatchUp", "NoisyFeatureMixup", "AlignMixup", "sinkhorn", "FMix", "ResizeMix",
 ]

@@ -1,4 +1,6 @@
-"""Mixing backends, one plan-drawing rule each, in a registry: erm, input, manifold, cutmix.
+"""Mixing backends, one plan-drawing rule each, in a registry: erm, input, manifold, cutmix here; the
+descendants (patchup, nfm, alignmix, fmix, resizemix) in their own files; third-party ones through the
+`mixsuite.mixers` entry-point group.
 
     mixer = build_mixer("manifold", model, alpha=2.0, layers=["input", "layer1", "layer2"], generator=g)
     with mixer.step(batch_size) as plan:      # k ~ U(S), lambda ~ Beta(alpha, alpha), a permutation
@@ -19,7 +21,16 @@ from .hooks import INPUT, apply_plan, resolve_layers
 from .plan import MixPlan, identity_plan
 from .sampling import sample_lambda, sample_permutation
 
-MIXERS = Registry("mixing backend")
+ENTRY_POINT_GROUP = "mixsuite.mixers"
+
+
+def _is_mixer(obj) -> str | None:
+    if isinstance(obj, type) and issubclass(obj, Mixer):
+        return None
+    return f"{obj!r} is not a subclass of mixsuite.mixing.Mixer"
+
+
+MIXERS = Registry("mixing backend", entry_point_group=ENTRY_POINT_GROUP, check=_is_mixer)
 
 
 class Mixer:
@@ -35,7 +46,7 @@ class Mixer:
         self.layers = list(layers) if layers else list(self.default_layers)
         self.per_sample = per_sample
         self.fold = fold
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.generator = generator if generator is not None else generator_from_global_rng()
         self.output_index = output_index
         self.modules = resolve_layers(model, self.layers) if model is not None else {}
 
@@ -58,11 +69,17 @@ class Mixer:
     def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None):
         """Draw a plan and, within the block, mix the model's forward at the plan's layer."""
         plan = self.draw(batch_size, rows, device)
-        if self.model is None or not plan.active:
+        with self.apply(plan):
+            yield plan
+
+    @contextmanager
+    def apply(self, plan: MixPlan):
+        """Within the block, mix the model's forward as `plan` says (a plan drawn earlier with `draw`)."""
+        if self.model is None:
             yield plan
             return
-        module = self.modules.get(plan.layer)
-        with apply_plan(self.model, plan, module, self.output_index):
+        # through apply_plan even when nothing is mixed: it removes the hooks the model's last plan left
+        with apply_plan(self.model, plan, self.modules.get(plan.layer), self.output_index):
             yield plan
 
     def state_dict(self) -> dict:
@@ -147,17 +164,28 @@ class CutMix(Mixer):
             raise ValueError("cutmix needs image_size=(H, W) (set it on the mixer or pass it to draw)")
         layer = self._choose_layer()
         lam = float(sample_lambda(self.alpha, 1, generator=self.generator)[0])
-        cut = math.sqrt(1.0 - lam)
-        ch, cw = int(h * cut), int(w * cut)
-        cy = int(torch.randint(h, (1,), generator=self.generator, device=self.generator.device))
-        cx = int(torch.randint(w, (1,), generator=self.generator, device=self.generator.device))
-        y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
-        x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+        box = cutmix_box(h, w, lam, self.generator)
+        y0, y1, x0, x1 = box
         lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
         perm = sample_permutation(batch_size, generator=self.generator, rows=rows, device=device)
-        return CutMixPlan(layer, torch.tensor(lam, device=device), perm, rows, box=(y0, y1, x0, x1))
+        return CutMixPlan(layer, torch.tensor(lam, device=device), perm, rows, box=box)
+
+
+def cutmix_box(h: int, w: int, lam: float, generator: torch.Generator) -> tuple[int, int, int, int]:
+    """CutMix's box (y0, y1, x0, x1): sides sqrt(1 - lam) of the image's, centre uniform, clipped to the image."""
+    cut = math.sqrt(1.0 - lam)
+    ch, cw = int(h * cut), int(w * cut)
+    cy = int(torch.randint(h, (1,), generator=generator, device=generator.device))
+    cx = int(torch.randint(w, (1,), generator=generator, device=generator.device))
+    return max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
+
+
+def generator_from_global_rng() -> torch.Generator:
+    """A generator seeded by a draw from torch's global RNG: `torch.manual_seed` decides the plans of a mixer
+    built without a generator (a fixed seed would give every run the same plans whatever its seed)."""
+    return torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
 
 
 def build_mixer(name: str, model: nn.Module | None = None, **kwargs) -> Mixer:
-    """The backend registered under `name` ('erm', 'input', 'manifold', 'cutmix', or a plugin's)."""
+    """The backend registered under `name` (see `MIXERS.names()`; a plugin's through its entry point)."""
     return MIXERS.get(name)(model, **kwargs)

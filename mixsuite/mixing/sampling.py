@@ -1,4 +1,4 @@
-"""Random draws of the mixing core: lambda ~ Beta(alpha, alpha) and the pairing permutation.
+"""Random draws of the mixing core: lambda ~ Beta(alpha, alpha), other Beta draws, and the pairing permutation.
 
 Everything is drawn from an explicit `torch.Generator`, so a seed fixes the plan. Beta is sampled as
 G1 / (G1 + G2) with Gamma(alpha) draws (Marsaglia-Tsang), because torch.distributions takes no generator.
@@ -46,12 +46,26 @@ def sample_lambda(
     if alpha <= 0:
         lam = torch.ones(n, dtype=torch.float64)
     else:
-        g1 = _standard_gamma(alpha, n, generator)
-        g2 = _standard_gamma(alpha, n, generator)
-        lam = g1 / (g1 + g2)
+        lam = _beta(alpha, alpha, n, generator)
         if fold:
             lam = torch.maximum(lam, 1.0 - lam)
     return lam.to(device=device or generator.device, dtype=torch.float32)
+
+
+def sample_beta(a: float, b: float, n: int = 1, *, generator: torch.Generator,
+                device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """`n` draws of Beta(a, b) (a, b > 0) on `device` (default: the generator's), e.g. Noisy Feature Mixup's
+    Beta(2, 5) levels; dtype=torch.float64 keeps the draws' full precision (timm's numpy arithmetic)."""
+    if a <= 0 or b <= 0:
+        raise ValueError(f"Beta(a, b) needs a > 0 and b > 0, got a={a}, b={b}")
+    return _beta(a, b, n, generator).to(device=device or generator.device, dtype=dtype)
+
+
+def _beta(a: float, b: float, n: int, generator: torch.Generator) -> torch.Tensor:
+    """float64 draws of Beta(a, b) from two standard-gamma draws."""
+    g1 = _standard_gamma(a, n, generator)
+    g2 = _standard_gamma(b, n, generator)
+    return g1 / (g1 + g2)
 
 
 def sample_permutation(

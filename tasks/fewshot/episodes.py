@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+CLASSIFIERS = ("logistic", "cosine", "prototype")
+
 
 def sample_episodes(labels: torch.Tensor, n_episodes: int, n_way: int, n_shot: int, n_query: int, seed: int):
     """Indices into `labels`: support (E, way, shot) and query (E, way, query), disjoint within each class.
@@ -65,7 +67,7 @@ def _fit_predict(support: torch.Tensor, query: torch.Tensor, classifier: str, st
     elif classifier == "logistic":   # multinomial logistic regression on normalised features
         alpha0 = torch.zeros(e, way, n, device=support.device)
     else:
-        raise ValueError(f"classifier must be logistic, cosine or prototype, got {classifier!r}")
+        raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
     alpha = alpha0.clone().requires_grad_()
     bias = torch.zeros(e, 1, way, device=support.device, requires_grad=classifier == "logistic")
 

@@ -1,6 +1,8 @@
 """Classifier heads and the rotation pretext task."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,3 +42,28 @@ class FewShotNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.backbone(x))
+
+
+class TrainingForward(nn.Module):
+    """Everything one training step computes, in one forward, so that DDP (which wraps this module) sees all
+    of it and synchronises the gradients of one backward:
+
+    - the class logits of `x`, its hidden state mixed by `plan` (drawn from `mixer`, hooked on net.backbone);
+    - for the rotated images `xr`, their class logits and their rotation logits.
+
+    Returns the logits of x alone when no `xr` is given, else (logits of x or None, class, rotation logits).
+    """
+
+    def __init__(self, net: FewShotNet, mixer=None):
+        super().__init__()
+        self.net, self.mixer = net, mixer
+
+    def forward(self, x=None, plan=None, xr=None):
+        logits = None
+        if x is not None:
+            with self.mixer.apply(plan) if plan is not None else nullcontext():
+                logits = self.net(x)
+        if xr is None:
+            return logits
+        h = self.net.backbone(xr)
+        return logits, self.net.classifier(h), self.net.rotation(h)

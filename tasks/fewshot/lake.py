@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mixsuite.data import resize_uint8
 from mixsuite.errors import DataNotFound
 
-from .data import _resize
 from .episodes import episode_accuracies
 
 
@@ -68,7 +68,7 @@ def load_runs(path: Path, size: int) -> LakeRuns:
             test.append(torch.stack([image(f) for f in test_files]))
             answer.append(torch.tensor([train_files.index(truth[q]) for q in test_files]))
     n_runs, way = len(runs), len(train[0])
-    resize = lambda x: _resize(torch.cat(x), size).view(n_runs, way, 1, size, size)
+    resize = lambda x: resize_uint8(torch.cat(x), size).view(n_runs, way, 1, size, size)
     return LakeRuns(resize(train), resize(test), torch.stack(answer))
 
 

@@ -10,106 +10,121 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsuite import checkpoint
-from mixsuite.config import RunConfig, added_field
-from mixsuite.errors import ConfigError, UserError
-from mixsuite.mixing import build_mixer
-from mixsuite.task import Task
+from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
+from mixsuite.errors import UserError
+from mixsuite.mixing import MixingConfig, mixer_from_config
+from mixsuite.task import KeepsBestWeights, Task
 
 from . import data, lake
-from .backbones import build_backbone
-from .episodes import episode_accuracies, mean_ci95, sample_episodes
-from .heads import FewShotNet, rotate_batch
+from .backbones import BACKBONES, build_backbone
+from .episodes import CLASSIFIERS, episode_accuracies, mean_ci95, sample_episodes
+from .heads import FewShotNet, TrainingForward, rotate_batch
 
 METHODS = ("baseline", "baselinepp", "rotation", "manifold", "s2m2")
 
 
 @dataclass
-class FewShotConfig(RunConfig):
-    dataset: str = "omniglot"            # omniglot | miniimagenet | tieredimagenet | cub | cifar-fs
-    method: str = "s2m2"
-    backbone: str = "conv4"              # conv4 | resnet12 | wrn28-10
-    image_size: int = 28
+class FewShotConfig(MixingConfig, RunConfig):
+    dataset: Annotated[str, one_of(data.OMNIGLOT, data.FOLDER_DATASETS, ignore_case=True)] = "omniglot"
+    #                          omniglot | omniglot-vinyals | miniimagenet | tieredimagenet | cub | cifar-fs
+    method: Annotated[str, one_of(METHODS)] = "s2m2"
+    backbone: Annotated[str, one_of(BACKBONES)] = "conv4"   # conv4 | resnet12 | wrn28-10
+    image_size: Annotated[int, positive] = 28
     epochs: int = 6                      # all epochs; for s2m2 the first rotation_epochs are the rotation stage
-    rotation_epochs: int = 3             # s2m2 only: the rotation stage that comes first
+    rotation_epochs: Annotated[int, non_negative] = 3   # s2m2 only: the rotation stage that comes first
     init_from: str = ""                  # start from a previous run's checkpoint.pt (e.g. its rotation stage)
-    batch_size: int = 128
-    lr: float = 1e-3                     # Adam, as the paper's code
+    batch_size: Annotated[int, positive] = 128
+    lr: Annotated[float, positive] = 1e-3   # Adam, as the paper's code
     alpha: float = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
-    head_scale: float = 10.0             # cosine head: 2 when <= 200 classes, else 10 in the paper's code
-    dropout: float = 0.5                 # WRN only
-    base_classes: int = 0                # 0 = all; fewer for quick runs
-    val_classes: int = 64                # held out of the base classes for validation episodes (Omniglot)
-    n_way: int = 5
-    shots: list[int] = field(default_factory=lambda: [1, 5])
-    n_query: int = 15                    # -1: every remaining image of the class (the paper's protocol)
-    val_episodes: int = 200
-    test_episodes: int = 600
-    episode_classifier: str = "logistic"  # logistic | cosine | prototype (nearest class mean, nothing fitted)
-    classifier_steps: int = 300
-    classifier_lr: float = 0.1
+    head_scale: Annotated[float, positive] = 10.0  # cosine head: 2 when <= 200 classes, else 10 in the paper's code
+    dropout: Annotated[float, probability] = 0.5   # WRN only
+    base_classes: Annotated[int, non_negative] = 0  # 0 = all; fewer for quick runs
+    val_classes: Annotated[int, non_negative] = 64  # held out of the base classes for validation episodes (Omniglot)
+    n_way: Annotated[int, at_least(2)] = 5
+    shots: Annotated[list[int], each(at_least(1))] = field(default_factory=lambda: [1, 5])
+    n_query: Annotated[int, at_least(1, allow=(-1,))] = 15  # -1: every remaining image of the class (the paper's)
+    val_episodes: Annotated[int, at_least(1)] = 200
+    test_episodes: Annotated[int, at_least(1)] = 600
+    episode_classifier: Annotated[str, one_of(CLASSIFIERS)] = "logistic"
+    #                                    logistic | cosine | prototype (nearest class mean, nothing fitted)
+    classifier_steps: Annotated[int, at_least(1)] = 300
+    classifier_lr: Annotated[float, positive] = 0.1
     eval_every: int = 2
     # Added after the first records (each enters the config hash only when set):
-    ways: tuple[int, ...] = added_field(())   # the test episodes' N-way values (default: n_way alone)
-    test_weights: str = added_field("last")    # last | best: the weights of the best validation epoch
+    ways: Annotated[tuple[int, ...], each(at_least(2))] = added_field(())  # test episodes' N-way (default: n_way)
+    test_weights: Annotated[str, one_of("last", "best")] = added_field("last")  # best: the best val epoch's weights
     lake_runs: bool = added_field(False)       # also score Lake's 20 one-shot runs (dataset=omniglot only)
 
+    def mixing_backend(self) -> str:
+        return "manifold" if self.method in ("manifold", "s2m2") else "erm"
 
-class FewShotTask(Task):
+    def check(self) -> list[str]:
+        found = super().check()
+        start = Path(self.init_from)
+        if self.init_from and not (start.is_file() or (start / "checkpoint.pt").is_file()):
+            found.append(f"init_from: no checkpoint at {self.init_from!r} (a run folder or its checkpoint.pt)")
+        dataset = self.dataset.lower()
+        if self.lake_runs and dataset != "omniglot":
+            found.append(f"lake_runs: Lake's runs are drawn from the evaluation alphabets, which are not novel to a "
+                         f"model trained on dataset={self.dataset}: use dataset=omniglot (the background set only)")
+        if self.test_weights == "best" and dataset == "omniglot" and not self.val_classes:
+            found.append("test_weights: best chooses on the validation classes, and val_classes=0 holds none out: "
+                         "set val_classes (e.g. 64) or test_weights=last")
+        if dataset == "omniglot-vinyals" and self.base_classes % 4:
+            found.append(f"base_classes: {self.base_classes} would split a character's 4 rotation classes "
+                         "(omniglot-vinyals): use a multiple of 4")
+        return found
+
+
+class FewShotTask(KeepsBestWeights, Task):
     name = "fewshot"
     summary = "S2M2 few-shot learning: rotation + manifold mixup, batched N-way K-shot episodes (Omniglot, mini, CUB)"
     Config = FewShotConfig
     primary_metric = "test_5way5shot_acc"
+    baseline_method = "baselinepp"
     select_metric = "val_acc"
     state_attrs = ("net", "optimizer")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        if cfg.method not in METHODS:
-            raise UserError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
-        if cfg.test_weights not in ("last", "best"):
-            raise ConfigError(f"test_weights must be last or best, got {cfg.test_weights!r}")
-        if cfg.lake_runs and cfg.dataset != "omniglot":
-            raise ConfigError(f"lake_runs=true scores Lake's runs, whose characters are not novel to a model trained "
-                            f"on dataset={cfg.dataset}: use dataset=omniglot (the background set only)")
         self.base, self.val, self.novel = data.load(cfg.dataset, eng.data_root, cfg.image_size, cfg.val_classes)
-        if cfg.test_weights == "best" and not len(self.val.labels):
-            raise ConfigError("test_weights=best chooses on the validation classes, and this split has none")
         if cfg.base_classes:
-            try:
-                self.base = self.base.subset_classes(cfg.base_classes)
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
+            self.base = self.base.subset_classes(cfg.base_classes)
         self.lake = lake.load_runs(lake.find_zip(eng.data_root), cfg.image_size) if cfg.lake_runs else None
-        self.best_net = None
-        channels = self.base.images.shape[1]
         self.mean = self.base.images.float().mean().item() / 255
         self.std = self.base.images.float().std().item() / 255
         self.loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size, drop_last=True)
-        head = "linear" if cfg.method == "baseline" else "cosine"
-        self.net = FewShotNet(build_backbone(cfg.backbone, channels, cfg.dropout), self.base.n_classes, head,
-                              cfg.head_scale)
-        self.model = eng.prepare(self.net)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        mixing = cfg.method in ("manifold", "s2m2")
-        self.mixer = build_mixer("manifold" if mixing else "erm", self.net.backbone, alpha=cfg.alpha,
-                                 layers=cfg.mix_layers if mixing else None, generator=eng.generator("mix"))
-        self.quarter = eng.generator("quarter")
+        self.build(self.base.images.shape[1], self.base.n_classes)
         if cfg.init_from:
             self._init_from(Path(cfg.init_from))
+
+    def build(self, channels: int, n_classes: int) -> None:
+        """The network, its optimizer, the mixer and the one module a training step calls (DDP-wrapped)."""
+        cfg, eng = self.cfg, self.engine
+        head = "linear" if cfg.method == "baseline" else "cosine"
+        self.net = FewShotNet(build_backbone(cfg.backbone, channels, cfg.dropout), n_classes, head, cfg.head_scale)
+        self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
+        # baseline, baselinepp and manifold never use the rotation head: DDP must not wait for its gradients
+        self.model = eng.prepare(TrainingForward(self.net, self.mixer),
+                                 find_unused_parameters=cfg.method not in ("rotation", "s2m2"))
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.quarter = eng.generator("quarter")
 
     def _init_from(self, path: Path):
         if path.is_dir():
             path = path / "checkpoint.pt"
         if not path.is_file():
             raise UserError(f"init_from={path}: no checkpoint there")
-        state = checkpoint.load(path)["task"]["net"]
+        state = checkpoint.load(path, how="Point init_from at a good checkpoint.pt (e.g. the rotation run's)")
+        state = state["task"]["net"]
         own = self.net.state_dict()
         kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith("rotation")}
         self.net.load_state_dict(kept, strict=False)   # the rotation head starts fresh, as in S2M2
@@ -129,40 +144,39 @@ class FewShotTask(Task):
         stage, total, n = self.stage(epoch), 0.0, 0
         for x, y in self.engine.progress(self.loader, f"{stage} {epoch}"):
             x, y = self.normalise(self.engine.to_device(x)), self.engine.to_device(y)
-            if stage == "rotation":
-                loss = self.rotation_loss(x, y)
-                self.engine.backward(loss)
-            elif stage == "s2m2":
-                loss = self.mixup_loss(x, y)
-                self.engine.backward(loss)
-                q = torch.randperm(len(x), generator=self.quarter)[: max(1, len(x) // 4)].to(x.device)
-                rot = self.rotation_loss(x[q], y[q])
-                self.engine.backward(rot)       # gradients accumulate: one step on both, as the paper's code
-                loss = loss + rot
-            elif stage == "manifold":
-                loss = self.mixup_loss(x, y)
-                self.engine.backward(loss)
-            else:
-                with self.engine.autocast():
-                    loss = F.cross_entropy(self.model(x), y)
-                self.engine.backward(loss)
-            self.engine.optimizer_step(self.optimizer)
+            loss = self.train_step(x, y, stage)
             total, n = total + loss.item() * len(x), n + len(x)
         return {"loss": total / max(n, 1)}
 
-    def mixup_loss(self, x, y):
-        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
-            out = self.model(x)
-        return plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
+    def train_step(self, x, y, stage: str) -> torch.Tensor:
+        """One forward through the (DDP-wrapped) model, one backward, one optimizer step; returns the loss.
 
-    def rotation_loss(self, x, y):
-        xr, yr = rotate_batch(x)
-        # where each rotation is a class of its own (omniglot-vinyals), a rotated image belongs to that class
-        yc = torch.cat([self.base.rotated_labels(y, k) for k in range(4)])
+        rotation: 0.5 CE(class) + 0.5 CE(rotation) over the 4 rotations of the batch; manifold: the mixed CE;
+        s2m2: the mixed CE plus the rotation loss on a random quarter of the batch (the paper's code adds the two
+        gradients before its one optimizer step); baseline(pp): CE.
+        """
+        plan = self.mixer.draw(len(x), device=x.device) if stage in ("manifold", "s2m2") else None
+        rot_x = rot_y = xr = None
+        if stage in ("rotation", "s2m2"):
+            rot_x, rot_y = x, y
+            if stage == "s2m2":
+                q = torch.randperm(len(x), generator=self.quarter)[: max(1, len(x) // 4)].to(x.device)
+                rot_x, rot_y = x[q], y[q]
+            xr, yr = rotate_batch(rot_x)
         with self.engine.autocast():
-            h = self.net.backbone(xr)
-            cls, rot = self.net.classifier(h), self.net.rotation(h)
-        return 0.5 * F.cross_entropy(cls, yc) + 0.5 * F.cross_entropy(rot, yr)
+            out = self.model(None if stage == "rotation" else x, plan, xr)
+        logits, cls_r, rot_r = out if xr is not None else (out, None, None)
+        loss = torch.zeros((), device=x.device)
+        if logits is not None:
+            loss = plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), logits, y) \
+                if plan is not None else F.cross_entropy(logits, y)
+        if xr is not None:
+            # where each rotation is a class of its own (omniglot-vinyals), a rotated image belongs to that class
+            yc = torch.cat([self.base.rotated_labels(rot_y, k) for k in range(4)])
+            loss = loss + 0.5 * F.cross_entropy(cls_r, yc) + 0.5 * F.cross_entropy(rot_r, yr)
+        self.engine.backward(loss)
+        self.engine.optimizer_step(self.optimizer)
+        return loss
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -188,16 +202,8 @@ class FewShotTask(Task):
             return {"rotation_stage_val_acc": acc, "rotation_stage_val_ci95": ci}
         return {"val_acc": acc, "val_ci95": ci}
 
-    def on_best(self, epoch):
-        if self.cfg.test_weights == "best":
-            self.best_net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-
-    def state_dict(self):
-        return {**super().state_dict(), "best_net": self.best_net}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        self.best_net = state.get("best_net")
+    def keeps_best_weights(self) -> bool:
+        return self.cfg.test_weights == "best"
 
     def finish(self):
         """Test episodes on the novel classes with the final (latest) model, as the paper's protocol, or with

@@ -1,7 +1,9 @@
 """Planetoid citation graphs (public split) through torch_geometric, prepared once for fast full-graph training.
 
 The data root holds `planetoid/<Name>/raw/ind.<name>.*` (the layout `Planetoid` uses). The root may be
-read-only, so the raw files are copied into mixsuite's cache and processed there.
+read-only, so the raw files are copied into mixsuite's cache and processed there, in a folder named after the
+source files (their path, sizes and times) and moved into place only once processed: another copy of the data
+gets its own folder, and a copy that fails to read leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from mixsuite.cache import cache_dir
-from mixsuite.errors import DataNotFound, UnknownName
+from mixsuite.cache import cached_dir, source_key
+from mixsuite.errors import DamagedFile, DataNotFound, UnknownName
 from mixsuite.registry import did_you_mean
 
 NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
@@ -73,26 +75,71 @@ def load_planetoid(data_root: Path, dataset: str, download: bool = False, binary
     if key not in NAMES:
         raise UnknownName(f"unknown Planetoid dataset {dataset!r}; {did_you_mean(key, NAMES)}")
     name = NAMES[key]
-    work = cache_dir() / "planetoid"
     raw = find_raw(Path(data_root), name)
     if raw is not None:
-        dest = work / name / "raw"
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in raw_files(name):
-            if not (dest / f).is_file():
-                shutil.copyfile(raw / f, dest / f)
-    elif not download and find_raw(work, name) is None:
-        looked = [Path(data_root) / "planetoid" / name / "raw", Path(data_root) / name / "raw", work / name / "raw"]
+        files = [raw / f for f in raw_files(name)]
+        key = f"planetoid-{name}-{source_key(*files)}"   # another copy, or a changed file: another folder
+
+        def build(folder: Path) -> None:
+            (folder / name / "raw").mkdir(parents=True)
+            for f in files:
+                shutil.copyfile(f, folder / name / "raw" / f.name)
+            _process(folder, name, raw)
+    elif download:
+        key = f"planetoid-{name}-download"
+
+        def build(folder: Path) -> None:
+            _process(folder, name, None)
+    else:
+        looked = [Path(data_root) / "planetoid" / name / "raw", Path(data_root) / name / "raw"]
         missing = _missing(looked[0], name)
         raise DataNotFound(
             f"Planetoid {name}" + (f" (incomplete: {', '.join(missing)} missing)" if missing else ""), looked,
             "Put the raw ind.* files there (data_root=... or $MIXSUITE_DATA), or pass download=true to let "
             "torch_geometric fetch them.")
+    work = cached_dir(key, build)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the pickles name scipy.sparse.csr (a deprecation warning)
         normalise = Compose([binarize_features, NormalizeFeatures()]) if binary else NormalizeFeatures()
         data = Planetoid(str(work), name, split="public", transform=normalise)[0]
     return _prepare(data)
+
+
+def _process(folder: Path, name: str, raw: Path | None) -> None:
+    """Let torch_geometric read the raw files under folder/<name>/raw once and write its processed file there;
+    a raw file it cannot read is named, with where to get a good copy."""
+    from torch_geometric.datasets import Planetoid
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Planetoid(str(folder), name, split="public")
+    except Exception as e:
+        damaged = _damaged_raw_file(folder / name / "raw", name) if raw is not None else None
+        if damaged is None:
+            raise
+        file, reason = damaged
+        raise DamagedFile(raw / file, reason,
+                          "Replace it with a good copy of the Planetoid raw files (the planetoid repository's "
+                          "data/ folder, github.com/kimiyoung/planetoid), or point data_root at a folder without "
+                          "them and pass download=true to let torch_geometric fetch them") from None
+
+
+def _damaged_raw_file(raw: Path, name: str) -> tuple[str, str] | None:
+    """(file name, what is wrong) of the first raw file that does not read, or None."""
+    import pickle
+
+    for f in raw_files(name):
+        try:
+            if f.endswith("test.index"):
+                [int(line) for line in (raw / f).read_text().split()]
+            else:
+                with warnings.catch_warnings(), open(raw / f, "rb") as fh:
+                    warnings.simplefilter("ignore")
+                    pickle.load(fh, encoding="latin1")
+        except Exception as e:
+            return f, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    return None
 
 
 def _missing(raw: Path, name: str) -> list[str]:

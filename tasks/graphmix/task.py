@@ -10,17 +10,18 @@ The FCN shares the GNN's weights. Reported: test accuracy at the epoch of best v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 
 from mixsuite.analysis import classification_metrics
-from mixsuite.config import RunConfig, added_field
-from mixsuite.errors import UserError
-from mixsuite.mixing import bce_on_softmax, build_mixer, one_hot
+from mixsuite.config import (RunConfig, added_field, at_least, between, each, non_negative, one_of, positive,
+                             probability)
+from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot
 from mixsuite.task import Task
 
-from .data import load_planetoid
+from .data import NAMES, load_planetoid
 from .model import build_model
 from .official import in_place_mix_plan, rescale_as_aliased_ema
 from .targets import consistency_weight, predicted_targets
@@ -31,19 +32,21 @@ GCN_HIDDEN = 16
 
 
 @dataclass
-class GraphMixConfig(RunConfig):
-    dataset: str = "cora"                 # cora | citeseer | pubmed
-    method: str = "graphmix"              # gcn | graphmix | gat | graphmix-gat
+class GraphMixConfig(MixingConfig, RunConfig):
+    dataset: Annotated[str, one_of(NAMES, ignore_case=True)] = "cora"   # cora | citeseer | pubmed
+    method: Annotated[str, one_of(METHODS)] = "graphmix"                # gcn | graphmix | gat | graphmix-gat
     epochs: int = 2000
     alpha: float = 1.0                    # lambda ~ Beta(alpha, alpha), one per mixup call
-    lr: float = 0.01
-    weight_decay: float = 5e-4
-    hidden: int = GCN_HIDDEN
-    input_dropout: float = 0.5
-    dropout: float = 0.0                  # hidden dropout (the paper's run scripts use 0)
-    attention_dropout: float = -1.0       # GAT only: dropout on the attention coefficients; < 0: the same as dropout
-    k_passes: int = 10                    # dropout predictions averaged for the unlabelled targets
-    temperature: float = 0.1              # sharpening
+    mix_layers: Annotated[list[str], each(one_of("hidden"))] = added_field(["hidden"])   # the FCN's hidden layer
+    lr: Annotated[float, positive] = 0.01
+    weight_decay: Annotated[float, non_negative] = 5e-4
+    hidden: Annotated[int, positive] = GCN_HIDDEN
+    input_dropout: Annotated[float, probability] = 0.5
+    dropout: Annotated[float, probability] = 0.0   # hidden dropout (the paper's run scripts use 0)
+    attention_dropout: Annotated[float, between(0, 1, allow=(-1.0,))] = -1.0
+    #                                     GAT only: dropout on the attention coefficients; -1: the same as dropout
+    k_passes: Annotated[int, at_least(1)] = 10   # dropout predictions averaged for the unlabelled targets
+    temperature: Annotated[float, positive] = 0.1   # sharpening
     gamma: float = -1.0                   # weight of the unsupervised mixup loss; < 0: 10 (Cora, CiteSeer), 1 (PubMed)
     target_dropout: bool = True           # dropout on in the k target passes (false: the official code's eval mode)
     gnn_step_dropout: bool = True         # input dropout in the plain GNN step (false: the official code's eval mode)
@@ -52,11 +55,24 @@ class GraphMixConfig(RunConfig):
                                           # partner) but each draw's target with its own, as the official in-place mix
     binary_features: bool = added_field(False)  # every non-zero feature set to 1 before row normalisation, as
                                           # the official loader; changes PubMed only (Cora, CiteSeer are binary)
-    ramp_start: int = 500
-    ramp_length: int = 500
+    ramp_start: Annotated[int, non_negative] = 500
+    ramp_length: Annotated[int, non_negative] = 500
     download: bool = False                # let torch_geometric fetch missing raw files
     checkpoint_every: int = 200
     log_every: int = 100
+
+    def mixing_backend(self) -> str:
+        return "manifold" if METHODS[self.method][1] else "erm"
+
+    def check(self) -> list[str]:
+        found = super().check()
+        if METHODS[self.method][0] == "gcn" and self.attention_dropout >= 0:
+            found.append(f"attention_dropout={self.attention_dropout} is for the GAT methods (gat, graphmix-gat); "
+                         f"{self.method} has no attention: leave it out or use dropout / input_dropout")
+        if self.per_sample_lambda and self.per_draw_targets:
+            found.append("per_sample_lambda: the official in-place mix (per_draw_targets) draws one lambda per "
+                         "mixup call; use one of the two")
+        return found
 
 
 class GraphMixTask(Task):
@@ -64,20 +80,17 @@ class GraphMixTask(Task):
     summary = "GraphMix: GCN/GAT + parameter-shared FCN with manifold mixup, Planetoid node classification"
     Config = GraphMixConfig
     primary_metric = "best_test_acc"      # test accuracy at the best validation epoch
+    baseline_method = "gcn"
     select_metric = "val_acc"
     state_attrs = ("model", "optimizer")
+    distributed = False                   # one full-graph step per epoch: nothing to split over processes
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        if cfg.method not in METHODS:
-            raise UserError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
         self.backbone, self.mixing = METHODS[cfg.method]
         if self.backbone == "gat" and (cfg.hidden, cfg.dropout) == (GCN_HIDDEN, 0.0):
             eng.log(f"note: {cfg.method} with the GCN's hidden={GCN_HIDDEN}, dropout=0; GAT's own settings are "
                     "in configs/graphmix/gat.yaml (-c configs/graphmix/gat.yaml)")
-        if self.backbone == "gcn" and cfg.attention_dropout >= 0:
-            raise UserError(f"attention_dropout={cfg.attention_dropout} is for the GAT methods (gat, graphmix-gat); "
-                            f"{cfg.method} has no attention: leave it out or use dropout / input_dropout")
         graph = load_planetoid(eng.data_root, cfg.dataset, cfg.download, binary=cfg.binary_features)
         self.g = graph.to(eng.device)
         self.graph_input = self.g.adj if self.backbone == "gcn" else self.g.adj.to_sparse_coo().indices()
@@ -90,7 +103,7 @@ class GraphMixTask(Task):
         self.model = build_model(self.backbone, self.g.x.shape[1], cfg.hidden, self.g.num_classes, cfg.input_dropout,
                                  cfg.dropout, attention_dropout).to(eng.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.mixer = build_mixer("manifold", None, alpha=cfg.alpha, layers=["hidden"], generator=eng.generator("mix"))
+        self.mixer = mixer_from_config(cfg, None, eng)
         self.coin = eng.generator("coin")
         self.gamma = cfg.gamma if cfg.gamma >= 0 else DEFAULT_GAMMA[cfg.dataset.lower()]
 

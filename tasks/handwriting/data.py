@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mixsuite.cache import cached, source_key
-from mixsuite.errors import DataNotFound
+from mixsuite.errors import DamagedFile, DataNotFound
 
 SPLITS = ("train", "val", "test")
 
@@ -65,11 +65,18 @@ def _poilus(folder: Path, height: int, max_width: int) -> dict:
     with open(folder / "lines.tsv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     out = {s: ([], []) for s in SPLITS}
-    with tarfile.open(folder / "lines_h64.tar") as tar:
-        for r in rows:
-            img = Image.open(io.BytesIO(tar.extractfile(f"lines/{r['id']}.png").read()))
-            out[r["split"]][0].append(_to_height(img, height, max_width))
-            out[r["split"]][1].append(r["text"])
+    archive, member = folder / "lines_h64.tar", "(opening the archive)"
+    try:
+        with tarfile.open(archive) as tar:
+            for r in rows:
+                member = f"lines/{r['id']}.png"
+                img = Image.open(io.BytesIO(tar.extractfile(member).read()))
+                out[r["split"]][0].append(_to_height(img, height, max_width))
+                out[r["split"]][1].append(r["text"])
+    except (tarfile.TarError, EOFError, OSError, KeyError, ValueError, SyntaxError) as e:  # truncated or incomplete
+        raise DamagedFile(archive, f"{member}: {type(e).__name__}: {e}",
+                          "Copy lines_h64.tar again from the dataset's source (with its lines.tsv: the two must "
+                          "match), or set data_root to a good copy") from None
     return {s: _pack(*v, height) for s, v in out.items()}
 
 

@@ -91,8 +91,10 @@ class CRNN(nn.Module):
         return self.head(self.block4(self.block3(self.block2(self.block1(x)))))
 
 
+MODELS = {"gated": GatedHTR, "crnn": CRNN}
+
+
 def build_model(name: str, n_classes: int, width: int, hidden: int, dropout: float) -> nn.Module:
-    models = {"gated": GatedHTR, "crnn": CRNN}
-    if name not in models:
-        raise ValueError(f"model must be one of {', '.join(models)}, got {name!r}")
-    return models[name](n_classes, width, hidden, dropout)
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
+    return MODELS[name](n_classes, width, hidden, dropout)

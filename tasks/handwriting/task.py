@@ -5,64 +5,80 @@ the larger of the two. Metrics: CER and WER (editdistance) on val and test, per-
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from mixsuite import dist
-from mixsuite.config import RunConfig
-from mixsuite.errors import UserError
-from mixsuite.mixing import build_mixer, mixed_ctc_loss
-from mixsuite.task import Task
+from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
+from mixsuite.mixing import MixingConfig, mixed_ctc_loss, mixer_from_config
+from mixsuite.task import KeepsBestWeights, Task
 
 from .batching import BucketBatchSampler, LineDataset, collate
 from .data import Lines, load_lines
-from .model import build_model, frames
+from .model import MODELS, build_model, frames
 from .text import Alphabet, BeamDecoder, error_rates, greedy_decode
+
+METHODS = ("erm", "input", "manifold")
+SCHEDULES = ("constant", "cosine")
+DECODERS = ("greedy", "beam")
+DATASETS = ("poilus", "iam")
+
+
+def _tsv_folder_problem(folder: str) -> str | None:
+    return None if folder else "tsv: needs the folder that holds labels.tsv, e.g. dataset=tsv:my_lines"
 
 
 @dataclass
-class HandwritingConfig(RunConfig):
-    dataset: str = "poilus"               # poilus | iam | tsv:<folder>
-    method: str = "manifold"              # erm | input | manifold
-    model: str = "gated"                  # gated (the paper's) | crnn
-    width: int = 1                        # channel multiplier
-    hidden: int = 128
-    dropout: float = 0.2
-    height: int = 64
-    max_width: int = 1600
+class HandwritingConfig(MixingConfig, RunConfig):
+    dataset: Annotated[str, one_of(DATASETS, prefixes={"tsv:": _tsv_folder_problem})] = "poilus"
+    #                                     poilus | iam | tsv:<folder>
+    method: Annotated[str, one_of(METHODS)] = "manifold"   # erm | input | manifold
+    model: Annotated[str, one_of(MODELS)] = "gated"         # gated (the paper's) | crnn
+    width: Annotated[int, positive] = 1   # channel multiplier
+    hidden: Annotated[int, positive] = 128
+    dropout: Annotated[float, probability] = 0.2
+    height: Annotated[int, positive] = 64
+    max_width: Annotated[int, positive] = 1600
     epochs: int = 20
-    batch_size: int = 16
-    lr: float = 1e-3
-    schedule: str = "constant"            # constant | cosine (to 0 over the epochs, stepped per epoch)
-    clip_grad: float = 5.0
+    batch_size: Annotated[int, positive] = 16
+    lr: Annotated[float, positive] = 1e-3
+    schedule: Annotated[str, one_of(SCHEDULES)] = "constant"   # constant | cosine (to 0 over the epochs, per epoch)
+    clip_grad: Annotated[float, non_negative] = 5.0   # 0: no clipping
     alpha: float = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
     augment: bool = False                 # light random affine + time/frequency masking
-    decoder: str = "greedy"               # greedy | beam (needs the ctc extra)
-    beam_size: int = 10
+    decoder: Annotated[str, one_of(DECODERS)] = "greedy"   # greedy | beam (needs the ctc extra)
+    beam_size: Annotated[int, at_least(1)] = 10
     lexicon: bool = False                 # beam search restricted to the training words
-    train_lines: int = 0                  # 0 = all; fewer for quick runs
-    eval_lines: int = 0
+    train_lines: Annotated[int, non_negative] = 0   # 0 = all; fewer for quick runs
+    eval_lines: Annotated[int, non_negative] = 0
+
+    def check(self) -> list[str]:
+        found = super().check()
+        if self.decoder == "beam" and importlib.util.find_spec("flashlight") is None:
+            found.append("decoder: beam search needs the ctc extra (pip install -e '.[ctc]', flashlight-text); "
+                         "install it or use decoder=greedy")
+        return found
 
 
-class HandwritingTask(Task):
+class HandwritingTask(KeepsBestWeights, Task):
     name = "handwriting"
     summary = "handwritten line recognition with CTC and mixed-CTC manifold mixup; CER/WER on real French lines"
     Config = HandwritingConfig
     primary_metric = "best_test_cer"
+    primary_mode = "min"
+    baseline_method = "erm"
     select_metric = "val_cer"
     select_mode = "min"
     state_attrs = ("net", "optimizer", "scheduler")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        if cfg.method not in ("erm", "input", "manifold"):
-            raise UserError(f"method must be erm, input or manifold, got {cfg.method!r}")
-        if cfg.schedule not in ("constant", "cosine"):
-            raise UserError(f"schedule must be constant or cosine, got {cfg.schedule!r}")
         splits = load_lines(eng.data_root, cfg.dataset, cfg.height, cfg.max_width)
         splits = {s: _first(lines, cfg.train_lines if s == "train" else cfg.eval_lines) for s, lines in splits.items()}
         self.splits = splits
@@ -79,10 +95,8 @@ class HandwritingTask(Task):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs) \
             if cfg.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
-        self.mixer = build_mixer(cfg.method, self.net, alpha=cfg.alpha, layers=cfg.mix_layers,
-                                 generator=eng.generator("mix"))
+        self.mixer = mixer_from_config(cfg, self.net, eng)
         self.augment = _augmentation() if cfg.augment else None
-        self.best_net = None
         eng.log(f"{cfg.dataset}: {len(splits['train'])}/{len(splits['val'])}/{len(splits['test'])} lines, "
                 f"{len(self.alphabet) - 1} characters; unknown in val/test: {self.unknown}")
 
@@ -142,16 +156,8 @@ class HandwritingTask(Task):
         rates = error_rates(hyps, self.splits["test"].texts)
         return {f"{prefix}cer": rates["cer"], f"{prefix}wer": rates["wer"], f"{prefix}nll_per_char": nll}
 
-    def on_best(self, epoch):
-        if self.cfg.decoder == "beam":   # beam-decode the selected epoch's weights too, at the end
-            self.best_net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-
-    def state_dict(self):
-        return {**super().state_dict(), "best_net": self.best_net}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        self.best_net = state.get("best_net")
+    def keeps_best_weights(self) -> bool:
+        return self.cfg.decoder == "beam"   # beam-decode the selected epoch's weights too, at the end
 
     def finish(self):
         """Beam decoding of the test lines: test_beam_* with the last weights, best_test_beam_* with the weights

@@ -9,6 +9,7 @@ validation split taken per class.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from mixsuite.cache import cached, source_key
-from mixsuite.errors import DataNotFound, UnknownName, UserError
+from mixsuite.errors import DamagedFile, DataNotFound, UnknownName, UserError
 from mixsuite.registry import did_you_mean
 
 CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
@@ -78,11 +79,25 @@ def rank_in_class(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rank, counts
 
 
-def _decode_jpegs(buf: np.ndarray, offsets: np.ndarray) -> torch.Tensor:
+CIFAR10_JPEG_HOW = ("Copy cifar10_jpeg/cifar10_jpeg.npz again from the shared data copy it came from (it is not "
+                    "downloadable; dataset=cifar10 download=true fetches torchvision's CIFAR-10 instead)")
+TINY_IMAGENET_HOW = "Unzip http://cs231n.stanford.edu/tiny-imagenet-200.zip again under the data root"
+
+
+def _rgb(source, path: Path, how: str, what: str = "") -> np.ndarray:
+    """One image as an (H, W, 3) uint8 array; an image that does not decode names its file (and which image)."""
     from PIL import Image
 
-    imgs = [np.asarray(Image.open(io.BytesIO(buf[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
-            for i in range(len(offsets) - 1)]
+    try:
+        with Image.open(source) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as e:   # PIL: truncated or unidentified image data
+        raise DamagedFile(path, f"{what}{e}", how) from None
+
+
+def _decode_jpegs(buf: np.ndarray, offsets: np.ndarray, path: Path, split: str) -> torch.Tensor:
+    imgs = [_rgb(io.BytesIO(buf[offsets[i]:offsets[i + 1]].tobytes()), path, CIFAR10_JPEG_HOW,
+                 f"{split} image {i} does not decode: ") for i in range(len(offsets) - 1)]
     return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
 
 
@@ -94,11 +109,16 @@ def load_cifar10_jpeg(root: Path, download: bool) -> dict:
                            "downloadable; use dataset=cifar10 download=true for torchvision's CIFAR-10).")
 
     def build():
-        d = np.load(path)
+        try:
+            with np.load(path) as npz:
+                d = {k: npz[k] for k in ("train_jpeg", "train_offsets", "train_labels", "test_jpeg", "test_offsets",
+                                         "test_labels", "classes")}
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:  # truncated, or not this file
+            raise DamagedFile(path, f"{type(e).__name__}: {e}", CIFAR10_JPEG_HOW) from None
         # images are stored sorted by (class, file number): that order is kept, the loader shuffles
-        return {"train_x": _decode_jpegs(d["train_jpeg"], d["train_offsets"]),
+        return {"train_x": _decode_jpegs(d["train_jpeg"], d["train_offsets"], path, "train"),
                 "train_y": torch.from_numpy(d["train_labels"].astype(np.int64)),
-                "test_x": _decode_jpegs(d["test_jpeg"], d["test_offsets"]),
+                "test_x": _decode_jpegs(d["test_jpeg"], d["test_offsets"], path, "test"),
                 "test_y": torch.from_numpy(d["test_labels"].astype(np.int64)), "num_classes": len(d["classes"])}
 
     return cached(f"cifar10-jpeg-{source_key(path)}", build)
@@ -131,8 +151,6 @@ def load_tiny_imagenet(root: Path, download: bool) -> dict:
                            "root (torchvision cannot fetch it).")
 
     def build():
-        from PIL import Image
-
         classes = sorted(p.name for p in (base / "train").iterdir() if p.is_dir())
         index = {c: i for i, c in enumerate(classes)}
         train = [(p, index[c]) for c in classes for p in sorted((base / "train" / c).rglob("*.JPEG"))]
@@ -144,7 +162,7 @@ def load_tiny_imagenet(root: Path, download: bool) -> dict:
             test = [(p, index[c]) for c in classes for p in sorted((base / "val" / c).rglob("*.JPEG"))]
 
         def decode(items):
-            x = np.stack([np.asarray(Image.open(p).convert("RGB")) for p, _ in items])
+            x = np.stack([_rgb(p, p, TINY_IMAGENET_HOW) for p, _ in items])
             return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.tensor([y for _, y in items])
 
         (tx, ty), (vx, vy) = decode(train), decode(test)

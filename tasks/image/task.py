@@ -1,5 +1,6 @@
 """Image classification with the regularisers the paper compares: ERM, input mixup, manifold mixup,
-CutMix, dropout and cutout; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
+CutMix, dropout and cutout, and manifold mixup's descendants (PatchUp, Noisy Feature Mixup, AlignMixup, FMix,
+ResizeMix) with their papers' settings; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
 values of the last hidden layer.
 
 The paper reports the best test value seen during training (manifold_mixup#10). The engine records the
@@ -11,78 +12,118 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Annotated
 
 import torch
 from torch.utils.data import TensorDataset
 
+from mixsuite import dist
 from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
 from mixsuite.checkpoint import atomic_write_text
-from mixsuite.config import RunConfig, added_field
-from mixsuite.errors import ConfigError
-from mixsuite.mixing import bce_on_softmax, build_mixer, one_hot, soft_cross_entropy
+from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
+from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
 from mixsuite.task import Task
 
 from .augment import cutout, normalize, random_crop, random_flip
-from .data import load_dataset, rank_in_class
-from .models import build_model, penultimate
+from .data import LOADERS, load_dataset, rank_in_class
+from .models import MODELS, build_model, penultimate, timm_name_problem
 
-METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout")
-DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0}      # the paper's (cutmix: Yun et al.)
+METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout", "patchup", "patchup-hard", "nfm", "alignmix",
+           "fmix", "resizemix")
+# each paper's alpha (cutmix: Yun et al.; patchup's hidden layers, nfm, alignmix, fmix: their code); resizemix draws
+# no Beta: its 1.0 only says it mixes (alpha=0 turns any method's mixing off)
+DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0, "patchup": 2.0, "patchup-hard": 2.0, "nfm": 1.0,
+                 "alignmix": 2.0, "fmix": 1.0, "resizemix": 1.0}
+SCHEDULES = ("step", "cosine")
 MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
-         "cutmix": "cutmix"}
+         "cutmix": "cutmix", "patchup": "patchup", "patchup-hard": "patchup", "nfm": "nfm", "alignmix": "alignmix",
+         "fmix": "fmix", "resizemix": "resizemix"}
+# The descendants' own S on this task's PreActResNets (PAPERS.md section 3), used while mix_layers is left at
+# manifold mixup's default; fmix and resizemix mix the input. Other settings: each backend's defaults (the paper's).
+PAPER_LAYERS = {"patchup": ["input", "conv1", "layer1"], "patchup-hard": ["input", "conv1", "layer1"],
+                "nfm": ["input", "layer1", "layer2", "layer3"], "alignmix": ["input", "layer4"]}
+BACKEND_OPTIONS = {"patchup-hard": {"mode": "hard"}}
 LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 
 
 @dataclass
-class ImageConfig(RunConfig):
+class ImageConfig(MixingConfig, RunConfig):
     # defaults: Table 1's PreActResNet18 on CIFAR-10 (1200 epochs, lr / 10 at 400 and 800)
-    dataset: str = "cifar10"                 # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
-    method: str = "manifold"                 # erm | input | manifold | cutmix | dropout | cutout
-    model: str = "preactresnet18"            # preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
-    width: float = 1.0                       # channel multiplier of the models written here
+    dataset: Annotated[str, one_of(LOADERS)] = "cifar10"    # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
+    method: Annotated[str, one_of(METHODS)] = "manifold"    # erm | input | manifold | cutmix | dropout | cutout |
+    #                                          patchup | patchup-hard | nfm | alignmix | fmix | resizemix
+    model: Annotated[str, one_of(MODELS, prefixes={"timm:": timm_name_problem})] = "preactresnet18"
+    #                                          preactresnet18 | preactresnet34 | wrn28_10 | wrn28_2 | timm:<name>
+    width: Annotated[float, positive] = 1.0  # channel multiplier of the models written here
     cifar_stem: bool = True                  # timm models: 3x3 stride-1 first conv, no max-pool
-    stem_stride: int = 1                     # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
-    alpha: float | None = None               # None: 1 for input and cutmix, 2 for manifold
+    stem_stride: Annotated[int, at_least(1)] = 1   # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
+    alpha: float | None = None               # None: the method's paper value (DEFAULT_ALPHA)
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
-    loss: str = "ce"                         # ce (soft-target cross-entropy) | bce (the official code's BCE on softmax)
-    dropout_p: float = 0.5                   # method=dropout: before the classifier (inside blocks for WRN)
-    cutout_size: int = 16                    # method=cutout: one hole of this side
+    loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE
+    #                                               on softmax)
+    dropout_p: Annotated[float, probability] = 0.5  # method=dropout: before the classifier (inside blocks for WRN)
+    cutout_size: Annotated[int, positive] = 16      # method=cutout: one hole of this side
     epochs: int = 1200
-    batch_size: int = 100
-    eval_batch_size: int = 500
-    lr: float = 0.1
-    momentum: float = 0.9
+    batch_size: Annotated[int, positive] = 100
+    eval_batch_size: Annotated[int, positive] = 500
+    lr: Annotated[float, positive] = 0.1
+    momentum: Annotated[float, probability] = 0.9
     nesterov: bool = True
-    weight_decay: float = 1e-4
-    schedule: str = "step"                   # step | cosine
-    lr_milestones: list[int] = field(default_factory=lambda: [400, 800])
-    lr_gamma: float = 0.1
-    crop_padding: int = 2                    # the official code pads 2, not 4
+    weight_decay: Annotated[float, non_negative] = 1e-4
+    schedule: Annotated[str, one_of(SCHEDULES)] = "step"    # step | cosine
+    lr_milestones: Annotated[list[int], each(at_least(1))] = field(default_factory=lambda: [400, 800])
+    lr_gamma: Annotated[float, positive] = 0.1
+    crop_padding: Annotated[int, non_negative] = 2   # the official code pads 2, not 4
     flip: bool = True                        # horizontal flips (never for svhn)
-    train_per_class: int = 0                 # 0: every training image not held out for validation
-    test_per_class: int = 0                  # 0: the whole test set
-    val_per_class: int = 0                   # > 0: hold out this many training images per class; select on them
+    train_per_class: Annotated[int, non_negative] = 0  # 0: every training image not held out for validation
+    test_per_class: Annotated[int, non_negative] = 0   # 0: the whole test set
+    val_per_class: Annotated[int, non_negative] = 0    # > 0: hold out this many training images per class, select
+    #                                                    on them
     download: bool = False
-    sv_points: int = 2000                    # test images (balanced over classes) whose last hidden layer gives the singular values
-    test_every: int = added_field(1)         # > 1: the test set only every test_every-th epoch and the last; the
-                                             # selected epoch's test metrics from its weights, kept when it became best
-    train_eval_points: int = added_field(0)  # > 0: this many training images (balanced), un-augmented and in eval
-                                             # mode, give train_acc/err/nll/ece at each evaluation (is ERM fitted?)
+    sv_points: Annotated[int, positive] = 2000  # test images (balanced over classes) whose last hidden layer gives the singular values
+    test_every: Annotated[int, at_least(1)] = added_field(1)   # > 1: the test set only every test_every-th epoch and the
+                                             # last; the selected epoch's test metrics from its weights, kept when it became best
+    train_eval_points: Annotated[int, non_negative] = added_field(0)   # > 0: this many training images (balanced),
+                                             # un-augmented, in eval mode: train_acc/err/nll/ece at each evaluation
     plots: bool = True
+
+    def mixing_backend(self) -> str:   # a method named after its backend needs no MIXER entry
+        return MIXER.get(self.method, self.method)
+
+    def mixing_alpha(self) -> float:
+        return self.alpha if self.alpha is not None else DEFAULT_ALPHA.get(self.method, 0.0)
+
+    def mixing_layers(self) -> list[str]:
+        """S: mix_layers for manifold mixup; a descendant's paper set unless mix_layers was changed."""
+        if self.method in PAPER_LAYERS:
+            default = next(f.default_factory() for f in fields(self) if f.name == "mix_layers")
+            return PAPER_LAYERS[self.method] if self.mix_layers == default else self.mix_layers
+        return self.mix_layers
+
+    def check(self) -> list[str]:
+        found = super().check()
+        if self.alpha is None and self.mixing_backend() != "erm" and self.method not in DEFAULT_ALPHA:
+            found.append(f"alpha: {self.method} has no default alpha (DEFAULT_ALPHA); set one, e.g. alpha=1.0")
+        if self.per_sample_lambda and self.mixing_backend() == "cutmix":
+            found.append("per_sample_lambda: cutmix pastes one box per batch, so it has one lambda per batch; "
+                         "leave per_sample_lambda false")
+        return found
 
 
 class ImageTask(Task):
     name = "image"
-    summary = "CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout"
+    summary = ("CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout, patchup, "
+               "nfm, alignmix, fmix, resizemix")
     Config = ImageConfig
     primary_metric = "test_err"
+    primary_mode = "min"
+    baseline_method = "erm"
     select_mode = "min"
     state_attrs = ("net", "optimizer", "scheduler")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        check_config(cfg)
         self.data = load_dataset(cfg.dataset, eng.data_root, download=cfg.download,
                                  train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
                                  val_per_class=cfg.val_per_class)
@@ -90,7 +131,8 @@ class ImageTask(Task):
         self.loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
         drop = cfg.dropout_p if cfg.method == "dropout" else 0.0
         self.net = build_model(cfg.model, self.data.num_classes, width=cfg.width, drop_rate=drop,
-                               cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride)
+                               cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride,
+                               img_size=tuple(self.data.train_x.shape[-2:]))
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
@@ -98,11 +140,9 @@ class ImageTask(Task):
             self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, cfg.lr_milestones, cfg.lr_gamma)
         else:
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
-        alpha = cfg.alpha if cfg.alpha is not None else DEFAULT_ALPHA.get(cfg.method, 0.0)
-        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cfg.method == "cutmix" else {}
-        layers = cfg.mix_layers if cfg.method == "manifold" else None
-        self.mixer = build_mixer(MIXER[cfg.method], self.net, alpha=alpha, layers=layers,
-                                 generator=eng.generator("mix"), **extra)
+        cutmix = cfg.mixes() and cfg.mixing_backend() == "cutmix"
+        extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cutmix else {}
+        self.mixer = mixer_from_config(cfg, self.net, eng, **extra, **BACKEND_OPTIONS.get(cfg.method, {}))
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0
@@ -190,10 +230,10 @@ class ImageTask(Task):
         idx = balanced_head(d.test_y, cfg.sv_points)
         _, feats = self.predict(d.test_x[idx], features=True)
         spectra = singular_values(feats, d.test_y[idx])
-        if cfg.plots:
+        if cfg.plots and dist.is_main():   # one copy under torchrun
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
                          f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
-        if self.engine.run_dir.is_dir():
+        if self.engine.run_dir.is_dir() and dist.is_main():
             per_class = {str(c): s.tolist() for c, s in spectra["per_class"].items()}
             atomic_write_text(self.engine.run_dir / "spectra.json",
                               json.dumps({"overall": spectra["overall"].tolist(), "per_class": per_class}))
@@ -218,14 +258,3 @@ def balanced_head(labels: torch.Tensor, n: int) -> torch.Tensor | None:
         return None
     rank, counts = rank_in_class(labels)
     return torch.nonzero(rank < max(1, n // len(counts))).flatten()
-
-
-def check_config(cfg) -> None:
-    if cfg.method not in METHODS:
-        raise ConfigError(f"method: {cfg.method!r} is not one of {list(METHODS)}")
-    if cfg.loss not in LOSSES:
-        raise ConfigError(f"loss: {cfg.loss!r} is not one of {list(LOSSES)}")
-    if cfg.schedule not in ("step", "cosine"):
-        raise ConfigError(f"schedule: {cfg.schedule!r} is not one of ['step', 'cosine']")
-    if cfg.method == "manifold" and not cfg.mix_layers:
-        raise ConfigError("mix_layers: manifold mixup needs at least one mixing point, e.g. [input, layer1, layer2]")

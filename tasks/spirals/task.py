@@ -7,14 +7,16 @@ training points' hidden states concentrate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from mixsuite import dist
 from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
-from mixsuite.config import RunConfig
-from mixsuite.mixing import build_mixer
+from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive
+from mixsuite.mixing import MIXERS, MixingConfig, mixer_from_config
 from mixsuite.task import Task
 
 from .data import make_spirals
@@ -23,25 +25,26 @@ from .model import SpiralNet
 
 
 @dataclass
-class SpiralsConfig(RunConfig):
-    dataset: str = "spirals"
-    method: str = "manifold"                 # erm | input | manifold (any registered mixing backend)
+class SpiralsConfig(MixingConfig, RunConfig):
+    dataset: Annotated[str, one_of("spirals")] = "spirals"
+    method: Annotated[str, one_of(MIXERS)] = "manifold"   # erm | input | manifold (any registered mixing backend)
     alpha: float = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["hidden1", "hidden2", "bottleneck"])
-    per_sample_lambda: bool = False
+    per_sample_lambda: bool = False          # a plain field here (in the hash): spirals had it from the start
     epochs: int = 100
-    n_train_per_class: int = 50              # few labelled points, as in the blog
-    n_test_per_class: int = 500
-    noise: float = 0.02
-    turns: float = 1.5
+    n_train_per_class: Annotated[int, positive] = 50    # few labelled points, as in the blog
+    n_test_per_class: Annotated[int, positive] = 500
+    noise: Annotated[float, non_negative] = 0.02
+    turns: Annotated[float, positive] = 1.5
     data_seed: int = 0                       # the same spirals for every seed; `seed` varies the training
-    repeats: int = 25                        # passes over the training set per epoch
-    batch_size: int = 50
-    width: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    grid: int = 200                          # resolution of the decision maps
+    repeats: Annotated[int, at_least(1)] = 25   # passes over the training set per epoch
+    batch_size: Annotated[int, positive] = 50
+    width: Annotated[int, positive] = 128
+    lr: Annotated[float, positive] = 3e-3
+    weight_decay: Annotated[float, non_negative] = 0.0
+    grid: Annotated[int, at_least(2)] = 200  # resolution of the decision maps
     plots: bool = True
+    log_every: int = 10                      # a line every 10 epochs (a progress bar in between on a terminal)
 
 
 class SpiralsTask(Task):
@@ -49,6 +52,7 @@ class SpiralsTask(Task):
     summary = "the blog's Figure 1: interlocked spirals, 2-unit bottleneck, decision maps in input and hidden space"
     Config = SpiralsConfig
     primary_metric = "test_acc"
+    baseline_method = "erm"
     state_attrs = ("net", "optimizer")
 
     def setup(self):
@@ -63,8 +67,7 @@ class SpiralsTask(Task):
         self.net = SpiralNet(cfg.width)
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.mixer = build_mixer(cfg.method, self.net, alpha=cfg.alpha, layers=cfg.mix_layers,
-                                 per_sample=cfg.per_sample_lambda, generator=eng.generator("mix"))
+        self.mixer = mixer_from_config(cfg, self.net, eng)
 
     def train_epoch(self, epoch):
         self.model.train()
@@ -95,8 +98,8 @@ class SpiralsTask(Task):
                    # spread of each class's training encodings relative to the spread of all of them
                    "hidden_class_spread": _class_spread(codes, self.train_y),
                    **spectrum_summary(spectra, prefix="bottleneck_sv_")}
-        if cfg.plots and self.engine.run_dir is not None:
-            title = f"{cfg.method}" + (f" (alpha={cfg.alpha})" if cfg.method != "erm" else "") + f", seed {cfg.seed}"
+        if cfg.plots and self.engine.run_dir is not None and dist.is_main():   # one copy under torchrun
+            title = cfg.method_label() + (f" (alpha={cfg.alpha})" if cfg.method != "erm" else "") + f", seed {cfg.seed}"
             plot_figure1(in_map, hid_map, self.train_x, self.train_y, codes, self.engine.run_dir / "figure1.png", title)
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "bottleneck_spectra.png", title)
         net.to(self.engine.device)

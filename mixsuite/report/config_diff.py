@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from .config import NON_SEMANTIC
-from .results import group_key
+from ..config import NON_SEMANTIC
+from .records import group_key
 
 ABSENT = object()
 
@@ -26,20 +26,27 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def _semantic(config: dict) -> dict:
+def semantic_settings(config: dict) -> dict:
     return {k: v for k, v in flatten(config).items() if k.split(".")[0] not in NON_SEMANTIC}
 
 
-def _canonical(value) -> str:
+def canonical(value) -> str:
     return "\0absent" if value is ABSENT else json.dumps(value, sort_keys=True, default=str)
+
+
+def group_configs(records: list[dict]) -> dict[tuple, dict]:
+    """{group key: its settings, flattened}: the union over its records (an `added_field` at its default may be
+    in some of them only)."""
+    configs = defaultdict(dict)
+    for record in records:
+        configs[group_key(record)].update(semantic_settings(record.get("config") or {}))
+    return configs
 
 
 def config_differences(records: list[dict]) -> dict[tuple, dict]:
     """{group key: {setting: value or ABSENT}} for the groups whose task, dataset and method have several configs,
     with the settings whose values are not the same across those configs."""
-    configs = defaultdict(dict)
-    for record in records:  # the union over a group's records: an `added_field` at its default may be in some only
-        configs[group_key(record)].update(_semantic(record.get("config") or {}))
+    configs = group_configs(records)
     siblings = defaultdict(list)
     for key in configs:
         siblings[key[:3]].append(key)
@@ -48,7 +55,7 @@ def config_differences(records: list[dict]) -> dict[tuple, dict]:
         if len(keys) < 2:
             continue
         names = sorted(set().union(*(configs[k] for k in keys)))
-        varying = [n for n in names if len({_canonical(configs[k].get(n, ABSENT)) for k in keys}) > 1]
+        varying = [n for n in names if len({canonical(configs[k].get(n, ABSENT)) for k in keys}) > 1]
         for k in keys:
             out[k] = {n: configs[k].get(n, ABSENT) for n in varying}
     return out

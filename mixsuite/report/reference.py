@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .config import load_yaml
-from .errors import ConfigError
+from ..config import load_yaml
+from ..errors import ConfigError
 
 ENTRY_KEYS = {"dataset": str, "method": str, "mean": (int, float), "std": (int, float), "n": int, "source": str}
 REQUIRED_ENTRY_KEYS = ("dataset", "method", "mean", "source")

@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from .results import group_key, mean_std
+from .records import group_key, mean_std
 
 
 def read_metrics(run_dir: str | Path) -> dict[int, dict]:
@@ -54,6 +54,6 @@ def plot_curves(records: list[dict], metric: str, path: str | Path) -> Path:
     ax.set_ylabel(metric)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    from .analysis import save_figure
+    from ..analysis import save_figure
 
     return save_figure(fig, path)

@@ -12,11 +12,11 @@ import math
 import statistics
 from collections import defaultdict
 
-from .errors import UserError
-from .results import is_number, group_key
+from ..errors import UserError
+from .records import is_number, group_key
 
 
-def _by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
+def by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
     """{group: {seed: value}}; a seed that a group holds twice (two folders with the same run) is an error."""
     groups: dict[tuple, dict[int, float]] = defaultdict(dict)
     for r in records:
@@ -51,24 +51,30 @@ def _baseline_groups(groups, baseline: str, metric: str) -> dict[tuple, tuple]:
 
 def paired_differences(records: list[dict], baseline: str, metric: str) -> list[dict]:
     """One line per group that has a baseline on its task and dataset and shares at least one seed with it."""
-    groups = _by_seed(records, metric)
+    groups = by_seed(records, metric)
     baselines = _baseline_groups(groups, baseline, metric)
     lines = []
     for key, values in sorted(groups.items()):
         base_key = baselines.get(key[:2])
         if base_key is None or base_key == key:
             continue
-        base = groups[base_key]
-        seeds = sorted(set(values) & set(base))
-        if not seeds:
-            continue
-        d = [values[s] - base[s] for s in seeds]
-        mean = statistics.fmean(d)
-        se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-        lines.append({"key": key, "baseline": base_key, "seeds": seeds, "mean": mean, "se": se,
-                      "z": mean / se if se > 0 else float("nan"), "above": sum(x > 0 for x in d),
-                      "equal": sum(x == 0 for x in d), "below": sum(x < 0 for x in d)})
+        line = paired_difference(values, groups[base_key])
+        if line is not None:
+            lines.append({"key": key, "baseline": base_key, **line})
     return lines
+
+
+def paired_difference(values: dict[int, float], base: dict[int, float]) -> dict | None:
+    """{seed: value} against the baseline's on the seeds both have: mean difference, its SE, Δ / SE, and the seeds
+    above / equal / below; None when they share no seed."""
+    seeds = sorted(set(values) & set(base))
+    if not seeds:
+        return None
+    d = [values[s] - base[s] for s in seeds]
+    mean = statistics.fmean(d)
+    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return {"seeds": seeds, "mean": mean, "se": se, "z": mean / se if se > 0 else float("nan"),
+            "above": sum(x > 0 for x in d), "equal": sum(x == 0 for x in d), "below": sum(x < 0 for x in d)}
 
 
 def format_paired(lines: list[dict], baseline: str, metric: str, digits: int = 4) -> str:

@@ -1,0 +1,87 @@
+"""The mixing fields every mixing task shares, and the one factory that builds a task's mixer from them.
+
+    @dataclass
+    class MyConfig(MixingConfig, RunConfig):
+        method: str = "manifold"
+        mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1"])   # a task's own S
+
+    self.mixer = mixer_from_config(cfg, model, engine)        # in Task.setup()
+
+A task says which backend its method trains with by overriding `mixing_backend()` (default: the method's name).
+alpha = 0 (as mix_prob = 0, or mix_off_epoch = 1) means no mixing at all: the mixer is `erm` and the run is
+recorded as `<method>-nomix`, so a table never calls it by the mixing method's name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from torch import nn
+
+from ..config import added_field, at_least, non_negative, probability
+from .backends import MIXERS, Mixer
+from .gate import GatedMixer
+
+NO_MIXING_SUFFIX = "-nomix"
+
+
+@dataclass
+class MixingConfig:
+    """Mix into a task's RunConfig subclass. A task re-declares a field to change its default; the rules stay.
+
+    The fields were added to the tasks after runs were recorded, so those a task did not have are `added_field`s
+    (in the hash only when set): every recorded config keeps its hash.
+    """
+
+    alpha: Annotated[float, non_negative] = 2.0             # lambda ~ Beta(alpha, alpha); 0: no mixing
+    mix_layers: list[str] = added_field([])                  # S by module name ("input": the input); []: the backend's
+    per_sample_lambda: bool = added_field(False)             # one lambda per example instead of one per batch
+    mix_prob: Annotated[float, probability] = added_field(1.0)            # the share of training steps that mix
+    mix_off_epoch: Annotated[int | None, at_least(1)] = added_field(None)  # no mixing from this epoch on
+
+    def mixing_backend(self) -> str:
+        """The backend the method trains with ('erm' for a method that never mixes)."""
+        return self.method
+
+    def mixing_alpha(self) -> float:
+        """The alpha the backend draws with (a task may resolve a per-method default here)."""
+        return self.alpha
+
+    def mixing_layers(self) -> list[str]:
+        """The set S the backend draws its layer from (a task may resolve a per-method default here)."""
+        return self.mix_layers
+
+    def mixes(self) -> bool:
+        """Whether any training step mixes."""
+        return (self.mixing_backend() != "erm" and self.mixing_alpha() > 0 and self.mix_prob > 0
+                and (self.mix_off_epoch is None or self.mix_off_epoch > 1))
+
+    def method_label(self) -> str:
+        """The method as records and tables name it: a mixing method that never mixes gets NO_MIXING_SUFFIX."""
+        if self.mixing_backend() == "erm" or self.mixes():
+            return self.method
+        return self.method + NO_MIXING_SUFFIX
+
+    def check(self) -> list[str]:
+        found = super().check() if hasattr(super(), "check") else []
+        backend = self.mixing_backend()
+        if backend in MIXERS and self.mixes() and not MIXERS.get(backend).default_layers and not self.mix_layers:
+            found.append(f"mix_layers: {self.method} mixes at a layer drawn from mix_layers; name at least one "
+                         "module (or 'input'), e.g. mix_layers=[input,layer1]")
+        return found
+
+
+def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **backend_kwargs) -> Mixer:
+    """The mixer `cfg` asks for, drawing from the engine's seeded, checkpointed 'mix' generator.
+
+    `engine` gives `generator(name)`, and `epoch` and `step_count` for mix_prob / mix_off_epoch. mix_layers go to
+    the backends that choose a layer (manifold); those with their own (input, cutmix) keep theirs.
+    `backend_kwargs` go to the backend (cutmix's image_size).
+    """
+    backend = cfg.mixing_backend() if cfg.mixes() else "erm"
+    cls = MIXERS.get(backend)
+    mixer = cls(model, alpha=cfg.mixing_alpha(), layers=None if cls.default_layers else cfg.mixing_layers(),
+                per_sample=cfg.per_sample_lambda, generator=engine.generator("mix"), **backend_kwargs)
+    if backend == "erm" or (cfg.mix_prob >= 1 and cfg.mix_off_epoch is None):
+        return mixer   # draws exactly as before these options existed
+    return GatedMixer(mixer, cfg.mix_prob, cfg.mix_off_epoch, clock=engine)

@@ -1,0 +1,75 @@
+"""ResizeMix (Qin et al., 2020): paste the whole partner, shrunk, into the sample.
+
+A rate tau ~ U(0.1, 0.8) per step (per sample with per_sample=True); the partner resized to
+(int(H * tau), int(W * tau)) by nearest-neighbour interpolation is pasted at a uniform position that keeps it
+inside the map. The targets mix by area: the sample's own target weighs 1 - (h_s * w_s) / (H * W).
+Lambda does not come from a Beta draw, so `alpha` is not used. Works on images and any (B, C, H, W) map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .backends import MIXERS, Mixer
+from .hooks import INPUT
+from .sampling import sample_permutation
+from .shaped import ShapedPlan, draw_seed, feature_map, refuse_rows
+
+SCALE = (0.1, 0.8)
+
+
+@dataclass
+class ResizeMixPlan(ShapedPlan):
+    tau: torch.Tensor | None = None      # 0-d or (B,)
+    mode: str = "nearest"
+
+    def boxes(self, height: int, width: int, device) -> list[tuple[int, int, int, int]]:
+        """One (y0, y1, x0, x1) per group of rows (one group, or one per sample)."""
+        g = self.rng(device)
+        out = []
+        for tau in self.tau.reshape(-1).tolist():
+            hs, ws = int(height * tau), int(width * tau)
+            y0 = int(torch.randint(height - hs + 1, (1,), generator=g, device=g.device))
+            x0 = int(torch.randint(width - ws + 1, (1,), generator=g, device=g.device))
+            out.append((y0, y0 + hs, x0, x0 + ws))
+        return out
+
+    def mix(self, h: torch.Tensor) -> torch.Tensor:
+        b, _, height, width = feature_map(h, self, "resizemix")
+        boxes = self.boxes(height, width, h.device)
+        partner = h.index_select(0, self.perm.to(h.device))
+        out = h.clone()
+        groups = [slice(None)] if len(boxes) == 1 else [slice(i, i + 1) for i in range(b)]
+        for rows, (y0, y1, x0, x1) in zip(groups, boxes):
+            if y1 > y0 and x1 > x0:
+                out[rows, :, y0:y1, x0:x1] = F.interpolate(partner[rows], size=(y1 - y0, x1 - x0), mode=self.mode)
+        area = torch.tensor([(y1 - y0) * (x1 - x0) / (height * width) for y0, y1, x0, x1 in boxes], device=h.device)
+        self.target_lam = 1 - (area[0] if self.tau.dim() == 0 else area)
+        return out
+
+
+@MIXERS.register()
+class ResizeMix(Mixer):
+    """ResizeMix: the partner shrunk by tau ~ U(scale) and pasted; lambda from the pasted area."""
+
+    name = "resizemix"
+    default_layers = (INPUT,)
+
+    def __init__(self, model=None, *, scale: tuple[float, float] = SCALE, mode: str = "nearest", **kw):
+        low, high = scale
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"resizemix scale must satisfy 0 < low <= high <= 1, got {tuple(scale)}")
+        super().__init__(model, **kw)
+        self.scale, self.mode = (float(low), float(high)), mode
+
+    def draw(self, batch_size, rows=None, device=None):
+        refuse_rows(rows, self.name)
+        g = self.generator
+        layer = self._choose_layer()
+        low, high = self.scale
+        tau = low + (high - low) * torch.rand(batch_size if self.per_sample else 1, generator=g, device=g.device)
+        tau = (tau if self.per_sample else tau[0]).to(device or g.device)
+        perm = sample_permutation(batch_size, generator=g, device=device)
+        return ResizeMixPlan(layer, 1 - tau ** 2, perm, seed=draw_seed(g), tau=tau, mode=self.mode)

@@ -1,0 +1,73 @@
+"""Plans whose draws depend on the tensor they mix: a block mask, noise, a Fourier mask, a paste position.
+
+The mixer cannot know the shape of layer k's output when it draws a plan, so it draws a `seed` from its own
+generator with the rest of the plan, and the plan's first `mix(h)` draws the shape-dependent part from a
+generator seeded with it. The mixer's stream therefore never depends on a layer's shape, and a forward run
+twice (gradient checkpointing's recomputation) mixes the same way both times. What the targets' mix weighs,
+`target_lam`, is known once the forward has run (the share of features a mask changed, a pasted area).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..errors import UserError
+from .losses import mixed_loss
+from .plan import MixPlan
+
+SEED_HIGH = 2 ** 62
+
+
+class MixingShapeError(UserError, ValueError):
+    """A backend met a tensor it cannot mix (e.g. a (B, F) vector where it needs a (B, C, H, W) map)."""
+
+
+def draw_seed(generator: torch.Generator) -> int:
+    return int(torch.randint(SEED_HIGH, (1,), generator=generator, device=generator.device))
+
+
+def refuse_rows(rows, backend: str) -> None:
+    if rows is not None:
+        raise ValueError(f"the {backend!r} backend mixes every row of the batch; rows= (a subset) is not supported")
+
+
+def feature_map(h: torch.Tensor, plan: MixPlan, backend: str) -> tuple[int, int, int, int]:
+    """(B, C, H, W) of h, or an error naming the layer and the shape it gave."""
+    if h.dim() != 4:
+        raise MixingShapeError(
+            f"{backend} mixes (B, C, H, W) feature maps, but mixing layer {plan.layer!r} outputs shape "
+            f"{tuple(h.shape)}; choose convolutional layers (or 'input' for images) in the mixing layers")
+    return tuple(h.shape)
+
+
+@dataclass
+class ShapedPlan(MixPlan):
+    """A plan that draws the rest of its randomness at the hook, from `seed` (see the module docstring)."""
+
+    seed: int = 0
+    target_lam: torch.Tensor | None = None
+
+    def rng(self, device) -> torch.Generator:
+        """A fresh generator for this plan's shape-dependent draws; the same draws on every call."""
+        return torch.Generator(device=device).manual_seed(self.seed)
+
+    def weight(self) -> torch.Tensor:
+        """The weight of each sample's own target (0-d or (B,)), once the forward has mixed."""
+        if self.target_lam is None:
+            raise RuntimeError(f"the targets' weight is known once the forward has passed mixing layer "
+                               f"{self.layer!r}: call mix_targets / mix_loss after the model's forward")
+        return self.target_lam
+
+    def mix_targets(self, y: torch.Tensor) -> torch.Tensor:
+        return MixPlan(self.layer, self.weight(), self.perm).mix(y)
+
+    def mix_loss(self, criterion: Callable, out, y, reduction: str = "mean") -> torch.Tensor:
+        return mixed_loss(criterion, out, y, self.targets_b(y), self.weight(), reduction=reduction)
+
+
+def rowwise(value: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """A scalar or per-row value (B,) broadcastable against h (B, ...), in h's dtype and device."""
+    value = value.to(device=h.device, dtype=h.dtype)
+    return value if value.dim() == 0 else value.view(-1, *([1] * (h.dim() - 1)))

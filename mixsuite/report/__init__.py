@@ -1,0 +1,17 @@
+"""Reporting: run records, `mixsuite compare` tables, paired differences, published references, config legends,
+learning curves and plots. The CLI calls `compare(args)`; the runner writes records with `write_record`.
+
+  records.py      one JSON record per finished run: write, read back, group, mean ± std
+  tables.py       one row per group of runs (task, dataset, method, config): markdown or CSV
+  config_diff.py  the legend: what sets apart the configs of one dataset and method
+  paired.py       each config against a baseline on the seeds both ran
+  reference.py    published numbers beside ours, the gap in standard errors
+  plots.py        every seed's value per row; curves.py: a metric against the epoch
+  compare.py      `mixsuite compare`: the options put together
+"""
+from .compare import compare
+from .records import git_info, group_key, is_number, load_records, mean_std, results_dir, write_record
+from .tables import format_table, summarize
+
+__all__ = ["compare", "format_table", "git_info", "group_key", "is_number", "load_records", "mean_std",
+           "results_dir", "summarize", "write_record"]

@@ -1,0 +1,97 @@
+"""`mixsuite compare`: read the records, print the tables the options ask for, draw the figures."""
+from __future__ import annotations
+
+import sys
+
+from ..errors import UsageError, UserError
+from .config_diff import config_differences, format_differences
+from .paired import format_paired, paired_differences
+from .plots import plot_rows
+from .records import is_number, load_records, results_dir
+from .reference import compare_to_reference, format_reference, load_reference
+from .tables import format_table, summarize
+
+
+def compare(args, out=None, err=None) -> int:
+    """Everything `mixsuite compare` does, from its parsed arguments (see cli.py for their meaning)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    roots = [results_dir(d) for d in args.results_dirs] or [results_dir()]
+    skipped = []
+    records = [r for root in roots
+               for r in load_records(root, tasks=args.task, methods=args.method, seeds=args.seeds, skipped=skipped)]
+    if skipped:  # a table with a smaller n must say why
+        print(f"skipped {len(skipped)} file{'s' * (len(skipped) > 1)} that {'are' if len(skipped) > 1 else 'is'} "
+              "not a usable run record:", file=err)
+        for path, why in skipped:
+            print(f"  {path}: {why}", file=err)
+    if not records:
+        wanted = ([f"methods {', '.join(args.method)}"] if args.method else []) + \
+                 ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
+        with_filters = f" with {' and '.join(wanted)}" if wanted else ""
+        raise UserError(f"no finished run records{with_filters} under {', '.join(map(str, roots))} (make some with "
+                        f"`mixsuite run ... --results-dir {roots[0]}`)")
+    for option in ("reference", "paired"):
+        if getattr(args, option) and args.format != "md":
+            raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
+    check_metrics(records, args.metric)
+    if getattr(args, "grid", None) or getattr(args, "across_tasks", False):
+        return _special_views(args, records, roots, out, err)
+    refs = [load_reference(path) for path in args.reference]  # all checked before anything is printed
+    rows = summarize(records, args.metric)
+    metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
+    paired = paired_differences(records, args.paired, metric) if args.paired else None
+    legends = None
+    if args.format == "md":  # the CSV has no room for a legend
+        differences = config_differences(records)
+        legends = {task: format_differences(differences, task) for task in {r["task"] for r in rows}}
+    print(format_table(rows, args.format, args.metric, args.digits, legends), end="", file=out)
+    for ref in refs:
+        ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
+        print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="", file=out)
+    if paired is not None:
+        print("\n" + format_paired(paired, args.paired, metric, args.digits), end="", file=out)
+    if args.plot:
+        print(f"plot: {plot_rows(rows, metric, args.plot, refs)}", file=err)
+    if args.curves:
+        from .curves import plot_curves
+
+        try:
+            print(f"curves: {plot_curves(records, *args.curves)}", file=err)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+    return 0
+
+
+def check_metrics(records: list[dict], wanted) -> None:
+    """Every --metric must be a number in at least one record read; else name the ones there are."""
+    there = sorted({k for r in records for k, v in r["metrics"].items() if is_number(v)})
+    missing = [m for m in wanted or () if m not in there]
+    if missing:
+        raise UsageError(f"--metric {', '.join(missing)}: no run record read has {'these' if len(missing) > 1 else 'it'}; "
+                         f"the metrics there are: {', '.join(there) or '(none)'}")
+
+
+def _special_views(args, records: list[dict], roots: list, out, err) -> int:
+    """--grid (a table and heatmap over two config keys) or --across-tasks (the front page), in place of the table."""
+    if args.grid and args.across_tasks:
+        raise UsageError("--grid and --across-tasks are two views: give one of them")
+    for option in ("reference", "paired", "curves"):
+        if getattr(args, option):
+            raise UsageError(f"--{option} goes with the ordinary table, not with --grid or --across-tasks")
+    if args.format != "md":
+        raise UsageError("--grid and --across-tasks print markdown; leave out --format csv")
+    if args.across_tasks:
+        if args.plot:
+            raise UsageError("--across-tasks draws no figure; leave out --plot")
+        from .across import front_page
+
+        print(front_page(records, roots, args.digits), end="", file=out)
+        return 0
+    from .grid import format_grid, grid_tables, plot_grids
+
+    metric = args.metric[0] if args.metric else records[0]["primary_metric"]
+    grids = grid_tables(records, *args.grid, metric)
+    print("\n".join(format_grid(g, args.digits) for g in grids), end="", file=out)
+    if args.plot:
+        print(f"plot: {plot_grids(grids, args.plot)}", file=err)
+    return 0

@@ -1,0 +1,35 @@
+"""What a report needs from a task that its records do not carry: the direction of a metric and the baseline
+method. Both are declared on the Task class (`primary_mode`, `baseline_method`), which is imported by the record's
+task name, once, only when a report asks (so `compare` on one task never imports another task's dependencies).
+A task that cannot be found or imported here (a record of a plugin not installed) falls back to the metric's name."""
+from __future__ import annotations
+
+import functools
+import re
+
+LOWER_IS_BETTER = re.compile(r"loss|err|nll|ece|cer|wer|time")   # the fallback when no task declares a direction
+
+
+@functools.lru_cache(maxsize=None)
+def task_class(name: str):
+    """The Task class registered as `name` (a folder under ./tasks, an entry point), or None."""
+    from ..task import resolve
+
+    try:
+        return resolve(name).load()
+    except Exception:  # a report must not die on a plugin it cannot import; callers fall back
+        return None
+
+
+def metric_mode(task: str, metric: str) -> tuple[str, str]:
+    """("max" or "min", where that comes from) for one task's metric."""
+    cls = task_class(task)
+    declared = cls.metric_mode(metric) if cls is not None and hasattr(cls, "metric_mode") else None
+    if declared in ("max", "min"):
+        return declared, f"declared by the {task} task"
+    return ("min" if LOWER_IS_BETTER.search(metric) else "max"), "read from the metric's name"
+
+
+def baseline_method(task: str) -> str | None:
+    cls = task_class(task)
+    return getattr(cls, "baseline_method", None) if cls is not None else None

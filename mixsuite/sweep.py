@@ -1,0 +1,295 @@
+"""Grids of runs: `mixsuite sweep TASK alpha=0.5,1,2 'mix_layers=[input],[layer1]' --seeds 1 2 3`.
+
+Every point of a grid (the Cartesian product of the comma-separated values, times the seeds) is an ordinary run:
+the run id, run folder and record that `mixsuite run` makes, so `compare` reads sweeps and runs alike, and a point
+whose finished record exists is skipped (a killed sweep, run again, does only what is missing). Every point's
+config is built before the first one starts, so a bad key or value anywhere in the grid exits 2 and nothing runs.
+
+Three executors: the points one after another in this process; `--jobs N` worker processes (those of
+`mixsuite run --jobs`); `--ray [ADDRESS]`, each point a Ray task that Ray schedules over a cluster's nodes (which
+must see the same data root, results and runs folders). A point's output goes to
+`<runs>/<task>/<run_id>/sweep.log`; the console gets one progress line and a summary.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import as_completed
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .config import build_config
+from .errors import ConfigError, UserError
+
+RAY_MISSING = ("--ray needs Ray, an optional extra of mixsuite: pip install -e \".[ray]\" in a checkout "
+               "(or pip install \"mixsuite[ray]\")")
+# What a Ray worker on another node needs to find the code, the data and the caches as this process does.
+WORKER_ENV = ("PYTHONPATH", "MIXSUITE_DATA", "MIXSUITE_CACHE", "MIXSUITE_TASK_PATHS", "OMP_NUM_THREADS")
+
+
+def split_values(raw: str, key: str) -> list[str]:
+    """'0.5,1,[input,layer1]' -> ['0.5', '1', '[input,layer1]']: commas inside brackets or quotes do not split."""
+    values, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(raw):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            values.append(raw[start:i].strip())
+            start = i + 1
+        if depth < 0:
+            break
+    if depth or quote:
+        raise ConfigError(f"{key}={raw}: unbalanced brackets or quotes (a value that holds commas is bracketed: "
+                          f"'{key}=[a,b],[c]')")
+    values.append(raw[start:].strip())
+    if len(values) > 1 and "" in values:
+        raise ConfigError(f"{key}={raw}: an empty value between commas")
+    return values
+
+
+def parse_grid(items: list[str]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """key=value items -> (the fixed overrides, the axes [(key, [value, ...])] in the order given)."""
+    fixed, axes = [], []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{item!r} is not of the form key=value or key=value1,value2,...")
+        values = split_values(raw, key)
+        if len(values) == 1:
+            fixed.append(item)
+        elif key in (k for k, _ in axes):
+            raise ConfigError(f"{key} is given twice in the grid; list all its values once: {key}=a,b,c")
+        else:
+            axes.append((key, values))
+    return fixed, axes
+
+
+@dataclass
+class Point:
+    grid: list[str]          # this point's key=value on the grid's axes
+    overrides: list[str]     # every override that makes its config (fixed ones, then the grid's)
+    seed: int
+    run_id: str
+    record: Path
+    done: bool
+
+    @property
+    def label(self) -> str:
+        return " ".join(self.grid + [f"seed={self.seed}"])
+
+
+def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None, results_dir: Path) -> list[Point]:
+    """Every point, its config built and checked (a ConfigError names the point), and whether it is done."""
+    from .engine import run_id
+    from .report.records import read_record, record_path
+
+    fixed, axes = parse_grid(items)
+    points, seen = [], set()
+    for combo in itertools.product(*[[f"{key}={v}" for v in values] for key, values in axes]):
+        overrides = fixed + list(combo)
+        try:
+            cfg = build_config(task_cls.Config, config_files, overrides)
+        except ConfigError as e:
+            where = f" (grid point {' '.join(combo)})" if combo else ""
+            raise ConfigError(f"{e}{where}") from None
+        for seed in seeds or [cfg.seed]:
+            rid = run_id(replace(cfg, seed=seed), task_cls.name)
+            if rid in seen:  # two spellings of one value (1 and 1.0) are one run
+                continue
+            seen.add(rid)
+            path = record_path(results_dir, task_cls.name, rid)
+            record, why = read_record(path) if path.is_file() else (None, "missing")
+            points.append(Point(list(combo), overrides, seed, rid, path,
+                                done=not why and record.get("status") == "finished"))
+    return points
+
+
+def run_point(job: dict) -> dict:
+    """Train one point (in this process, a worker process or a Ray worker); never raises for a failed run."""
+    import torch
+
+    from . import runner, task as task_mod
+
+    if job.get("threads"):
+        torch.set_num_threads(job["threads"])
+    if os.getcwd() != job["cwd"]:  # a Ray worker: relative folders (and the records' run_dir) as the sweep sees them
+        os.chdir(job["cwd"])
+    log_path = Path(job["runs_dir"]) / job["task_name"] / job["run_id"] / "sweep.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = {"run_id": job["run_id"], "log": str(log_path), "status": "finished", "error": ""}
+    with open(log_path, "a") as log, redirect_stdout(log), redirect_stderr(log):
+        try:
+            task_cls = task_mod.resolve(job["task"]).load()
+            cfg = build_config(task_cls.Config, job["config_files"], job["overrides"])
+            runner.run(task_cls, replace(cfg, seed=job["seed"], progress=False), results_dir=job["results_dir"],
+                       runs_dir=job["runs_dir"], resume="auto")
+        except Exception as e:  # reported with its log; the other points go on
+            traceback.print_exc()
+            out.update(status="failed", error=traceback.format_exception_only(e)[-1].strip())
+    return out
+
+
+class Progress:
+    """One line for the whole sweep: done / running / failed / to go, and the time to go from the finished points."""
+
+    def __init__(self, total: int, capacity: int, stream=None):
+        self.total, self.capacity, self.stream = total, max(1, capacity), stream or sys.stderr
+        self.done = self.failed = 0
+        self.start = time.time()
+        self.tty = self.stream.isatty()
+
+    def line(self) -> str:
+        finished = self.done + self.failed
+        left = self.total - finished
+        eta = "?" if not finished else _duration((time.time() - self.start) / finished * left)
+        return (f"sweep: {self.done} done, {min(self.capacity, left)} running, {self.failed} failed, "
+                f"{left} to go, ETA {eta}")
+
+    def show(self) -> None:
+        print(("\r\033[K" if self.tty else "") + self.line(), end="" if self.tty else "\n", file=self.stream,
+              flush=True)
+
+    def note(self, text: str) -> None:
+        """A line above the progress line (a failure)."""
+        print(("\r\033[K" if self.tty else "") + text, file=self.stream, flush=True)
+        self.show()
+
+    def finish(self, result: dict, label: str) -> None:
+        if result["status"] == "finished":
+            self.done += 1
+            self.show()
+        else:
+            self.failed += 1
+            self.note(f"failed: {label} ({result['run_id']}): {result['error']}\n  log: {result['log']}")
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=self.stream)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _in_process(jobs: list[dict], report) -> None:
+    for job in jobs:
+        report(job, run_point(job))
+
+
+def _worker_processes(jobs: list[dict], n: int, report) -> None:
+    from .parallel import worker_pool
+
+    with worker_pool(n) as pool:
+        futures = {pool.submit(run_point, job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                result = future.result()
+            except Exception as e:  # the worker process itself died
+                result = {"run_id": job["run_id"], "status": "failed", "log": "(worker process died)",
+                          "error": f"{type(e).__name__}: {e}"}
+            report(job, result)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError(RAY_MISSING) from None
+    return ray
+
+
+def _ray_tasks(jobs: list[dict], address: str | None, cpus: float, gpus: float, report) -> None:
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:  # an already initialised Ray (a test's, a notebook's) is used as it is
+        env = {k: os.environ[k] for k in WORKER_ENV if os.environ.get(k)}
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    try:
+        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_point)
+        pending = {remote.remote(job): job for job in jobs}
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready)
+            try:
+                result = ray.get(ready)
+            except Exception as e:  # the Ray worker died (out of memory, a lost node)
+                result = {"run_id": job["run_id"], "status": "failed", "log": "(Ray worker died)",
+                          "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+            report(job, result)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def ray_capacity(cpus: float, gpus: float) -> int:
+    ray = import_ray()
+    have = ray.cluster_resources() if ray.is_initialized() else {"CPU": os.cpu_count() or 1}
+    slots = [have.get("CPU", 0) / cpus] if cpus else []
+    slots += [have.get("GPU", 0) / gpus] if gpus else []
+    return max(1, int(min(slots))) if slots else 1
+
+
+def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_dir: Path, runs_dir: str | Path,
+          jobs: int = 1, ray: str | None = None, ray_cpus: float = 1, ray_gpus: float = 0, dry_run: bool = False,
+          out=None, err=None) -> int:
+    """Plan the grid, list it (dry run) or run what is not done; the exit code (1 when a point failed)."""
+    from . import task as task_mod
+
+    out = out or sys.stdout
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > 1 and ray is not None:
+        raise UserError("--jobs and --ray are two executors: give one of them")
+    if ray is not None:
+        import_ray()  # before any planning: say at once which extra is missing
+    spec = task_mod.resolve(task)
+    task_cls = spec.load()
+    config_files = [str(Path(f).resolve()) for f in config_files]
+    points = plan(task_cls, config_files, list(items), seeds, Path(results_dir))
+    todo = [p for p in points if not p.done]
+    print(f"{len(points)} points, {len(points) - len(todo)} done, {len(todo)} to run", file=out)
+    if dry_run:
+        for p in points:
+            print(f"  {'done' if p.done else 'todo'}  {p.run_id}  {p.label}", file=out)
+        return 0
+    task_ref = str(spec.folder) if spec.folder is not None else task
+    runs_dir, results_dir = str(runs_dir), str(results_dir)   # kept relative: records name run folders as `run` does
+    by_id = {p.run_id: p for p in todo}
+    work = [{"task": task_ref, "task_name": task_cls.name, "config_files": config_files, "overrides": p.overrides,
+             "seed": p.seed, "run_id": p.run_id, "results_dir": results_dir, "runs_dir": runs_dir,
+             "cwd": os.getcwd(), "threads": max(1, int(ray_cpus)) if ray is not None else None} for p in todo]
+    capacity = 1 if jobs == 1 and ray is None else jobs if ray is None else ray_capacity(ray_cpus, ray_gpus)
+    progress = Progress(len(todo), capacity, err)
+    failed = []
+
+    def report(job, result):
+        progress.finish(result, by_id[job["run_id"]].label)
+        if result["status"] != "finished":
+            failed.append(result)
+
+    if todo:
+        progress.show()
+        try:
+            if ray is not None:
+                _ray_tasks(work, None if ray == "local" else ray, ray_cpus, ray_gpus, report)
+            elif jobs > 1:
+                _worker_processes(work, min(jobs, len(work)), report)
+            else:
+                _in_process(work, report)
+        finally:
+            progress.close()
+    print(f"sweep: {len(todo) - len(failed)} ran, {len(points) - len(todo)} skipped (already done), "
+          f"{len(failed)} failed; records in {Path(results_dir) / 'runs' / task_cls.name}", file=out)
+    return 1 if failed else 0

@@ -1,0 +1,67 @@
+"""Zero-shot splits, as deep metric learning evaluates: train on some classes, retrieve among classes never seen.
+
+- `omniglot` (the library's loader): train on the background alphabets' characters but the last
+  `val_classes` of them, which are the validation classes (model selection); test on the evaluation
+  alphabets' 659 characters.
+- `cub` (CUB-200-2011, <root>/CUB_200_2011/images/<class>/), `cars196` (<root>/cars196/<class>/, one folder
+  per class in class-id order), or `folder` (any <data_folder>/<class>/<image> tree): classes in sorted order,
+  the first half trains and the second half tests (the usual split: CUB 100 / 100, Cars196 98 / 98); the last
+  `val_classes` of the training half validate.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from mixsuite.data import ClassSplit, load_class_folder, load_omniglot
+from mixsuite.errors import ConfigError, DataNotFound, UnknownName
+from mixsuite.registry import did_you_mean
+
+FOLDERS = {"cub": Path("CUB_200_2011") / "images", "cars196": Path("cars196")}
+DATASETS = ("omniglot", *FOLDERS, "folder")
+
+
+def load(dataset: str, root: Path, image_size: int, val_classes: int, data_folder: str = "") -> tuple[
+        ClassSplit, ClassSplit, ClassSplit]:
+    """(train, val, test) splits that share no class, labels from 0 in each."""
+    key = dataset.lower()
+    if key == "omniglot":
+        train, test = load_omniglot(root, image_size)
+    elif key in FOLDERS or key == "folder":
+        if key == "folder" and not data_folder:
+            raise ConfigError("dataset=folder needs data_folder=<a folder of <class>/<image> files>")
+        folder = Path(data_folder) if key == "folder" else root / FOLDERS[key]
+        if not folder.is_dir():
+            raise DataNotFound(f"{dataset} images", folder,
+                               f"Arrange the images as {folder}/<class>/<image> (one folder per class, in class "
+                               "order) and set data_root or $MIXSUITE_DATA (dataset=folder: data_folder).")
+        every = load_class_folder(folder, image_size, f"metric-{key}-{folder.name}")
+        train, test = every.split_at_class(every.n_classes // 2)
+    else:
+        raise UnknownName(f"unknown metric-learning dataset {dataset!r}; {did_you_mean(key, DATASETS)}")
+    if not 0 <= val_classes < train.n_classes - 1:
+        raise ConfigError(f"val_classes={val_classes} must leave at least 2 of the {train.n_classes} training classes")
+    train, val = train.split_at_class(train.n_classes - val_classes)
+    return train, val, test
+
+
+def class_balanced_batches(labels: torch.Tensor, batch_size: int, per_class: int,
+                           generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch of index batches, each made of batch_size / per_class groups of per_class samples of one class
+    (so every sample in a batch has a positive): each class's samples are shuffled and cut into groups (a
+    remainder smaller than a group is left out this epoch), the groups shuffled, and the batches cut from them
+    (the last incomplete one dropped)."""
+    if batch_size % per_class:
+        raise ConfigError(f"batch_size={batch_size} must be a multiple of samples_per_class={per_class}")
+    groups = []
+    for c in labels.unique().tolist():
+        members = torch.nonzero(labels == c).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        groups += list(members[: len(members) // per_class * per_class].view(-1, per_class))
+    if not groups:
+        raise ConfigError(f"samples_per_class={per_class}: no class has that many training samples")
+    order = torch.randperm(len(groups), generator=generator)
+    stacked = torch.stack(groups)[order]
+    per_batch = batch_size // per_class
+    return [stacked[i:i + per_batch].flatten() for i in range(0, len(stacked) - per_batch + 1, per_batch)]

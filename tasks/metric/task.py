@@ -1,0 +1,196 @@
+"""Deep metric learning on a zero-shot split (Roth et al. 2020, "Revisiting Training Strategies and
+Generalization Performance in Deep Metric Learning"): learn an L2-normalised embedding on some classes, then
+retrieve among classes never seen in training. Roth et al. found that embeddings whose variance sits in fewer
+directions (a larger spectral decay rho) transfer worse; Manifold Mixup flattens class representations. This
+task measures where each method lands on rho and on Recall@1.
+
+Methods:
+- `erm`: the loss alone.
+- `manifold`: Manifold Mixup on the backbone's stages named in `mix_layers` (k ~ U(S), lambda ~ Beta(alpha,
+  alpha), a random pairing); the loss of the mixed batch is lam * L(emb, y_a) + (1 - lam) * L(emb, y_b).
+  For a classification-based loss (normsoftmax, proxyanchor) that is the usual mixed-target loss. For a
+  pair / triplet loss it is our choice, written down here: the same loss computed twice on the mixed
+  embeddings, once with every sample labelled by its own class (y_a) and once by its partner's (y_b), each
+  labelling mining its own tuples, then mixed by lambda. (Interpolating targets is not open to these losses:
+  their tuples need hard class identities.)
+- `rho`: rho-regularisation, for the triplet-based ranking losses (margin, triplet): a share `p_switch` of
+  the mined triplets (a, p, n) become (a, a, j), j another sample of a's class (losses.py).
+- `manifold-rho`: both; each labelling's triplets are switched.
+
+Every evaluation records on the test classes Recall@1/2/4/8, MAP@R, rho (mixsuite.analysis.rho_spectrum),
+and the effective rank of the (centred) embedding spectrum; on the validation classes Recall@1, which selects
+the best epoch. The end of a run adds the test NMI (k-means) and rho of (at most ~5,000) training images'
+embeddings.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from mixsuite import dist
+from mixsuite.analysis import rho_spectrum, singular_values, spectrum_summary
+from mixsuite.config import RunConfig
+from mixsuite.errors import ConfigError, UserError
+from mixsuite.mixing import build_mixer
+from mixsuite.task import Task
+
+from . import data
+from .losses import LOSSES, SWITCHABLE, build_criterion
+from .model import Embedder, build_backbone, freeze_batchnorm
+from .retrieval import retrieval_metrics
+
+METHODS = ("erm", "manifold", "rho", "manifold-rho")
+
+
+@dataclass
+class MetricConfig(RunConfig):
+    dataset: str = "omniglot"            # omniglot | cub | cars196 | folder
+    data_folder: str = ""                # dataset=folder: a folder of <class>/<image> files
+    method: str = "erm"                  # erm | manifold | rho | manifold-rho
+    loss: str = "margin"                 # margin | triplet | multisimilarity | normsoftmax | proxyanchor
+    backbone: str = "conv4"              # conv4 | resnet12 | timm:<name>
+    cifar_stem: bool = True              # timm models: 3x3 stride-1 first conv, no max-pool
+    pretrained: bool = False             # timm models: start from the published weights (timm fetches them)
+    freeze_bn: bool = False              # BatchNorm statistics fixed in training (Roth et al.)
+    image_size: int = 28
+    flip: bool = False                   # random horizontal flips (photos, not characters)
+    embed_dim: int = 64
+    val_classes: int = 64                # the last classes of the training split, held out to select the epoch
+    train_classes: int = 0               # 0: all; fewer for quick runs (the first ones)
+    test_classes: int = 0                # 0: all; fewer for quick runs (the first ones)
+    epochs: int = 10
+    batch_size: int = 112                # Roth et al.: 112 = 56 classes x 2
+    samples_per_class: int = 2
+    lr: float = 1e-3                     # Adam
+    weight_decay: float = 0.0
+    loss_lr_scale: float = 100.0         # lr of the loss's own parameters (class vectors, proxies) = lr x this
+    alpha: float = 2.0
+    mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
+    p_switch: float = 0.3                # rho, manifold-rho: share of triplets switched (Roth et al.: 0.3-0.4 on CUB)
+    eval_batch_size: int = 512
+    eval_every: int = 2
+
+
+class MetricTask(Task):
+    name = "metric"
+    summary = "zero-shot deep metric learning: margin/triplet/MS/proxy losses, manifold mixup, rho-regularisation"
+    Config = MetricConfig
+    primary_metric = "test_recall_at_1"
+    state_attrs = ("net", "criterion", "optimizer")
+
+    def setup(self):
+        cfg, eng = self.cfg, self.engine
+        check_config(cfg)
+        self.train, self.val, self.test = data.load(cfg.dataset, eng.data_root, cfg.image_size, cfg.val_classes,
+                                                    cfg.data_folder)
+        if cfg.train_classes:
+            self.train = self.train.subset_classes(cfg.train_classes)
+        if cfg.test_classes:
+            self.test = self.test.subset_classes(cfg.test_classes)
+        self.select_metric = "val_recall_at_1" if len(self.val.labels) else "test_recall_at_1"
+        sample = self.train.images[:: max(1, len(self.train.images) // 2000)].float() / 255
+        self.mean = sample.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
+        self.std = sample.std(dim=(0, 2, 3)).view(1, -1, 1, 1)
+        channels = self.train.images.shape[1]
+        backbone = build_backbone(cfg.backbone, channels, cifar_stem=cfg.cifar_stem, pretrained=cfg.pretrained)
+        self.net = Embedder(backbone, cfg.embed_dim)
+        self.model = eng.prepare(self.net)
+        p_switch = cfg.p_switch if cfg.method in ("rho", "manifold-rho") else 0.0
+        self.criterion = build_criterion(cfg.loss, self.train.n_classes, cfg.embed_dim, p_switch=p_switch,
+                                         generator=eng.generator("mining")).to(eng.device)
+        groups = [{"params": self.net.parameters()}]
+        if list(self.criterion.parameters()):
+            if dist.world_size() > 1:   # DDP would not average the class vectors' gradients over the processes
+                raise UserError(f"loss={cfg.loss} learns class vectors, which are not synchronised across "
+                                "processes yet; run it in one process, or use a ranking loss under torchrun")
+            groups.append({"params": self.criterion.parameters(), "lr": cfg.lr * cfg.loss_lr_scale})
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        mixing = cfg.method in ("manifold", "manifold-rho")
+        self.mixer = build_mixer("manifold" if mixing else "erm", self.net.backbone, alpha=cfg.alpha,
+                                 layers=cfg.mix_layers if mixing else None, generator=eng.generator("mix"))
+        self.batch_rng = eng.generator("batches")
+        self.flip_rng = eng.generator("flip")
+        self.train_seconds = 0.0
+
+    def normalise(self, x_uint8):
+        x = x_uint8.float() / 255
+        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+
+    def train_epoch(self, epoch):
+        cfg, eng = self.cfg, self.engine
+        self.model.train()
+        if cfg.freeze_bn:
+            freeze_batchnorm(self.net)
+        batches = data.class_balanced_batches(self.train.labels, cfg.batch_size, cfg.samples_per_class,
+                                              self.batch_rng)
+        total, n, t0 = 0.0, 0, time.time()
+        for idx in eng.progress(batches, f"epoch {epoch}"):
+            idx = idx.chunk(dist.world_size())[dist.rank()]          # each rank: whole groups of one class
+            x = self.normalise(eng.to_device(self.train.images[idx]))
+            y = eng.to_device(self.train.labels[idx])
+            if cfg.flip:
+                flip = (torch.rand(len(x), generator=self.flip_rng) < 0.5).to(x.device)
+                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+            with self.mixer.step(len(x), device=x.device) as plan, eng.autocast():
+                emb = self.model(x)
+            loss = plan.mix_loss(self.criterion, emb, y)
+            eng.step(loss, self.optimizer)
+            total, n = total + loss.item() * len(x), n + len(x)
+        self.train_seconds += time.time() - t0
+        return {"loss": total / max(n, 1)}
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        self.net.eval()
+        out = []
+        for chunk in images.split(self.cfg.eval_batch_size):
+            with self.engine.autocast():
+                out.append(self.net(self.normalise(self.engine.to_device(chunk))).float().cpu())
+        return torch.cat(out)
+
+    def evaluate(self, epoch):
+        test = self.embed(self.test.images)
+        self.last_test = (epoch, test)                               # finish() reuses the last epoch's
+        metrics = retrieval_metrics(test, self.test.labels, prefix="test_")
+        metrics["test_rho"] = rho_spectrum(test)
+        metrics.update(spectrum_summary(singular_values(test, self.test.labels), prefix="test_sv_"))
+        if len(self.val.labels):
+            metrics.update(retrieval_metrics(self.embed(self.val.images), self.val.labels, prefix="val_"))
+        return metrics
+
+    def finish(self):
+        """The final model's test NMI (one k-means cluster per class) and rho of the training classes."""
+        epoch, test = getattr(self, "last_test", (None, None))
+        if epoch != self.engine.epoch:
+            test = self.embed(self.test.images)
+        metrics = retrieval_metrics(test, self.test.labels, knn=False, nmi=True, seed=self.cfg.seed, prefix="test_")
+        every = self.train.images[:: max(1, len(self.train.images) // 5000)]     # at most ~5,000, evenly strided
+        metrics.update(train_rho=rho_spectrum(self.embed(every)), train_time_s=self.train_seconds)
+        self.engine.log(f"test NMI {metrics['test_nmi']:.4f}, test rho {rho_spectrum(test):.4f}, "
+                        f"train rho {metrics['train_rho']:.4f}")
+        return metrics
+
+    def state_dict(self):
+        return {**super().state_dict(), "train_seconds": self.train_seconds}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.train_seconds = state["train_seconds"]
+
+
+def check_config(cfg) -> None:
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method: {cfg.method!r} is not one of {list(METHODS)}")
+    if cfg.loss not in LOSSES:
+        raise ConfigError(f"loss: {cfg.loss!r} is not one of {list(LOSSES)}")
+    if cfg.method in ("rho", "manifold-rho") and cfg.loss not in SWITCHABLE:
+        raise ConfigError(f"method={cfg.method}: rho-regularisation switches triplets; loss must be one of "
+                          f"{list(SWITCHABLE)}, not {cfg.loss!r}")
+    if not 0.0 <= cfg.p_switch <= 1.0:
+        raise ConfigError(f"p_switch: {cfg.p_switch} is not a probability in [0, 1]")
+    if cfg.method in ("manifold", "manifold-rho") and not cfg.mix_layers:
+        raise ConfigError("mix_layers: manifold mixup needs at least one mixing point, e.g. [input, block1]")
+    if cfg.samples_per_class < 2:
+        raise ConfigError(f"samples_per_class: {cfg.samples_per_class} < 2 gives batches without positives")

@@ -1,0 +1,140 @@
+"""`mixsuite sweep`: grid parsing, every point checked before any runs, skip what is done, failures reported, and
+the three executors (in-process, worker processes, Ray) writing the same records."""
+import json
+import sys
+
+import pytest
+import torch
+
+from mixsuite import runner
+from mixsuite.cli import main
+from mixsuite.errors import ConfigError
+from mixsuite.report import load_records
+from mixsuite.sweep import parse_grid, split_values
+
+from conftest import ROOT
+
+SMOKE = ["-c", str(ROOT / "configs/spirals/smoke.yaml"), "epochs=2", "repeats=2", "n_test_per_class=50", "plots=false"]
+GRID = ["alpha=0.5,2", "mix_layers=[hidden1],[hidden1,bottleneck]"]
+
+
+def sweep(tmp_path, name, *extra):
+    return main(["sweep", "spirals", *SMOKE, *GRID, "--seeds", "1", "2", "--results-dir", str(tmp_path / name),
+                 "--runs-dir", str(tmp_path / name / "runs-folder"), *extra])
+
+
+def metrics_by_run(folder):
+    return {r["run_id"]: r["metrics"] for r in load_records(folder)}
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # the worker processes' threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)                      # the in-process executor's
+    yield
+    torch.set_num_threads(before)
+
+
+def test_grid_values_split_at_top_level_commas():
+    assert split_values("0.5,1,2", "alpha") == ["0.5", "1", "2"]
+    assert split_values("[input],[a,b],'x,y'", "k") == ["[input]", "[a,b]", "'x,y'"]
+    fixed, axes = parse_grid(["alpha=0.5,1", "epochs=3", "mix_layers=[a,b]", "optim.lr=0.1,0.01"])
+    assert fixed == ["epochs=3", "mix_layers=[a,b]"]
+    assert axes == [("alpha", ["0.5", "1"]), ("optim.lr", ["0.1", "0.01"])]
+    with pytest.raises(ConfigError, match="unbalanced brackets"):
+        split_values("[a,b", "mix_layers")
+    with pytest.raises(ConfigError, match="an empty value between commas"):
+        split_values("1,,2", "alpha")
+    with pytest.raises(ConfigError, match="alpha is given twice"):
+        parse_grid(["alpha=1,2", "alpha=3,4"])
+
+
+def test_dry_run_lists_points_with_grid_items_after_the_seeds(tmp_path, capsys):
+    assert main(["sweep", "spirals", "alpha=0.5,1", "--seeds", "1", "2", "mix_layers=[input],[hidden1,hidden2]",
+                 "--dry-run", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "8 points, 0 done, 8 to run" and len(out) == 9
+    assert out[-1].startswith("  todo  spirals-manifold-") and out[-1].endswith("-s2  alpha=1 mix_layers=[hidden1,hidden2] seed=2")
+    assert main(["sweep", "spirals", "alpha=0.5,1", "--seeds", "1", "x"]) == 2
+    assert "--seeds takes integers, got x" in capsys.readouterr().err
+
+
+def test_a_bad_value_anywhere_exits_2_before_anything_runs(tmp_path, capsys):
+    rc = main(["sweep", "spirals", *SMOKE, "alpha=0.5,oops", "--results-dir", str(tmp_path / "r"),
+               "--runs-dir", str(tmp_path / "runs")])
+    assert rc == 2
+    assert "alpha: expected a number, got 'oops' (grid point alpha=oops)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "runs").exists()
+
+
+def test_ray_missing_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)   # import ray -> ImportError
+    assert main(["sweep", "spirals", "alpha=1,2", "--ray", "--results-dir", str(tmp_path)]) == 1
+    assert 'pip install -e ".[ray]"' in capsys.readouterr().err
+
+
+def test_stopped_sweep_reruns_only_the_missing_points_and_reports_failures(tmp_path, monkeypatch, capsys, one_thread):
+    real_run, calls = runner.run, []
+
+    def stopped_after_three(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C during the fourth point
+        calls.append(args[1].seed)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run", stopped_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(tmp_path, "a")
+    assert len(load_records(tmp_path / "a")) == 3
+    capsys.readouterr()
+    assert sweep(tmp_path, "a", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("8 points, 3 done, 5 to run") and out.count("  done  ") == 3 and out.count("  todo  ") == 5
+
+    def seed_2_fails(*args, **kwargs):
+        if args[1].seed == 2:
+            raise RuntimeError("boom on seed 2")
+        return real_run(*args, **kwargs)
+
+    assert calls == [1, 2, 1]                            # points 1-3 finished; the missing ones have seeds 2 1 2 1 2
+    monkeypatch.setattr(runner, "run", seed_2_fails)
+    assert sweep(tmp_path, "a") == 1                     # a failed point: non-zero exit, the others went on
+    captured = capsys.readouterr()
+    assert "sweep: 2 ran, 3 skipped (already done), 3 failed" in captured.out
+    assert "RuntimeError: boom on seed 2" in captured.err and "sweep.log" in captured.err
+    logs = [p.read_text() for p in (tmp_path / "a" / "runs-folder" / "spirals").glob("*-s2/sweep.log")]
+    assert sum("RuntimeError: boom on seed 2" in log for log in logs) == 3   # the traceback is in each point's log
+    monkeypatch.setattr(runner, "run", real_run)
+    assert sweep(tmp_path, "a") == 0
+    assert "sweep: 3 ran, 5 skipped (already done), 0 failed" in capsys.readouterr().out
+    assert len(load_records(tmp_path / "a")) == 8
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory):
+    """The 2 x 2 grid with two seeds, run in this process at one thread (once for the executors' tests)."""
+    tmp_path, before = tmp_path_factory.mktemp("sweep"), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert sweep(tmp_path, "in-process") == 0
+    finally:
+        torch.set_num_threads(before)
+    return metrics_by_run(tmp_path / "in-process")
+
+
+@pytest.mark.parametrize("executor", ["jobs", "ray"])
+def test_executors_write_the_same_records(tmp_path, capsys, one_thread, executor, in_process):
+    if executor == "jobs":
+        assert sweep(tmp_path, "other", "--jobs", "2") == 0
+    else:
+        ray = pytest.importorskip("ray")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        try:
+            assert sweep(tmp_path, "other", "--ray", "--ray-cpus", "1") == 0
+        finally:
+            ray.shutdown()
+    assert "sweep: 8 ran, 0 skipped (already done), 0 failed" in capsys.readouterr().out
+    ours, theirs = in_process, metrics_by_run(tmp_path / "other")
+    assert len(ours) == 8 and ours == theirs              # the same run ids, the same numbers at one thread
+    assert len({json.dumps(m, sort_keys=True) for m in ours.values()}) == 8   # and the points differ
