@@ -19,13 +19,15 @@ class Pattern:
     def __init__(self, crow: torch.Tensor, col: torch.Tensor, shape: tuple[int, int]):
         self.crow, self.col, self.shape = crow, col, shape
         self._stacked: dict[int, Pattern] = {}
+        fits = max(shape) < 2**31 and col.numel() < 2**31
+        self._indices = (crow.int(), col.int()) if fits else (crow, col)   # int32: MKL's, no copy per product
 
     @property
     def nnz(self) -> int:
         return self.col.numel()
 
     def matrix(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.sparse_csr_tensor(self.crow, self.col, values, self.shape, check_invariants=False)
+        return torch.sparse_csr_tensor(*self._indices, values, self.shape, check_invariants=False)
 
     @cached_property
     def transpose(self) -> tuple[Pattern, torch.Tensor]:
@@ -99,8 +101,15 @@ class SparseFeatures:
         if p == 1:
             return torch.zeros(passes, self.pattern.nnz, dtype=self.values.dtype, device=self.values.device)
         keep = 1.0 - p
-        noise = (torch.rand(passes, self.pattern.nnz, dtype=torch.float64, device=self.values.device) < keep)
-        return self.values * noise.to(self.values.dtype).div_(keep)
+        kept = torch.rand(passes, self.pattern.nnz, dtype=torch.float64, device=self.values.device) < keep
+        return kept.to(self.values.dtype).mul_(self._scaled(keep))
+
+    def _scaled(self, keep: float) -> torch.Tensor:
+        """values * (1 / keep) as F.dropout computes it (its noise: 1 divided by keep in the values' dtype)."""
+        if getattr(self, "_scaled_for", None) != keep:
+            self._scaled_for = keep
+            self._scaled_values = self.values * torch.ones((), dtype=self.values.dtype).div_(keep)
+        return self._scaled_values
 
     def linear(self, weight: torch.Tensor, p: float = 0.0, passes: int = 1,
                rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -115,17 +124,32 @@ class SparseFeatures:
         return _PatternLinear.apply(values.reshape(-1), weight, self.pattern.stacked(passes))
 
 
+class _Propagate(torch.autograd.Function):
+    """adj @ h with the gradient adj.T @ grad from a transpose built once (torch transposes the CSR every call)."""
+
+    @staticmethod
+    def forward(ctx, h, adj, adj_t):
+        ctx.adj_t = adj_t
+        return torch.sparse.mm(adj, h)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.sparse.mm(ctx.adj_t, grad), None, None
+
+
 class Propagation:
     """The normalised adjacency (CSR), applied to one or k stacked (nodes, channels) blocks."""
 
     def __init__(self, adj: torch.Tensor):
         self.adj = adj if adj.layout == torch.sparse_csr else adj.to_sparse_csr()
         self.pattern = Pattern(self.adj.crow_indices(), self.adj.col_indices(), tuple(self.adj.shape))
+        transpose, order = self.pattern.transpose
+        self.adj_t = transpose.matrix(self.adj.values()[order])
         self._blocks: dict[int, torch.Tensor] = {}
 
     def __call__(self, h: torch.Tensor, passes: int = 1) -> torch.Tensor:
         if passes == 1:
-            return torch.sparse.mm(self.adj, h)
+            return _Propagate.apply(h, self.adj, self.adj_t) if h.requires_grad else torch.sparse.mm(self.adj, h)
         if passes not in self._blocks:
             self._blocks[passes] = self.pattern.block_diagonal(passes).matrix(self.adj.values().repeat(passes))
         return torch.sparse.mm(self._blocks[passes], h)
