@@ -129,7 +129,7 @@ def test_a_killed_run_resumes_to_the_same_record(shared_data, tmp_path, monkeypa
     monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(GraphMixTask, "select_mode", "min")
     cfg = GraphMixConfig(data_root=str(shared_data), epochs=16, ramp_start=0, ramp_length=8, checkpoint_every=5,
-                         device="cpu", progress=False)
+                         checkpoint_seconds=0, device="cpu", progress=False)
     from mixsuite import runner
     whole = runner.run(GraphMixTask, cfg, results_dir=tmp_path / "r1", runs_dir=tmp_path / "a", log=lambda *a: None)
     resumed = killed_then_resumed(GraphMixTask, cfg, tmp_path / "b", tmp_path / "r2", monkeypatch, kill_at=13)
