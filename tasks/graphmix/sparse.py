@@ -68,6 +68,12 @@ class Pattern:
         return Pattern(crow, self.col[index], (len(rows), self.shape[1])), index
 
 
+def spmm(a: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    """a @ dense for a CSR `a`: `torch.sparse.mm`'s numbers, without its zero-fill and copy of the result."""
+    out = torch.empty(a.shape[0], dense.shape[1], dtype=dense.dtype, device=dense.device)
+    return torch.addmm(out, a, dense, beta=0, out=out)
+
+
 class _PatternLinear(torch.autograd.Function):
     """A(values) @ weight.T with the gradient for `weight` only (the values are data)."""
 
@@ -75,13 +81,13 @@ class _PatternLinear(torch.autograd.Function):
     def forward(ctx, values, weight, pattern):
         ctx.pattern = pattern
         ctx.save_for_backward(values)
-        return torch.sparse.mm(pattern.matrix(values), weight.t())
+        return spmm(pattern.matrix(values), weight.t())
 
     @staticmethod
     def backward(ctx, grad):
         (values,) = ctx.saved_tensors
         transpose, order = ctx.pattern.transpose
-        grad_weight = torch.sparse.mm(transpose.matrix(values[order]), grad).t()
+        grad_weight = spmm(transpose.matrix(values[order]), grad).t()
         return None, grad_weight, None
 
 
@@ -130,11 +136,11 @@ class _Propagate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, adj, adj_t):
         ctx.adj_t = adj_t
-        return torch.sparse.mm(adj, h)
+        return spmm(adj, h)
 
     @staticmethod
     def backward(ctx, grad):
-        return torch.sparse.mm(ctx.adj_t, grad), None, None
+        return spmm(ctx.adj_t, grad), None, None
 
 
 class Propagation:
@@ -149,7 +155,7 @@ class Propagation:
 
     def __call__(self, h: torch.Tensor, passes: int = 1) -> torch.Tensor:
         if passes == 1:
-            return _Propagate.apply(h, self.adj, self.adj_t) if h.requires_grad else torch.sparse.mm(self.adj, h)
+            return _Propagate.apply(h, self.adj, self.adj_t) if h.requires_grad else spmm(self.adj, h)
         if passes not in self._blocks:
             self._blocks[passes] = self.pattern.block_diagonal(passes).matrix(self.adj.values().repeat(passes))
-        return torch.sparse.mm(self._blocks[passes], h)
+        return spmm(self._blocks[passes], h)
