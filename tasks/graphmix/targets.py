@@ -21,10 +21,12 @@ def predicted_targets(model, x, graph_input, k: int, temperature: float, dropout
     from the last evaluation, so the k passes are one deterministic prediction.
     """
     was_training = model.training
-    model.train(dropout)
+    if was_training != dropout:  # (a mode switch walks every submodule: only when it changes)
+        model.train(dropout)
     passes = k if dropout else 1
     probs = class_softmax(model(x, graph_input, passes=passes)).unflatten(0, (passes, -1))
-    model.train(was_training)
+    if was_training != dropout:
+        model.train(was_training)
     p = probs[0]
     for q in probs[1:]:  # summed in pass order, as a loop over the passes would
         p = p + q

@@ -122,9 +122,11 @@ class GraphMixTask(Task):
         return {"loss": loss.item(), "fcn_step": float(fcn_step)}
 
     def gnn_loss(self):
-        self.model.train(self.cfg.gnn_step_dropout)
+        if not self.cfg.gnn_step_dropout:
+            self.model.eval()
         logits = self.model(self.features, self.graph_input)
-        self.model.train()
+        if not self.cfg.gnn_step_dropout:
+            self.model.train()
         return F.cross_entropy(logits[self.g.train_idx], self.g.y[self.g.train_idx])
 
     def fcn_mixup_loss(self, epoch):
