@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mixsuite.config import ConfigError, build_config, config_hash
 from mixsuite.engine import Engine
 from mixsuite.mixing import MixPlan
 
@@ -14,7 +15,7 @@ from mixsuite.task import resolve
 
 resolve(str(ROOT / "tasks" / "graphmix")).load()
 from mixsuite.plugins.graphmix.model import SharedGCN  # noqa: E402
-from mixsuite.plugins.graphmix.sparse import Propagation, SparseFeatures  # noqa: E402
+from mixsuite.plugins.graphmix.sparse import Propagation, SparseFeatures, keep_masks  # noqa: E402
 from mixsuite.plugins.graphmix.targets import predicted_targets  # noqa: E402
 from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask  # noqa: E402
 
@@ -36,6 +37,30 @@ def test_dropped_values_are_the_masks_f_dropout_draws(p):
     expected = torch.stack([F.dropout(x.values(), p, True) for _ in range(3)])
     torch.manual_seed(7)
     assert torch.equal(SparseFeatures(x).dropped_values(p, passes=3), expected)
+
+
+@pytest.mark.parametrize("keep, draws", [(0.5, "bits"), (0.75, "bits"), (0.4, "bits"), (0.5, "float64")])
+def test_keep_masks_keep_each_element_with_probability_keep_independently(keep, draws):
+    torch.manual_seed(0)
+    masks = keep_masks((4, 100_000), keep, draws).float()
+    se = (keep * (1 - keep) / masks.numel()) ** 0.5
+    assert masks.shape == (4, 100_000) and abs(masks.mean().item() - keep) < 5 * se
+    centred = masks - masks.mean()
+    for a, b in ((centred[:, :-1], centred[:, 1:]), (centred[0], centred[1]), (centred[:, :-31], centred[:, 31:])):
+        corr = (a * b).mean() / centred.var()
+        assert abs(corr.item()) < 0.02   # neighbours, passes, the same bit of the next word: uncorrelated
+
+
+def test_bit_draws_are_a_switch_of_the_gcn_methods_that_keeps_the_default_hash():
+    assert config_hash(GraphMixConfig()) == "084d9e7748"          # the default's hash from before the switch
+    assert config_hash(build_config(GraphMixConfig, [], ["dropout_draws=bits"])) != "084d9e7748"
+    with pytest.raises(ConfigError, match="dropout_draws"):
+        build_config(GraphMixConfig, [], ["method=gat", "dropout_draws=bits"])
+    x, _ = random_graph()
+    torch.manual_seed(2)
+    dropped = SparseFeatures(x, draws="bits").dropped_values(0.5, passes=3)
+    assert set(torch.unique(dropped / x.values()).tolist()) <= {0.0, 2.0}
+    assert not torch.equal(dropped[0], dropped[1])
 
 
 def test_sparse_linear_and_its_weight_gradient_equal_the_dense_product():

@@ -2,9 +2,10 @@
 
 On CPU, `F.linear` on a sparse COO input is ~10x slower than a CSR product, and autograd through a CSR product is
 slower still; so the pattern is kept in CSR together with its transpose, and the weight's gradient is the
-transpose's product (`_PatternLinear`). The dropout masks are `torch.rand(float64) < 1 - p` from the global
-generator: the very draws, and so the very masks, of `F.dropout` (whose CPU Bernoulli compares one float64
+transpose's product (`_PatternLinear`). The dropout masks are by default `torch.rand(float64) < 1 - p` from the
+global generator: the very draws, and so the very masks, of `F.dropout` (whose CPU Bernoulli compares one float64
 uniform per element), ~3x faster, and k passes' masks come from one call, in the order k calls would draw them.
+Those draws are a fifth of a GraphMix epoch; `draws="bits"` takes a random bit per element instead (another stream).
 """
 from __future__ import annotations
 
@@ -91,23 +92,50 @@ class _PatternLinear(torch.autograd.Function):
         return None, grad_weight, None
 
 
-class SparseFeatures:
-    """A sparse (nodes, features) matrix for `linear(dropout(x), weight)`, one or k passes, all or some rows."""
+DRAWS = ("float64", "bits")
 
-    def __init__(self, x: torch.Tensor):
+
+def keep_masks(shape: tuple[int, int], keep: float, draws: str, device=None) -> torch.Tensor:
+    """Bernoulli(keep) masks from the global generator.
+
+    float64: `torch.rand(float64) < keep`, the very draws of `F.dropout` (two 32-bit generator outputs an element).
+    bits: when keep is a multiple of 1/2^b (b <= 8; 0.5: b = 1), b random bits an element, 31 from each 32-bit
+    output (~4x cheaper on CPU); otherwise `torch.rand(float32) < keep` (one output an element, keep to 2^-24).
+    """
+    if draws == "float64":
+        return torch.rand(shape, dtype=torch.float64, device=device) < keep
+    bits = next((b for b in range(1, 9) if (keep * 2 ** b).is_integer()), None)
+    if draws != "bits" or bits is None:
+        return torch.rand(shape, device=device) < keep
+    n, per_word = shape[0] * shape[1], 31 // bits
+    words = torch.empty(-(-n // per_word), 1, dtype=torch.int32, device=device).random_(0, 2 ** 31)
+    shifts = torch.arange(per_word, dtype=torch.int32, device=device) * bits
+    values = ((words >> shifts) & (2 ** bits - 1)).flatten()[:n]
+    return (values < int(keep * 2 ** bits)).view(shape)
+
+
+class SparseFeatures:
+    """A sparse (nodes, features) matrix for `linear(dropout(x), weight)`, one or k passes, all or some rows.
+    `draws`: how the dropout masks are drawn (`keep_masks`)."""
+
+    def __init__(self, x: torch.Tensor, draws: str = "float64"):
+        if draws not in DRAWS:
+            raise ValueError(f"draws must be one of {DRAWS}, got {draws!r}")
+        self.draws = draws
         csr = x.coalesce().to_sparse_csr() if x.layout == torch.sparse_coo else x.to_sparse_csr()
         self.pattern = Pattern(csr.crow_indices(), csr.col_indices(), tuple(csr.shape))
         self.values = csr.values()
         self.shape = tuple(csr.shape)
 
     def dropped_values(self, p: float, passes: int = 1) -> torch.Tensor:
-        """(passes, nnz) values with dropout p on the non-zeros; the draws and arithmetic of `F.dropout`."""
+        """(passes, nnz) values with dropout p on the non-zeros; with draws="float64" the draws and arithmetic of
+        `F.dropout`."""
         if p == 0:
             return self.values.expand(passes, -1)
         if p == 1:
             return torch.zeros(passes, self.pattern.nnz, dtype=self.values.dtype, device=self.values.device)
         keep = 1.0 - p
-        kept = torch.rand(passes, self.pattern.nnz, dtype=torch.float64, device=self.values.device) < keep
+        kept = keep_masks((passes, self.pattern.nnz), keep, self.draws, self.values.device)
         return kept.to(self.values.dtype).mul_(self._scaled(keep))
 
     def _scaled(self, keep: float) -> torch.Tensor:
