@@ -66,13 +66,13 @@ def make_probed(task_cls, every: int, rows: list):
             model.eval()
             val, y = g.val_idx, g.y
             acc = lambda logits, idx: (logits[idx].argmax(-1) == y[idx]).float().mean().item()  # noqa: E731
-            gnn = model(g.x, self.graph_input)
-            targets = predicted_targets(model, g.x, self.graph_input, cfg.k_passes, cfg.temperature,
+            gnn = model(self.features, self.graph_input)
+            targets = predicted_targets(model, self.features, self.graph_input, cfg.k_passes, cfg.temperature,
                                         cfg.target_dropout)   # leaves the model in eval mode, as it found it
             fcn_steps = [d for f, d in self.steps if f == 1.0]
             gnn_steps = [d for f, d in self.steps if f == 0.0]
             self.steps.clear()
-            row = {"fcn_val": acc(model.fcn(g.x), val), "train": acc(gnn, g.train_idx),
+            row = {"fcn_val": acc(model.fcn(self.features), val), "train": acc(gnn, g.train_idx),
                    "target_val": acc(targets, val), "|W1|": model.conv1.lin.weight.norm().item(),
                    "dW1 fcn": sum(fcn_steps) / max(len(fcn_steps), 1),
                    "dW1 gnn": sum(gnn_steps) / max(len(gnn_steps), 1)}
@@ -83,7 +83,7 @@ def make_probed(task_cls, every: int, rows: list):
         def attention_entropy(self) -> float:
             from torch_geometric.utils import scatter
 
-            _, (edges, alpha) = self.model.conv1(self.g.x, self.graph_input, return_attention_weights=True)
+            _, (edges, alpha) = self.model.conv1(self.features, self.graph_input, return_attention_weights=True)
             h = -(alpha * alpha.clamp_min(1e-12).log())          # [edges, heads]
             per_node = scatter(h, edges[1], dim=0, dim_size=self.g.num_nodes, reduce="sum")
             return per_node.mean().item()

@@ -137,8 +137,8 @@ non_empty = NonEmpty()
 
 
 # Fields that do not change what is computed: left out of the config hash that groups runs in tables.
-NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "log_every",
-                "tensorboard"}
+NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "checkpoint_seconds",
+                "log_every", "tensorboard"}
 HASHED_WHEN_SET = "hashed_when_set"
 
 
@@ -168,6 +168,8 @@ class RunConfig:
     channels_last: bool = True    # for 4-D inputs on CUDA
     eval_every: Annotated[int, at_least(1)] = 1        # evaluate every N epochs (and always at the last one)
     checkpoint_every: Annotated[int, at_least(1)] = 1  # checkpoint every N epochs (and always at the last one)
+    checkpoint_seconds: Annotated[float, non_negative] = 30.0   # ... but no sooner than this after the last one
+    #                               (in one process; 0: every N epochs): thousands of tiny epochs pay no save each
     log_every: Annotated[int, at_least(1)] = 1         # a summary line every N epochs (metrics.jsonl gets every one)
     data_root: str = ""           # "" -> $MIXSUITE_DATA -> ./data
     num_workers: Annotated[int, non_negative] = 0

@@ -232,6 +232,17 @@ class Engine:
         evaluated = self.epoch % self.cfg.eval_every == 0
         return bool(patience and best and evaluated and self.epoch - best["epoch"] >= patience)
 
+    def _checkpoint_due(self, stopping: bool) -> bool:
+        """Every checkpoint_every epochs, but no sooner than checkpoint_seconds after the last save (in one process
+        only: ranks could read their clocks differently); always at the last epoch and at an early stop. A resume
+        replays from whichever epoch was saved to the same numbers (the generators and RNG states are saved)."""
+        cfg = self.cfg
+        if self.epoch == cfg.epochs or stopping:
+            return True
+        if self.epoch % cfg.checkpoint_every:
+            return False
+        return dist.world_size() > 1 or time.monotonic() - self._saved_at >= cfg.checkpoint_seconds
+
     def run(self) -> dict:
         """Train and evaluate; returns the final metrics (with best-epoch values as best_*)."""
         cfg = self.cfg
@@ -248,6 +259,7 @@ class Engine:
         if path is not None:
             best, wall = self._restore(task, path)
         self._truncate_metrics()
+        self._saved_at = time.monotonic()
         last_eval: dict = {}
         start = time.time() - wall
         if self._shows_progress() and self.epoch < cfg.epochs:
@@ -281,9 +293,10 @@ class Engine:
             stopping = self._patience_exhausted(best)
             if stopping:
                 self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {best['epoch']}")
-            if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs or stopping:
+            if self._checkpoint_due(stopping):
                 if dist.is_main():
                     checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, time.time() - start))
+                self._saved_at = time.monotonic()
                 dist.barrier()
         if self._bar is not None:
             self._bar.close()

@@ -34,15 +34,47 @@ def test_same_seed_same_numbers_other_seed_differs(tmp_path):
     assert a["metrics"]["test_nll"] != c["metrics"]["test_nll"]
 
 
-def test_killed_run_resumes_to_same_result(tmp_path, monkeypatch):
+@pytest.mark.parametrize("seconds", [0, 3600])
+def test_killed_run_resumes_to_same_result(tmp_path, monkeypatch, seconds):
+    """checkpoint_seconds=0: a checkpoint every epoch, the rerun resumes after epoch 2; 3600: none before the last
+    epoch, the rerun starts over; the same numbers either way."""
     full = runner.run(SPIRALS, cfg(), results_dir=tmp_path / "r1", runs_dir=tmp_path / "full", log=quiet)
     logs = []
-    resumed = killed_then_resumed(SPIRALS, cfg(), tmp_path / "broken", tmp_path / "r2", monkeypatch, log=logs.append)
-    assert any("resumed" in line and "epoch 2" in line for line in logs)
+    resumed = killed_then_resumed(SPIRALS, cfg(f"checkpoint_seconds={seconds}"), tmp_path / "broken", tmp_path / "r2",
+                                  monkeypatch, log=logs.append)
+    assert any("resumed" in line and "epoch 2" in line for line in logs) == (seconds == 0)
     for key in ("test_nll", "test_acc", "best_test_acc", "boundary_distance"):
         assert resumed["metrics"][key] == full["metrics"][key], key
     lines = (tmp_path / "broken" / "spirals" / resumed["run_id"] / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(ln)["epoch"] for ln in lines] == [1, 2, 3, 4]
+
+
+def test_checkpoints_wait_checkpoint_seconds_between_them(tmp_path, monkeypatch):
+    import mixsuite.checkpoint
+    import mixsuite.engine
+
+    now, saved = [0.0], []
+    original_train, original_save = SPIRALS.train_epoch, mixsuite.checkpoint.save
+
+    def train_epoch(self, epoch):   # each epoch takes 10 s on the engine's clock
+        now[0] = 10.0 * epoch
+        return original_train(self, epoch)
+
+    def save(path, state):
+        saved.append(state["epoch"])
+        original_save(path, state)
+
+    monkeypatch.setattr(SPIRALS, "train_epoch", train_epoch)
+    monkeypatch.setattr(mixsuite.checkpoint, "save", save)
+    monkeypatch.setattr(mixsuite.engine.time, "monotonic", lambda: now[0])
+    runner.run(SPIRALS, cfg("epochs=8", "checkpoint_seconds=25"), results_dir=tmp_path / "r", runs_dir=tmp_path / "a",
+               log=quiet)
+    assert saved == [3, 6, 8]   # 30 s after the start, 30 s after that, and the last epoch
+    saved.clear()
+    now[0] = 0.0
+    runner.run(SPIRALS, cfg("epochs=8", "checkpoint_seconds=25", "checkpoint_every=2"), results_dir=tmp_path / "r2",
+               runs_dir=tmp_path / "b", log=quiet)
+    assert saved == [4, 8]      # the epoch cadence first: epochs 2, 4, 6, of which 4 is 25 s after the start
 
 
 def test_nan_loss_stops_and_keeps_checkpoint(tmp_path):

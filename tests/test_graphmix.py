@@ -130,7 +130,7 @@ def test_gnn_step_dropout_switch(shared_data, tmp_path, monkeypatch, dropout):
     losses = [task.gnn_loss().item() for _ in range(2)]
     assert task.model.training
     with torch.no_grad():
-        logits = task.model.eval()(task.g.x, task.graph_input)
+        logits = task.model.eval()(task.features, task.graph_input)
     eval_loss = F.cross_entropy(logits[task.g.train_idx], task.g.y[task.g.train_idx]).item()
     if dropout:  # input dropout: two draws differ, and neither is the eval-mode loss
         assert losses[0] != losses[1] and eval_loss not in losses

@@ -1,6 +1,6 @@
 """The shared mixing config: one factory for every mixing task; mix_prob and mix_off_epoch draw from the mixer's
 seeded generator, resume exactly, and leave old configs drawing as before; alpha = 0 is recorded as no mixing."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 
 import pytest
@@ -130,7 +130,8 @@ def test_a_spirals_run_with_mix_prob_resumes_to_the_same_result_and_alpha_0_is_r
     cfg = build_config(SPIRALS.Config, [], [*SHORT, *gated])
     full = runner.run(SPIRALS, cfg, results_dir=tmp_path / "r1", runs_dir=tmp_path / "full", log=quiet)
     assert full["method"] == "manifold" and full["config"]["mix_prob"] == 0.5
-    resumed = killed_then_resumed(SPIRALS, cfg, tmp_path / "broken", tmp_path / "r2", monkeypatch)
+    resumed = killed_then_resumed(SPIRALS, replace(cfg, checkpoint_seconds=0), tmp_path / "broken", tmp_path / "r2",
+                                  monkeypatch)
     for key in ("test_nll", "test_acc", "boundary_distance"):
         assert resumed["metrics"][key] == full["metrics"][key], key
     off = runner.run(SPIRALS, build_config(SPIRALS.Config, [], [*SHORT, "alpha=0"]), results_dir=tmp_path / "r3",

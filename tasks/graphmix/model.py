@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GATConv, GCNConv
 
+from .sparse import Propagation, SparseFeatures
+
 
 def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Dropout on the non-zeros of a sparse COO matrix (a dense dropout on 2708x1433 costs 50x more)."""
@@ -35,16 +37,38 @@ class SharedGCN(nn.Module):
             bound = 1.0 / conv.out_channels ** 0.5
             nn.init.uniform_(conv.lin.weight, -bound, bound)
 
-    def forward(self, x, adj):
+    def forward(self, x, adj, passes: int = 1):
+        """Logits of `passes` stochastic passes (each its own dropout masks), stacked: (passes * nodes, classes).
+
+        `x` a SparseFeatures and `adj` a Propagation take the fast path (all passes in one product); tensors go
+        through the GCNConv layers, one pass at a time."""
+        if isinstance(x, SparseFeatures) and not (passes > 1 and self.training and self.dropout > 0):
+            adj = adj if isinstance(adj, Propagation) else Propagation(adj)
+            h = F.relu(adj(x.linear(self.conv1.lin.weight, self._input_p(), passes), passes))
+            return adj(self.conv2.lin(F.dropout(h, self.dropout, self.training)), passes)
+        if passes > 1:  # one pass at a time (with hidden dropout: its draws in pass order, as separate calls)
+            return torch.cat([self(x, adj) for _ in range(passes)])
         h = F.relu(self.conv1(input_dropout(x, self.input_dropout, self.training), adj))
         return self.conv2(F.dropout(h, self.dropout, self.training), adj)
 
-    def fcn(self, x, plan=None):
-        """The parameter-shared FCN; `plan` mixes the hidden layer (after ReLU, before dropout)."""
-        h = F.relu(self.conv1.lin(input_dropout(x, self.input_dropout, self.training)))
+    def fcn(self, x, plan=None, rows=None):
+        """The parameter-shared FCN; `plan` mixes the hidden layer (after ReLU, before dropout). With `rows`,
+        the logits of those rows only (for SparseFeatures, the first layer runs over the rows the mix reads)."""
+        if isinstance(x, SparseFeatures) and rows is not None:
+            needed = torch.unique(rows if plan is None else torch.cat([rows, plan.perm.to(rows.device)[rows]]))
+            h_needed = F.relu(x.linear(self.conv1.lin.weight, self._input_p(), rows=needed))
+            h = h_needed.new_zeros(x.shape[0], h_needed.shape[1]).index_copy(0, needed, h_needed)
+        elif isinstance(x, SparseFeatures):
+            h = F.relu(x.linear(self.conv1.lin.weight, self._input_p()))
+        else:
+            h = F.relu(self.conv1.lin(input_dropout(x, self.input_dropout, self.training)))
         if plan is not None:
             h = plan.mix(h)
-        return self.conv2.lin(F.dropout(h, self.dropout, self.training))
+        h = F.dropout(h, self.dropout, self.training)  # over every row, so the draws do not depend on `rows`
+        return self.conv2.lin(h if rows is None else h[rows])
+
+    def _input_p(self) -> float:
+        return self.input_dropout if self.training else 0.0
 
 
 class SharedGAT(nn.Module):
@@ -62,15 +86,18 @@ class SharedGAT(nn.Module):
         self.conv2 = GATConv(hidden * heads, classes, heads=1, dropout=attention_dropout)
         self.input_dropout, self.dropout = input_dropout, dropout
 
-    def forward(self, x, edge_index):
+    def forward(self, x, edge_index, passes: int = 1):
+        if passes > 1:  # attention dropout draws in between: one pass at a time
+            return torch.cat([self(x, edge_index) for _ in range(passes)])
         h = F.elu(self.conv1(input_dropout(x, self.input_dropout, self.training), edge_index))
         return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
-    def fcn(self, x, plan=None):
+    def fcn(self, x, plan=None, rows=None):
         h = F.elu(self.conv1.lin(input_dropout(x, self.input_dropout, self.training)) + self.conv1.bias)
         if plan is not None:
             h = plan.mix(h)
-        return self.conv2.lin(F.dropout(h, self.dropout, self.training)) + self.conv2.bias
+        h = F.dropout(h, self.dropout, self.training)
+        return self.conv2.lin(h if rows is None else h[rows]) + self.conv2.bias
 
 
 def build_model(backbone: str, in_dim: int, hidden: int, classes: int, input_dropout: float, dropout: float,
