@@ -25,7 +25,7 @@ from mixsuite.plugins.metric import data  # noqa: E402
 from mixsuite.plugins.metric.losses import RhoSwitch, build_criterion  # noqa: E402
 from mixsuite.plugins.metric.model import Embedder  # noqa: E402
 from mixsuite.plugins.metric.retrieval import retrieval_metrics  # noqa: E402
-from mixsuite.plugins.metric.task import MetricConfig, check_config  # noqa: E402
+from mixsuite.plugins.metric.task import MetricConfig  # noqa: E402
 
 
 def rows_along_axes(counts):
@@ -154,12 +154,17 @@ def test_recall_at_k_and_map_at_r_against_brute_force():
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match="loss must be one of"):
-        check_config(build_config(MetricConfig, overrides=["method=rho", "loss=normsoftmax"]))
-    with pytest.raises(ConfigError, match="p_switch"):
-        check_config(build_config(MetricConfig, overrides=["p_switch=1.5"]))
-    with pytest.raises(ConfigError, match="method"):
-        check_config(build_config(MetricConfig, overrides=["method=mixup"]))
+    """Checked when the config is built (before any data or folder), each naming its field."""
+    with pytest.raises(ConfigError, match="loss: method=rho switches triplets"):
+        build_config(MetricConfig, overrides=["method=rho", "loss=normsoftmax"])
+    with pytest.raises(ConfigError, match="p_switch: 1.5 is out of range"):
+        build_config(MetricConfig, overrides=["p_switch=1.5"])
+    with pytest.raises(ConfigError, match="method: 'mixup' is not one of"):
+        build_config(MetricConfig, overrides=["method=mixup"])
+    with pytest.raises(ConfigError, match="backbone: timm has no model"):
+        build_config(MetricConfig, overrides=["backbone=timm:resnet51"])
+    with pytest.raises(ConfigError, match="batch_size: 111 must be a multiple"):
+        build_config(MetricConfig, overrides=["batch_size=111"])
 
 
 def test_smoke_config(cli, tmp_path, shared_data):
@@ -198,7 +203,6 @@ def test_rho_recall_figure_and_correlation(tmp_path):
 @pytest.mark.parametrize("name,p_switch", [("cub", 0.3), ("cars196", 0.35)])
 def test_paper_configs_carry_roth_et_al_protocol(name, p_switch):
     cfg = build_config(MetricConfig, [ROOT / "configs" / "metric" / f"paper-{name}.yaml"])
-    check_config(cfg)
     assert (cfg.dataset, cfg.backbone, cfg.pretrained, cfg.freeze_bn, cfg.embed_dim) == (
         name, "timm:resnet50", True, True, 128)
     assert (cfg.batch_size, cfg.samples_per_class, cfg.lr, cfg.weight_decay, cfg.epochs) == (112, 2, 1e-5, 4e-4, 150)

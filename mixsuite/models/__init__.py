@@ -3,7 +3,7 @@ small-image stem. No task knowledge: each takes its input channels and sizes and
 modules (the mixing points a task's `mix_layers` names)."""
 from .conv4 import Conv4
 from .resnet12 import ResNet12
-from .timm_backbones import set_cifar_stem, timm_model
+from .timm_backbones import set_cifar_stem, timm_model, timm_name_problem
 from .wide_resnet import WideResNet
 
-__all__ = ["Conv4", "ResNet12", "WideResNet", "set_cifar_stem", "timm_model"]
+__all__ = ["Conv4", "ResNet12", "WideResNet", "set_cifar_stem", "timm_model", "timm_name_problem"]

@@ -9,6 +9,15 @@ from ..errors import UnknownName, UserError
 from ..registry import did_you_mean
 
 
+def timm_name_problem(name: str) -> str | None:
+    """What is wrong with `timm:<name>` (None: timm has such a model); a config rule for `timm:` prefixes."""
+    import timm
+
+    if timm.is_model(name):
+        return None
+    return f"timm has no model {name!r}; {did_you_mean(name, timm.list_models())}"
+
+
 def timm_model(name: str, num_classes: int = 0, *, in_chans: int = 3, drop_rate: float = 0.0,
                cifar_stem: bool = True, img_size: tuple[int, int] | None = None, pretrained: bool = False) -> nn.Module:
     """`timm.create_model(name)`; num_classes=0 gives no classifier (the model returns its pooled features).

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from mixsuite.errors import UnknownName
-from mixsuite.models import WideResNet, timm_model
+from mixsuite.models import WideResNet, timm_model, timm_name_problem  # noqa: F401 (the config's rule)
 from mixsuite.registry import did_you_mean
 
 from .preact_resnet import preact_resnet18, preact_resnet34
@@ -32,15 +32,6 @@ def build_model(name: str, num_classes: int, *, width: float = 1.0, drop_rate: f
     if name not in MODELS:
         raise UnknownName(f"unknown model {name!r}; {did_you_mean(name, MODELS)} (or timm:<name>)")
     return MODELS[name](num_classes=num_classes, width=width, drop_rate=drop_rate, stem_stride=stem_stride)
-
-
-def timm_name_problem(name: str) -> str | None:
-    """What is wrong with `timm:<name>` (None: timm has such a model); read when the config is checked."""
-    import timm
-
-    if timm.is_model(name):
-        return None
-    return f"timm has no model {name!r}; {did_you_mean(name, timm.list_models())}"
 
 
 def penultimate(model: nn.Module, x):

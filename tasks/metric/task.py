@@ -26,51 +26,70 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 
 from mixsuite import dist
 from mixsuite.analysis import rho_spectrum, singular_values, spectrum_summary
-from mixsuite.config import RunConfig
-from mixsuite.errors import ConfigError, UserError
-from mixsuite.mixing import build_mixer
+from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
+from mixsuite.errors import UserError
+from mixsuite.mixing import MixingConfig, mixer_from_config
+from mixsuite.models import timm_name_problem
 from mixsuite.task import Task
 
 from . import data
+from .data import DATASETS
 from .losses import LOSSES, SWITCHABLE, build_criterion
-from .model import Embedder, build_backbone, freeze_batchnorm
+from .model import BACKBONES, Embedder, build_backbone, freeze_batchnorm
 from .retrieval import retrieval_metrics
 
 METHODS = ("erm", "manifold", "rho", "manifold-rho")
 
 
 @dataclass
-class MetricConfig(RunConfig):
-    dataset: str = "omniglot"            # omniglot | cub | cars196 | folder
+class MetricConfig(MixingConfig, RunConfig):
+    dataset: Annotated[str, one_of(DATASETS)] = "omniglot"      # omniglot | cub | cars196 | folder
     data_folder: str = ""                # dataset=folder: a folder of <class>/<image> files
-    method: str = "erm"                  # erm | manifold | rho | manifold-rho
-    loss: str = "margin"                 # margin | triplet | multisimilarity | normsoftmax | proxyanchor
-    backbone: str = "conv4"              # conv4 | resnet12 | timm:<name>
+    method: Annotated[str, one_of(METHODS)] = "erm"             # erm | manifold | rho | manifold-rho
+    loss: Annotated[str, one_of(LOSSES)] = "margin"   # margin | triplet | multisimilarity | normsoftmax | proxyanchor
+    backbone: Annotated[str, one_of(BACKBONES, prefixes={"timm:": timm_name_problem})] = "conv4"
+    #                                      conv4 | resnet12 | timm:<name>
     cifar_stem: bool = True              # timm models: 3x3 stride-1 first conv, no max-pool
     pretrained: bool = False             # timm models: start from the published weights (timm fetches them)
     freeze_bn: bool = False              # BatchNorm statistics fixed in training (Roth et al.)
-    image_size: int = 28
+    image_size: Annotated[int, at_least(8)] = 28
     flip: bool = False                   # random horizontal flips (photos, not characters)
-    embed_dim: int = 64
-    val_classes: int = 64                # the last classes of the training split, held out to select the epoch
-    train_classes: int = 0               # 0: all; fewer for quick runs (the first ones)
-    test_classes: int = 0                # 0: all; fewer for quick runs (the first ones)
-    epochs: int = 10
-    batch_size: int = 112                # Roth et al.: 112 = 56 classes x 2
-    samples_per_class: int = 2
-    lr: float = 1e-3                     # Adam
-    weight_decay: float = 0.0
-    loss_lr_scale: float = 100.0         # lr of the loss's own parameters (class vectors, proxies) = lr x this
-    alpha: float = 2.0
+    embed_dim: Annotated[int, positive] = 64
+    val_classes: Annotated[int, non_negative] = 64   # the last classes of the training split, held out to select
+    train_classes: Annotated[int, non_negative] = 0  # 0: all; fewer for quick runs (the first ones)
+    test_classes: Annotated[int, non_negative] = 0   # 0: all; fewer for quick runs (the first ones)
+    epochs: Annotated[int, at_least(1)] = 10
+    batch_size: Annotated[int, positive] = 112       # Roth et al.: 112 = 56 classes x 2
+    samples_per_class: Annotated[int, at_least(2)] = 2   # fewer gives batches without positives
+    lr: Annotated[float, positive] = 1e-3            # Adam
+    weight_decay: Annotated[float, non_negative] = 0.0
+    loss_lr_scale: Annotated[float, positive] = 100.0    # lr of the loss's own parameters (class vectors, proxies)
+    alpha: Annotated[float, non_negative] = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
-    p_switch: float = 0.3                # rho, manifold-rho: share of triplets switched (Roth et al.: 0.3-0.4 on CUB)
-    eval_batch_size: int = 512
-    eval_every: int = 2
+    p_switch: Annotated[float, probability] = 0.3    # rho, manifold-rho: share of triplets switched (Roth: 0.3-0.4)
+    eval_batch_size: Annotated[int, positive] = 512
+    eval_every: Annotated[int, at_least(1)] = 2
+
+    def mixing_backend(self) -> str:
+        return "manifold" if self.method in ("manifold", "manifold-rho") else "erm"
+
+    def check(self) -> list[str]:
+        found = super().check()
+        if self.method in ("rho", "manifold-rho") and self.loss not in SWITCHABLE:
+            found.append(f"loss: method={self.method} switches triplets (rho-regularisation); loss must be one of "
+                         f"{', '.join(SWITCHABLE)}, not {self.loss!r}")
+        if self.batch_size % self.samples_per_class:
+            found.append(f"batch_size: {self.batch_size} must be a multiple of samples_per_class="
+                         f"{self.samples_per_class}")
+        if self.dataset == "folder" and not self.data_folder:
+            found.append("data_folder: dataset=folder needs data_folder=<a folder of <class>/<image> files>")
+        return found
 
 
 class MetricTask(Task):
@@ -82,7 +101,6 @@ class MetricTask(Task):
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        check_config(cfg)
         self.train, self.val, self.test = data.load(cfg.dataset, eng.data_root, cfg.image_size, cfg.val_classes,
                                                     cfg.data_folder)
         if cfg.train_classes:
@@ -107,9 +125,7 @@ class MetricTask(Task):
                                 "processes yet; run it in one process, or use a ranking loss under torchrun")
             groups.append({"params": self.criterion.parameters(), "lr": cfg.lr * cfg.loss_lr_scale})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        mixing = cfg.method in ("manifold", "manifold-rho")
-        self.mixer = build_mixer("manifold" if mixing else "erm", self.net.backbone, alpha=cfg.alpha,
-                                 layers=cfg.mix_layers if mixing else None, generator=eng.generator("mix"))
+        self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
         self.batch_rng = eng.generator("batches")
         self.flip_rng = eng.generator("flip")
         self.train_seconds = 0.0
@@ -179,18 +195,3 @@ class MetricTask(Task):
         super().load_state_dict(state)
         self.train_seconds = state["train_seconds"]
 
-
-def check_config(cfg) -> None:
-    if cfg.method not in METHODS:
-        raise ConfigError(f"method: {cfg.method!r} is not one of {list(METHODS)}")
-    if cfg.loss not in LOSSES:
-        raise ConfigError(f"loss: {cfg.loss!r} is not one of {list(LOSSES)}")
-    if cfg.method in ("rho", "manifold-rho") and cfg.loss not in SWITCHABLE:
-        raise ConfigError(f"method={cfg.method}: rho-regularisation switches triplets; loss must be one of "
-                          f"{list(SWITCHABLE)}, not {cfg.loss!r}")
-    if not 0.0 <= cfg.p_switch <= 1.0:
-        raise ConfigError(f"p_switch: {cfg.p_switch} is not a probability in [0, 1]")
-    if cfg.method in ("manifold", "manifold-rho") and not cfg.mix_layers:
-        raise ConfigError("mix_layers: manifold mixup needs at least one mixing point, e.g. [input, block1]")
-    if cfg.samples_per_class < 2:
-        raise ConfigError(f"samples_per_class: {cfg.samples_per_class} < 2 gives batches without positives")
