@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,14 @@ def run_cli(*args, cwd=ROOT, env=None, timeout=600):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def smoke_record(task: str, tmp_path, *extra) -> dict:
+    """`mixsuite run tasks/TASK -c configs/TASK/smoke.yaml` into tmp_path; asserts it succeeded, returns its record."""
+    out = run_cli("run", f"tasks/{task}", "-c", f"configs/{task}/smoke.yaml", "--results-dir", tmp_path / "r",
+                  "--runs-dir", tmp_path / "runs", *extra)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
 
 
 @pytest.fixture

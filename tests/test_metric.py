@@ -17,7 +17,7 @@ from mixsuite.mixing import build_mixer
 from mixsuite.models import Conv4
 from mixsuite.task import resolve
 
-from conftest import ROOT
+from conftest import ROOT, smoke_record
 
 pytest.importorskip("pytorch_metric_learning")
 resolve(str(ROOT / "tasks" / "metric")).load()
@@ -167,11 +167,8 @@ def test_config_errors_name_the_key():
         build_config(MetricConfig, overrides=["batch_size=111"])
 
 
-def test_smoke_config(cli, tmp_path, shared_data):
-    out = cli("run", "tasks/metric", "-c", "configs/metric/smoke.yaml", "--results-dir", tmp_path / "r",
-              "--runs-dir", tmp_path / "runs")
-    assert out.returncode == 0, out.stderr[-2000:]
-    record = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
+def test_smoke_config(tmp_path, shared_data):
+    record = smoke_record("metric", tmp_path)
     m = record["metrics"]
     assert record["method"] == "manifold-rho" and record["primary_metric"] == "test_recall_at_1"
     assert 0.1 < m["test_recall_at_1"] <= m["test_recall_at_2"] <= m["test_recall_at_4"] <= m["test_recall_at_8"] <= 1
