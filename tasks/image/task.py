@@ -23,7 +23,7 @@ from mixsuite.analysis import classification_metrics, plot_spectra, singular_val
 from mixsuite.checkpoint import atomic_write_text
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
-from mixsuite.task import Task
+from mixsuite.task import KeepsBestWeights, Task
 
 from .augment import cutout, normalize, random_crop, random_flip
 from .data import LOADERS, load_dataset, rank_in_class
@@ -111,7 +111,7 @@ class ImageConfig(MixingConfig, RunConfig):
         return found
 
 
-class ImageTask(Task):
+class ImageTask(KeepsBestWeights, Task):
     name = "image"
     summary = ("CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout, patchup, "
                "nfm, alignmix, fmix, resizemix")
@@ -147,7 +147,7 @@ class ImageTask(Task):
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0
         self.train_eval = balanced_head(self.data.train_y, cfg.train_eval_points)
-        self.best_net, self.oracle = None, {}      # the selected epoch's weights; the best test values seen
+        self.oracle = {}      # the best test values seen (the selected epoch's weights: KeepsBestWeights)
 
     def augment(self, x):
         cfg, data, g = self.cfg, self.data, self.augment_rng
@@ -211,9 +211,8 @@ class ImageTask(Task):
         every = self.cfg.test_every if self.data.val_x is not None else 1   # no validation: test selects
         return epoch % (every * self.cfg.eval_every) == 0 or epoch >= self.cfg.epochs
 
-    def on_best(self, epoch):
-        if self.cfg.test_every > 1 and self.data.val_x is not None:
-            self.best_net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+    def keeps_best_weights(self) -> bool:
+        return self.cfg.test_every > 1 and self.data.val_x is not None
 
     def selected_test_metrics(self) -> dict:
         """The test metrics of the weights kept at the epoch chosen on validation (when test_every > 1)."""
@@ -243,12 +242,12 @@ class ImageTask(Task):
 
     def state_dict(self):   # the mixer's generator is the engine's, which the engine checkpoints itself
         return {**super().state_dict(), "train_images": self.train_images, "train_seconds": self.train_seconds,
-                "best_net": self.best_net, "oracle": self.oracle}
+                "oracle": self.oracle}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.train_images, self.train_seconds = state["train_images"], state["train_seconds"]
-        self.best_net, self.oracle = state.get("best_net"), state.get("oracle", {})
+        self.oracle = state.get("oracle", {})
 
 
 def balanced_head(labels: torch.Tensor, n: int) -> torch.Tensor | None:
