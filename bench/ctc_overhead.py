@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixsuite.mixing import build_mixer, mixed_ctc_loss  # noqa: E402
-from mixsuite.task import resolve  # noqa: E402
+from mixsuite.task import use_task_folders  # noqa: E402
 
-resolve(str(ROOT / "tasks" / "handwriting")).load()
+use_task_folders(ROOT / "tasks")
 from mixsuite.plugins.handwriting.model import build_model, frames  # noqa: E402
 
 

@@ -19,9 +19,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mixsuite.task import resolve  # noqa: E402
+from mixsuite.task import use_task_folders  # noqa: E402
 
-resolve(str(ROOT / "tasks" / "fewshot")).load()
+use_task_folders(ROOT / "tasks")
 from mixsuite.plugins.fewshot.episodes import (episode_accuracies, episode_accuracies_loop, mean_ci95,  # noqa: E402
                                                sample_episodes)
 

@@ -60,9 +60,9 @@ def export_gmnn(dataset: str, data_root: Path, out: Path) -> Path:
     if (out / "test.txt").is_file():
         return out
     from mixsuite.checkpoint import atomic_write_text
-    from mixsuite.task import resolve
+    from mixsuite.task import use_task_folders
 
-    resolve(str(ROOT / "tasks" / "graphmix")).load()
+    use_task_folders(ROOT / "tasks")
     from mixsuite.plugins.graphmix.data import load_planetoid
 
     g = load_planetoid(data_root, dataset)

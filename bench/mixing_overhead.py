@@ -30,8 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixsuite.mixing import build_mixer, one_hot, soft_cross_entropy  # noqa: E402
-from tasks.image.models import build_model  # noqa: E402
-from tasks.image.task import BACKEND_OPTIONS, DEFAULT_ALPHA, MIXER, PAPER_LAYERS  # noqa: E402
+from mixsuite.task import use_task_folders  # noqa: E402
+
+use_task_folders(ROOT / "tasks")
+from mixsuite.plugins.image.models import build_model  # noqa: E402
+from mixsuite.plugins.image.task import BACKEND_OPTIONS, DEFAULT_ALPHA, MIXER, PAPER_LAYERS  # noqa: E402
 
 LAYERS = ["input", "layer1", "layer2"]
 METHODS = ("erm", "input", "manifold", "cutmix", "patchup", "patchup-hard", "nfm", "alignmix", "fmix", "resizemix")

@@ -10,7 +10,10 @@ OMP_NUM_THREADS=1 for both to compare). Log lines carry the seed; progress bars 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
@@ -35,8 +38,24 @@ def check_can_fork_seeds(jobs: int) -> None:
                         "trains one run together: leave --jobs out")
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the process that started it dies (killed, or its terminal closed): an orphaned
+    worker would go on training, holding its run's lock and a core, after `mixsuite run/sweep` is gone. SIGTERM,
+    as a kill would send: the run stops as killed runs do, and a rerun resumes it from its checkpoint."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
+    _exit_with_parent()
 
 
 def worker_pool(jobs: int) -> ProcessPoolExecutor:

@@ -123,7 +123,7 @@ class TaskSpec:
 
     def load(self) -> type[Task]:
         if self.folder is not None:
-            _add_task_path(self.folder.parent)
+            use_task_folders(self.folder.parent)
         module_name, _, attr = self.target.partition(":")
         module = importlib.import_module(module_name)
         cls = getattr(module, attr, None)
@@ -172,7 +172,10 @@ class TaskSpec:
             return f"(cannot import: {e})"
 
 
-def _add_task_path(parent: Path) -> None:
+def use_task_folders(parent: Path) -> None:
+    """Make the task folders under `parent` importable as `mixsuite.plugins.<folder>.<module>`, the names the
+    runner imports them under: the one way tests, benchmarks and notebooks reach a task's own modules
+    (`use_task_folders(Path("tasks"))`, then `from mixsuite.plugins.image.models import preactresnet18`)."""
     import mixsuite.plugins as plugins
 
     parent = str(parent.resolve())

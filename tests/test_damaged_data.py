@@ -10,15 +10,9 @@ import pytest
 from PIL import Image
 
 from mixsuite.errors import DamagedFile, DataNotFound
-from mixsuite.task import resolve
-
-from conftest import ROOT
-
-for _task in ("image", "handwriting", "graphmix"):
-    resolve(str(ROOT / "tasks" / _task)).load()
-from mixsuite.plugins.graphmix.data import load_planetoid, raw_files  # noqa: E402
-from mixsuite.plugins.handwriting.data import load_lines  # noqa: E402
-from mixsuite.plugins.image.data import load_dataset  # noqa: E402
+from mixsuite.plugins.graphmix.data import load_planetoid, raw_files
+from mixsuite.plugins.handwriting.data import load_lines
+from mixsuite.plugins.image.data import load_dataset
 
 
 @pytest.fixture(autouse=True)

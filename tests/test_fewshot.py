@@ -7,17 +7,15 @@ import pytest
 import torch
 
 from mixsuite.errors import DataNotFound
-from mixsuite.task import resolve
 
 from conftest import ROOT
 
-resolve(str(ROOT / "tasks" / "fewshot")).load()
-from mixsuite.plugins.fewshot import data  # noqa: E402
-from mixsuite.models import Conv4, ResNet12  # noqa: E402
-from mixsuite.plugins.fewshot.backbones import wrn  # noqa: E402
-from mixsuite.plugins.fewshot.episodes import (episode_accuracies, episode_accuracies_loop, mean_ci95,  # noqa: E402
+from mixsuite.plugins.fewshot import data
+from mixsuite.models import Conv4, ResNet12
+from mixsuite.plugins.fewshot.backbones import wrn
+from mixsuite.plugins.fewshot.episodes import (episode_accuracies, episode_accuracies_loop, mean_ci95,
                                                sample_episodes)
-from mixsuite.plugins.fewshot.heads import CosineClassifier, rotate_batch  # noqa: E402
+from mixsuite.plugins.fewshot.heads import CosineClassifier, rotate_batch
 
 
 def labels_of(n_classes=12, per_class=(20,)):

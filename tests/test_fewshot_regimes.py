@@ -9,13 +9,11 @@ import pytest
 import torch
 
 from mixsuite.config import build_config, config_hash, merge
-from mixsuite.task import resolve
 
 from conftest import ROOT
 
-resolve(str(ROOT / "tasks" / "fewshot")).load()
-from mixsuite.plugins.fewshot import data, lake  # noqa: E402
-from mixsuite.plugins.fewshot.task import FewShotConfig  # noqa: E402
+from mixsuite.plugins.fewshot import data, lake
+from mixsuite.plugins.fewshot.task import FewShotConfig
 
 
 # ---- the Vinyals split ----------------------------------------------------------------------------------------

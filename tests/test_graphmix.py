@@ -10,17 +10,15 @@ from mixsuite.config import ConfigError, build_config, load_yaml
 from mixsuite.engine import Engine
 from mixsuite.errors import DataNotFound
 from mixsuite.mixing import MixPlan
-from mixsuite.task import resolve
 
 from conftest import ROOT, smoke_record
 
-resolve(str(ROOT / "tasks" / "graphmix")).load()
-from mixsuite.plugins.graphmix.data import find_raw, load_planetoid  # noqa: E402
-from mixsuite.plugins.graphmix.official import (aliased_ema_factor, in_place_mix_plan,  # noqa: E402
+from mixsuite.plugins.graphmix.data import find_raw, load_planetoid
+from mixsuite.plugins.graphmix.official import (aliased_ema_factor, in_place_mix_plan,
                                                 rescale_as_aliased_ema)
-from mixsuite.plugins.graphmix.model import SharedGAT, SharedGCN, sparse_dropout  # noqa: E402
-from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask  # noqa: E402
-from mixsuite.plugins.graphmix.targets import consistency_weight, predicted_targets, sharpen  # noqa: E402
+from mixsuite.plugins.graphmix.model import SharedGAT, SharedGCN, sparse_dropout
+from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask
+from mixsuite.plugins.graphmix.targets import consistency_weight, predicted_targets, sharpen
 
 
 def tiny_graph(n=6, f=5):

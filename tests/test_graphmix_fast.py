@@ -11,13 +11,11 @@ from mixsuite.engine import Engine
 from mixsuite.mixing import MixPlan
 
 from conftest import ROOT, killed_then_resumed
-from mixsuite.task import resolve
 
-resolve(str(ROOT / "tasks" / "graphmix")).load()
-from mixsuite.plugins.graphmix.model import SharedGCN  # noqa: E402
-from mixsuite.plugins.graphmix.sparse import Propagation, SparseFeatures, keep_masks  # noqa: E402
-from mixsuite.plugins.graphmix.targets import predicted_targets  # noqa: E402
-from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask  # noqa: E402
+from mixsuite.plugins.graphmix.model import SharedGCN
+from mixsuite.plugins.graphmix.sparse import Propagation, SparseFeatures, keep_masks
+from mixsuite.plugins.graphmix.targets import predicted_targets
+from mixsuite.plugins.graphmix.task import GraphMixConfig, GraphMixTask
 
 
 def random_graph(n=30, f=12, seed=0):

@@ -13,12 +13,10 @@ import textwrap
 import torch
 import torch.nn.functional as F
 
-from mixsuite.task import resolve
 
 from conftest import ROOT
 
-resolve(str(ROOT / "tasks" / "graphmix")).load()
-from mixsuite.plugins.graphmix.data import load_planetoid  # noqa: E402
+from mixsuite.plugins.graphmix.data import load_planetoid
 
 spec = importlib.util.spec_from_file_location("graphmix_official", ROOT / "bench" / "graphmix_official.py")
 official = importlib.util.module_from_spec(spec)

@@ -7,15 +7,10 @@ import torch.nn.functional as F
 
 from mixsuite.errors import DataNotFound
 from mixsuite.mixing import MixPlan, mixed_ctc_loss
-from mixsuite.task import resolve
-
-from conftest import ROOT
-
-resolve(str(ROOT / "tasks" / "handwriting")).load()
-from mixsuite.plugins.handwriting.batching import BucketBatchSampler, collate  # noqa: E402
-from mixsuite.plugins.handwriting.data import load_lines  # noqa: E402
-from mixsuite.plugins.handwriting.model import CRNN, GatedHTR, frames  # noqa: E402
-from mixsuite.plugins.handwriting.text import Alphabet, BeamDecoder, error_rates, greedy_decode  # noqa: E402
+from mixsuite.plugins.handwriting.batching import BucketBatchSampler, collate
+from mixsuite.plugins.handwriting.data import load_lines
+from mixsuite.plugins.handwriting.model import CRNN, GatedHTR, frames
+from mixsuite.plugins.handwriting.text import Alphabet, BeamDecoder, error_rates, greedy_decode
 
 
 def test_cer_wer_on_known_strings():

@@ -3,13 +3,11 @@ import pytest
 import torch
 
 from mixsuite.config import build_config
-from mixsuite.task import resolve
 
 from conftest import ROOT
 
-resolve(str(ROOT / "tasks" / "handwriting")).load()
-from mixsuite.plugins.handwriting.model import build_model  # noqa: E402
-from mixsuite.plugins.handwriting.task import HandwritingConfig, HandwritingTask  # noqa: E402
+from mixsuite.plugins.handwriting.model import build_model
+from mixsuite.plugins.handwriting.task import HandwritingConfig, HandwritingTask
 
 SWEEP_LAYER_SETS = [["input"], ["block1"], ["block2"], ["block3"], ["input", "block1", "block2", "block3"]]
 

@@ -17,11 +17,11 @@ from mixsuite.task import resolve
 
 from conftest import ROOT
 
+from mixsuite.plugins.image import augment, models
+from mixsuite.plugins.image import data as data_mod
+from mixsuite.plugins.image import task as task_mod
+
 TASK = resolve(str(ROOT / "tasks" / "image")).load()
-pkg = TASK.__module__.rsplit(".", 1)[0]
-models = __import__(f"{pkg}.models", fromlist=["x"])
-data_mod = __import__(f"{pkg}.data", fromlist=["x"])
-augment = __import__(f"{pkg}.augment", fromlist=["x"])
 
 MIX_POINTS = {"preactresnet18": ["input", "layer1", "layer2", "layer3"],
               "preactresnet34": ["input", "layer1", "layer2", "layer3"],
@@ -181,7 +181,6 @@ def test_every_method_trains_and_records_the_metrics(method, shared_data, tmp_pa
 
 
 def test_descendants_take_their_papers_layers_and_alpha_unless_told_otherwise():
-    task_mod = __import__(TASK.__module__, fromlist=["x"])
     expected = {"patchup": (["input", "conv1", "layer1"], 2.0), "nfm": (["input", "layer1", "layer2", "layer3"], 1.0),
                 "alignmix": (["input", "layer4"], 2.0), "fmix": (None, 1.0), "resizemix": (None, 1.0)}
     net = models.build_model("preactresnet18", 10, width=0.125)
@@ -244,6 +243,6 @@ def test_test_every_takes_the_selected_epochs_test_metrics_from_its_kept_weights
 
 def test_balanced_head_takes_the_same_number_of_every_class():
     labels = torch.tensor([0] * 5 + [1] * 5 + [2] * 5)          # stored sorted by class, as cifar10-jpeg is
-    balanced_head = __import__(TASK.__module__, fromlist=["x"]).balanced_head
+    balanced_head = task_mod.balanced_head
     assert balanced_head(labels, 6).tolist() == [0, 1, 5, 6, 10, 11]
     assert balanced_head(labels, 0) is None

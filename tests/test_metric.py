@@ -15,17 +15,15 @@ from mixsuite.data import ClassSplit
 from mixsuite.errors import ConfigError
 from mixsuite.mixing import build_mixer
 from mixsuite.models import Conv4
-from mixsuite.task import resolve
 
 from conftest import ROOT, smoke_record
 
 pytest.importorskip("pytorch_metric_learning")
-resolve(str(ROOT / "tasks" / "metric")).load()
-from mixsuite.plugins.metric import data  # noqa: E402
-from mixsuite.plugins.metric.losses import RhoSwitch, build_criterion  # noqa: E402
-from mixsuite.plugins.metric.model import Embedder  # noqa: E402
-from mixsuite.plugins.metric.retrieval import retrieval_metrics  # noqa: E402
-from mixsuite.plugins.metric.task import MetricConfig  # noqa: E402
+from mixsuite.plugins.metric import data
+from mixsuite.plugins.metric.losses import RhoSwitch, build_criterion
+from mixsuite.plugins.metric.model import Embedder
+from mixsuite.plugins.metric.retrieval import retrieval_metrics
+from mixsuite.plugins.metric.task import MetricConfig
 
 
 def rows_along_axes(counts):
