@@ -13,6 +13,7 @@ from . import __version__, dist
 from .config import config_hash, method_label, to_dict, validate
 from .engine import Engine, NonFiniteLoss, log_line
 from .errors import RunRefused
+from .mixing import mixing_used
 from .guard import RunLock, check_writable, finished_record, set_aside
 from .report.records import git_info, record_path, results_dir as default_results_dir, write_record
 
@@ -55,6 +56,7 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
             "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": method_label(cfg), "seed": cfg.seed,
             "run_id": engine.run_id, "status": status, "error": error,
             "primary_metric": task_cls.primary_metric, "metrics": _flat_numbers(metrics),
+            "mixing": mixing_used(cfg),
             "config": to_dict(cfg), "config_hash": config_hash(cfg), "git_sha": sha, "git_dirty": dirty,
             "mixsuite_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
             "device": str(engine.device), "world_size": dist.world_size(), "started_at": started,

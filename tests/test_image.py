@@ -178,6 +178,10 @@ def test_every_method_trains_and_records_the_metrics(method, shared_data, tmp_pa
                 "last_hidden_sv_overall_erank", "train_images_per_s"):
         assert key in m and np.isfinite(m[key]), key
     assert 0 <= m["test_err"] <= 100 and m["best_epoch"] == 1
+    used = {"erm": None, "dropout": None, "input": ["input"], "cutmix": ["input"],
+            "manifold": ["input", "layer1", "layer2"], "patchup": ["input", "conv1", "layer1"], "alignmix": ["input", "layer4"], "fmix": ["input"]}
+    if method in used:   # the record names the S the run drew from, a descendant's paper set included
+        assert rec["mixing"].get("layers") == used[method] and rec["mixing"]["backend"] == task_mod.MIXER[method]
 
 
 def test_descendants_take_their_papers_layers_and_alpha_unless_told_otherwise():

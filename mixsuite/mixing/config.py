@@ -71,6 +71,20 @@ class MixingConfig:
         return found
 
 
+def mixing_used(cfg) -> dict | None:
+    """What a run mixes with, as resolved (a method's own alpha and S, not the fields' defaults), for its record;
+    None for a config without mixing fields. The same resolution as mixer_from_config."""
+    if not isinstance(cfg, MixingConfig):
+        return None
+    backend = cfg.mixing_backend() if cfg.mixes() else "erm"
+    if backend == "erm":
+        return {"backend": "erm"}
+    cls = MIXERS.get(backend)
+    return {"backend": backend, "alpha": cfg.mixing_alpha(),
+            "layers": list(cls.default_layers) if cls.default_layers else list(cfg.mixing_layers()),
+            "mix_prob": cfg.mix_prob, "mix_off_epoch": cfg.mix_off_epoch, "per_sample_lambda": cfg.per_sample_lambda}
+
+
 def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **backend_kwargs) -> Mixer:
     """The mixer `cfg` asks for, drawing from the engine's seeded, checkpointed 'mix' generator.
 
