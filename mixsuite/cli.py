@@ -91,8 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--digits", type=int, default=4)
     c.add_argument("--plot", metavar="FILE.png", help="also draw every seed of the first --metric (or the primary), with mean ± std "
                         "(and the --reference means as red dashes)")
-    c.add_argument("--curves", nargs=2, metavar=("METRIC", "FILE.png"),
-                   help="also draw METRIC against the epoch from the runs' metrics.jsonl (mean ± std over seeds)")
+    c.add_argument("--curves", nargs=2, metavar=("METRIC[,METRIC...]", "FILE.png"),
+                   help="also draw METRIC against the epoch from the runs' metrics.jsonl (mean ± std over seeds); "
+                        "several, comma-separated, one panel each (e.g. train_acc,loss,val_err,val_nll)")
+    c.add_argument("--spectra", metavar="FILE.png",
+                   help="also draw the class-conditional singular values of the last hidden layer from the runs' "
+                        "spectra.json (the blog's Figure 6: first 6 classes, normalised, mean over seeds)")
     c.add_argument("--reference", action="append", default=[], metavar="FILE.yaml",
                    help="also set published numbers beside ours, with the gap in standard errors "
                         "(repeatable; format in mixsuite/report/reference.py, e.g. tasks/graphmix/reference.yaml)")

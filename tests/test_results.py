@@ -116,6 +116,47 @@ def test_curves_average_seeds_per_epoch_and_plot(tmp_path):
     assert main(["compare", str(tmp_path / "results"), "--curves", "val_cer", str(png)]) == 0
     assert png.stat().st_size > 1000
     assert main(["compare", str(tmp_path / "results"), "--curves", "nope", str(png)]) == 1
+    assert main(["compare", str(tmp_path / "results"), "--curves", "val_cer,nope", str(png)]) == 1   # names it
+
+
+def test_curves_draw_several_metrics_one_panel_each(tmp_path, capsys):
+    from mixsuite.cli import main
+
+    run_dir = tmp_path / "runs" / "erm-0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "loss": 1 / e, "val_err": 50 - e}) + "\n"
+                                                   for e in (1, 2, 3)))
+    write_record(tmp_path / "results", {**rec("erm", 0, 0.5), "run_dir": str(run_dir)})
+    png = tmp_path / "curves.png"
+    assert main(["compare", str(tmp_path / "results"), "--curves", "loss,val_err", str(png)]) == 0
+    assert png.stat().st_size > 1000
+    assert main(["compare", str(tmp_path / "results"), "--curves", "loss,val_nll", str(png)]) == 1
+    err = capsys.readouterr().err
+    assert "'val_nll'" in err and "'loss'" not in err
+
+
+def test_spectra_average_the_normalised_class_spectra_over_seeds_and_plot(tmp_path, capsys):
+    from mixsuite.cli import main
+    from mixsuite.report.spectra import group_spectra
+
+    values = {("erm", 0): [3.0, 1.0], ("erm", 1): [1.0, 1.0], ("manifold", 0): [9.0, 1.0]}
+    for (method, seed), sv in values.items():
+        run_dir = tmp_path / "runs" / f"{method}-{seed}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "spectra.json").write_text(json.dumps({"overall": sv, "per_class": {"0": sv, "1": sv[::-1]}}))
+        write_record(tmp_path / "results", {**rec(method, seed, 0.5), "run_dir": str(run_dir)})
+    spectra = group_spectra(load_records(tmp_path / "results"))
+    (erm,) = [v for k, v in spectra.items() if " erm " in k]
+    (mm,) = [v for k, v in spectra.items() if " manifold " in k]
+    assert erm["per_class"]["0"] == pytest.approx([(0.75 + 0.5) / 2, (0.25 + 0.5) / 2])
+    assert mm["per_class"]["1"] == pytest.approx([0.1, 0.9])
+    png = tmp_path / "spectra.png"
+    assert main(["compare", str(tmp_path / "results"), "--spectra", str(png)]) == 0
+    assert png.stat().st_size > 1000
+    for f in (tmp_path / "runs").rglob("spectra.json"):
+        f.unlink()
+    assert main(["compare", str(tmp_path / "results"), "--spectra", str(png)]) == 1
+    assert "spectra.json" in capsys.readouterr().err
 
 
 def test_git_info_is_the_code_the_process_started_with(tmp_path):

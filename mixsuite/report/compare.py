@@ -59,6 +59,13 @@ def compare(args, out=None, err=None) -> int:
             print(f"curves: {plot_curves(records, *args.curves)}", file=err)
         except ValueError as e:
             raise UserError(str(e)) from None
+    if getattr(args, "spectra", None):
+        from .spectra import plot_group_spectra
+
+        try:
+            print(f"spectra: {plot_group_spectra(records, args.spectra)}", file=err)
+        except ValueError as e:
+            raise UserError(str(e)) from None
     return 0
 
 
@@ -75,7 +82,7 @@ def _special_views(args, records: list[dict], roots: list, out, err) -> int:
     """--grid (a table and heatmap over two config keys) or --across-tasks (the front page), in place of the table."""
     if args.grid and args.across_tasks:
         raise UsageError("--grid and --across-tasks are two views: give one of them")
-    for option in ("reference", "paired", "curves"):
+    for option in ("reference", "paired", "curves", "spectra"):
         if getattr(args, option):
             raise UsageError(f"--{option} goes with the ordinary table, not with --grid or --across-tasks")
     if args.format != "md":

@@ -34,26 +34,36 @@ def group_curves(records: list[dict], metric: str) -> list[dict]:
     return curves
 
 
-def plot_curves(records: list[dict], metric: str, path: str | Path) -> Path:
-    """Draw `metric` against the epoch, one line (mean ± std band) per group of runs."""
+def plot_curves(records: list[dict], metrics: str, path: str | Path) -> Path:
+    """Draw each of `metrics` (comma-separated, one panel each) against the epoch, one line (mean ± std band) per
+    group of runs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = group_curves(records, metric)
-    if not curves:
-        raise ValueError(f"no run folder has {metric!r} in its metrics.jsonl (are the runs' folders still there?)")
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for c in curves:
-        lo = [m - s for m, s in zip(c["mean"], c["std"])]
-        hi = [m + s for m, s in zip(c["mean"], c["std"])]
-        line, = ax.plot(c["epochs"], c["mean"], label=f"{c['dataset']} {c['method']} [{c['config_hash'][:6]}] n={c['n']}")
-        ax.fill_between(c["epochs"], lo, hi, color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    names = [m for m in metrics.split(",") if m]
+    panels = [(m, group_curves(records, m)) for m in names]
+    missing = [m for m, curves in panels if not curves]
+    if missing:
+        raise ValueError(f"no run folder has {', '.join(map(repr, missing))} in its metrics.jsonl (are the runs' "
+                         "folders still there?)")
+    cols = min(2, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4 * rows), squeeze=False)
+    for ax, (metric, curves) in zip(axes.flat, panels):
+        for c in curves:
+            lo = [m - s for m, s in zip(c["mean"], c["std"])]
+            hi = [m + s for m, s in zip(c["mean"], c["std"])]
+            line, = ax.plot(c["epochs"], c["mean"],
+                            label=f"{c['dataset']} {c['method']} [{c['config_hash'][:6]}] n={c['n']}")
+            ax.fill_between(c["epochs"], lo, hi, color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
     from ..analysis import save_figure
 
     return save_figure(fig, path)

@@ -1,0 +1,49 @@
+"""The blog's Figure 6 from run folders: a run that writes `spectra.json` (the singular values of each class's
+last hidden representations, see mixsuite.analysis.singular_values) is drawn beside the others, one line per group
+of runs (task, dataset, method, config) with each class's spectrum normalised to sum 1 and averaged over seeds."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from .records import group_key
+
+
+def read_spectra(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / "spectra.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def group_spectra(records: list[dict]) -> dict[str, dict]:
+    """legend label -> {"per_class": {class: mean normalised singular values over the group's seeds}}."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for rec in records:
+        spectra = read_spectra(rec.get("run_dir", ""))
+        if spectra is not None:
+            groups[group_key(rec)].append(spectra["per_class"])
+    out = {}
+    for (task, dataset, method, config), runs in sorted(groups.items()):
+        classes = sorted(set.intersection(*(set(r) for r in runs)), key=lambda c: (len(c), c))
+        per_class = {}
+        for c in classes:
+            curves = [torch.as_tensor(r[c], dtype=torch.float64) for r in runs]
+            k = min(len(v) for v in curves)
+            per_class[c] = torch.stack([v[:k] / v.sum() for v in curves]).mean(0).tolist()
+        out[f"{dataset} {method} [{config[:6]}] n={len(runs)}"] = {"per_class": per_class}
+    return out
+
+
+def plot_group_spectra(records: list[dict], path: str | Path, classes: int = 6) -> Path:
+    """The first `classes` classes' spectra, one panel each, one line per group of runs (log scale)."""
+    from ..analysis import plot_class_spectra
+
+    spectra = group_spectra(records)
+    if not spectra:
+        raise ValueError("no run folder has a spectra.json (the task must write one; are the runs' folders still "
+                         "there?)")
+    shared = sorted(set.intersection(*(set(s["per_class"]) for s in spectra.values())), key=lambda c: (len(c), c))
+    return plot_class_spectra(spectra, path, classes=shared[:classes],
+                              title="class-conditional singular values of the last hidden layer (normalised)")
