@@ -73,6 +73,17 @@ def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
     return out
 
 
+def save_spectra(spectra: dict, run_dir: str | Path) -> None:
+    """Write `singular_values(...)` as run_dir/spectra.json, which `mixsuite compare --spectra` draws."""
+    import json
+
+    from .checkpoint import atomic_write_text
+
+    per_class = {str(c): v.tolist() for c, v in spectra["per_class"].items()}
+    atomic_write_text(Path(run_dir) / "spectra.json",
+                      json.dumps({"overall": spectra["overall"].tolist(), "per_class": per_class}))
+
+
 def effective_rank(s: torch.Tensor) -> float:
     """exp of the entropy of the normalised spectrum s / sum(s): from 1 (one direction) to len(s) (all equal)."""
     p = s.double() / s.double().sum().clamp_min(1e-12)

@@ -112,6 +112,11 @@ def test_smoke_config(cli, tmp_path, shared_data):
     assert 0.2 < m["test_5way1shot_acc"] <= 1.0 and 0.2 < m["test_5way5shot_acc"] <= 1.0
     assert m["test_5way5shot_acc"] > m["test_5way1shot_acc"]
     assert 0 < m["test_5way1shot_ci95"] < 0.1
+    # flattening on the novel classes' features: the record's summary is the saved spectra's
+    from mixsuite.analysis import effective_rank
+    spectra = json.loads(next((tmp_path / "runs").rglob("spectra.json")).read_text())["per_class"]
+    eranks = [effective_rank(torch.tensor(v)) for v in spectra.values()]
+    assert 1 <= len(spectra) <= 100 and m["feature_sv_class_mean_erank"] == pytest.approx(sum(eranks) / len(eranks))
 
 
 @pytest.mark.parametrize("name,image,rot,total,queries,episodes", [

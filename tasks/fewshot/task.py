@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from mixsuite import checkpoint
+from mixsuite import checkpoint, dist
+from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
 from mixsuite.mixing import MixingConfig, mixer_from_config
@@ -221,7 +222,18 @@ class FewShotTask(KeepsBestWeights, Task):
                 self.engine.log(f"test {way}-way {shot}-shot: {100 * acc:.2f} ± {100 * ci:.2f} %")
         if self.lake is not None:
             out.update(self.lake_metrics())
-        return out
+        return {**out, **self.feature_spectra(features)}
+
+    def feature_spectra(self, features: torch.Tensor, classes: int = 100) -> dict:
+        """Flattening on classes the backbone never saw (the blog's Figure 6 on few-shot features): the singular
+        values of the first `classes` novel classes' features, summarised for the record (feature_sv_*) and saved
+        as spectra.json for `mixsuite compare --spectra`."""
+        labels = self.novel.labels
+        keep = torch.isin(labels, labels.unique()[:classes])
+        spectra = singular_values(features[keep], labels[keep])
+        if self.engine.run_dir.is_dir() and dist.is_main():
+            save_spectra(spectra, self.engine.run_dir)
+        return spectrum_summary(spectra, prefix="feature_sv_")
 
     def lake_metrics(self) -> dict:
         """Lake's 20 within-alphabet 20-way 1-shot runs: accuracy (the task's episode classifier, and nearest

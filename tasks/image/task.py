@@ -10,7 +10,6 @@ metric is `test_err` (the paper's protocol, optimistic); with `val_per_class > 0
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, fields
 from typing import Annotated
@@ -19,8 +18,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from mixsuite import dist
-from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
-from mixsuite.checkpoint import atomic_write_text
+from mixsuite.analysis import (classification_metrics, plot_spectra, save_spectra, singular_values,
+                               spectrum_summary)
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
 from mixsuite.task import KeepsBestWeights, Task
@@ -233,9 +232,7 @@ class ImageTask(KeepsBestWeights, Task):
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
                          f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
         if self.engine.run_dir.is_dir() and dist.is_main():
-            per_class = {str(c): s.tolist() for c, s in spectra["per_class"].items()}
-            atomic_write_text(self.engine.run_dir / "spectra.json",
-                              json.dumps({"overall": spectra["overall"].tolist(), "per_class": per_class}))
+            save_spectra(spectra, self.engine.run_dir)
         return {**self.selected_test_metrics(), **self.oracle, **spectrum_summary(spectra, prefix="last_hidden_sv_"),
                 "train_images_per_s": self.train_images / max(self.train_seconds, 1e-9),
                 "train_time_s": self.train_seconds}
