@@ -16,7 +16,30 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import RunRefused
+from .errors import RunRefused, UserError
+
+HELD = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)        # lockf says EACCES where flock says EWOULDBLOCK
+UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+
+
+def lock_exclusive(fd: int, path: Path) -> None:
+    """flock, else (a filesystem without it: some NFS mounts and FUSE file systems) a POSIX lockf, which NFS
+    carries between hosts; an OSError with a HELD errno when another process holds the lock."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except OSError as e:
+        if e.errno not in UNSUPPORTED:
+            raise
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in UNSUPPORTED:
+            raise UserError(f"the file system of {path.parent} supports no file locks (flock and lockf refused: "
+                            f"{os.strerror(e.errno)}), so mixsuite cannot tell whether another process trains this "
+                            "run; put the runs folder on a local disk or a file system with locks (--runs-dir, "
+                            "$MIXSUITE_RUNS)") from None
+        raise
 
 
 def check_writable(folder: Path, what: str) -> None:
@@ -60,7 +83,7 @@ class RunInProgress(RunRefused):
 
 
 class RunLock:
-    """An exclusive lock (fcntl.flock) on a run: one process trains a run folder at a time.
+    """An exclusive lock (fcntl.flock, else lockf) on a run: one process trains a run folder at a time.
 
     The kernel drops a lock when its process dies, so a lock file left by a killed run is simply taken over
     (and said so). The file holds "<pid> <host>" of the holder, which a refused process reports.
@@ -85,10 +108,10 @@ class RunLock:
             except FileNotFoundError:
                 continue
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock_exclusive(fd, self.path)
             except OSError as e:
                 os.close(fd)
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                if e.errno not in HELD:
                     raise
                 if not wait:
                     raise RunInProgress(

@@ -160,3 +160,25 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert record["status"] == "finished"
     assert any(f"left by pid {pid} on host somehost" in ln for ln in logs)
     assert not lock_file.exists()
+
+
+def test_without_flock_the_lock_falls_back_to_lockf_and_without_both_says_what_to_do(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from mixsuite.errors import UserError
+
+    def no_lock(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_lock)        # as some NFS mounts answer
+    path = tmp_path / "r.lock"
+    lock = RunLock(path, log=lambda m: None).acquire()
+    other = subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+                            "fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(path)], capture_output=True, text=True)
+    assert other.returncode != 0 and any(e in other.stderr for e in ("BlockingIOError", "PermissionError"))
+    lock.release()
+    assert not path.exists()
+    monkeypatch.setattr(fcntl, "lockf", no_lock)
+    with pytest.raises(UserError, match="supports no file locks.*--runs-dir"):
+        RunLock(path, log=lambda m: None).acquire()
