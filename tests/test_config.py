@@ -152,28 +152,31 @@ from mixsuite.task import resolve  # noqa: E402
 from conftest import ROOT  # noqa: E402
 
 TASKS = ("spirals", "image", "fewshot", "graphmix", "handwriting")
-# One record of each config that the tables group by, made before the shared mixing config and the value rules.
+# One record of each config that the tables group by (paths under results/), made before the shared mixing config
+# and the value rules.
 PINNED = [
-    "spirals/spirals-erm-ee622189f6-s0.json", "spirals/spirals-input-1d3e9c60bf-s0.json",
-    "spirals/spirals-manifold-7bac51a605-s0.json",
-    "image/cifar10-jpeg-cutmix-96969fe5a5-s0.json", "image/cifar10-jpeg-manifold-953a1f3379-s0.json",
-    "image/cifar10-jpeg-erm-3513bf1f64-s0.json", "image/cifar10-jpeg-input-f89673f510-s0.json",
-    "fewshot/omniglot-s2m2-2ac8e7e4f7-s0.json", "fewshot/omniglot-manifold-7928b4afca-s0.json",
-    "fewshot/omniglot-baselinepp-8fd32314be-s0.json",
-    "graphmix/cora-gcn-258a48eccf-s1.json", "graphmix/cora-graphmix-374f718e65-s1.json",
-    "graphmix/citeseer-graphmix-88b3be46f0-s1.json", "graphmix/citeseer-graphmix-0a387b4a62-s1.json",
-    "handwriting/poilus-manifold-042a4d99ea-s1.json", "handwriting/poilus-manifold-4ef60f52a3-s1.json",
-    "handwriting/poilus-erm-da2d17bf90-s1.json",
+    "runs/spirals/spirals-erm-ee622189f6-s0.json", "runs/spirals/spirals-input-1d3e9c60bf-s0.json",
+    "runs/spirals/spirals-manifold-7bac51a605-s0.json",
+    "image-12epoch/runs/image/cifar10-jpeg-cutmix-96969fe5a5-s0.json",
+    "image-12epoch/runs/image/cifar10-jpeg-manifold-953a1f3379-s0.json",
+    "image-12epoch/runs/image/cifar10-jpeg-erm-3513bf1f64-s0.json",
+    "image-12epoch/runs/image/cifar10-jpeg-input-f89673f510-s0.json",
+    "runs/fewshot/omniglot-s2m2-2ac8e7e4f7-s0.json", "runs/fewshot/omniglot-manifold-7928b4afca-s0.json",
+    "runs/fewshot/omniglot-baselinepp-8fd32314be-s0.json",
+    "runs/graphmix/cora-gcn-258a48eccf-s1.json", "runs/graphmix/cora-graphmix-374f718e65-s1.json",
+    "runs/graphmix/citeseer-graphmix-88b3be46f0-s1.json", "runs/graphmix/citeseer-graphmix-0a387b4a62-s1.json",
+    "runs/handwriting/poilus-manifold-042a4d99ea-s1.json", "runs/handwriting/poilus-manifold-4ef60f52a3-s1.json",
+    "runs/handwriting/poilus-erm-da2d17bf90-s1.json",
 ]
 
 
 @pytest.mark.parametrize("name", PINNED)
 def test_recorded_configs_keep_their_hash(name):
-    record = json.loads((ROOT / "results" / "runs" / name).read_text())
+    record = json.loads((ROOT / "results" / name).read_text())
     task = resolve(str(ROOT / "tasks" / record["task"])).load()
     cfg = validate(merge(task.Config(), record["config"]))
     assert config_hash(cfg) == record["config_hash"]
-    assert name.split("/")[1].startswith(f"{record['dataset']}-{record['method']}-{record['config_hash']}")
+    assert name.rsplit("/", 1)[1].startswith(f"{record['dataset']}-{record['method']}-{record['config_hash']}")
 
 
 @pytest.mark.parametrize("task_name", TASKS)
