@@ -152,9 +152,11 @@ def plot_class_spectra(spectra_by_name: dict[str, dict], path: str | Path, class
         ax.set_ylabel("normalised singular value")
     for ax in list(axes.flat)[len(classes):]:
         ax.axis("off")
-    axes.flat[0].legend()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.suptitle(title or "class-conditional singular values of the last hidden layer")
-    return save_figure(fig, path)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) - 1) // 3), 1, 1))   # room below for the legend
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8)
+    return save_figure(fig, path, tight=False)
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
