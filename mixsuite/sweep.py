@@ -127,6 +127,7 @@ def run_point(job: dict) -> dict:
     log_path = Path(job["runs_dir"]) / job["task_name"] / job["run_id"] / "sweep.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = {"run_id": job["run_id"], "log": str(log_path), "status": "finished", "error": ""}
+    started = time.time()
     with open(log_path, "a") as log, redirect_stdout(log), redirect_stderr(log):
         try:
             task_cls = task_mod.resolve(job["task"]).load()
@@ -136,22 +137,26 @@ def run_point(job: dict) -> dict:
         except Exception as e:  # reported with its log; the other points go on
             traceback.print_exc()
             out.update(status="failed", error=traceback.format_exception_only(e)[-1].strip())
+    out["seconds"] = time.time() - started
     return out
 
 
 class Progress:
-    """One line for the whole sweep: done / running / failed / to go, and the time to go from the finished points."""
+    """One line for the whole sweep: done / running / failed / to go, and the time to go: the finished points' mean
+    duration times the points left, shared among the `capacity` that run at once (points that start together
+    also finish together, so the sweep's elapsed time per finished point would overestimate it)."""
 
     def __init__(self, total: int, capacity: int, stream=None):
         self.total, self.capacity, self.stream = total, max(1, capacity), stream or sys.stderr
         self.done = self.failed = 0
-        self.start = time.time()
+        self.durations: list[float] = []
         self.tty = self.stream.isatty()
 
     def line(self) -> str:
         finished = self.done + self.failed
         left = self.total - finished
-        eta = "?" if not finished else _duration((time.time() - self.start) / finished * left)
+        mean = sum(self.durations) / len(self.durations) if self.durations else None
+        eta = "?" if mean is None else _duration(mean * left / self.capacity)
         return (f"sweep: {self.done} done, {min(self.capacity, left)} running, {self.failed} failed, "
                 f"{left} to go, ETA {eta}")
 
@@ -165,6 +170,8 @@ class Progress:
         self.show()
 
     def finish(self, result: dict, label: str) -> None:
+        if "seconds" in result:
+            self.durations.append(result["seconds"])
         if result["status"] == "finished":
             self.done += 1
             self.show()

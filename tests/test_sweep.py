@@ -138,3 +138,16 @@ def test_executors_write_the_same_records(tmp_path, capsys, one_thread, executor
     ours, theirs = in_process, metrics_by_run(tmp_path / "other")
     assert len(ours) == 8 and ours == theirs              # the same run ids, the same numbers at one thread
     assert len({json.dumps(m, sort_keys=True) for m in ours.values()}) == 8   # and the points differ
+
+
+def test_the_time_to_go_shares_the_points_left_among_the_workers():
+    import io
+
+    from mixsuite.sweep import Progress
+
+    progress = Progress(total=6, capacity=2, stream=io.StringIO())
+    assert progress.line().endswith("ETA ?")
+    progress.finish({"status": "finished", "run_id": "a", "seconds": 100.0}, "a")
+    assert progress.line() == "sweep: 1 done, 2 running, 0 failed, 5 to go, ETA 4m10s"     # 100 s x 5 / 2
+    progress.finish({"status": "failed", "run_id": "b", "seconds": 300.0, "error": "e", "log": "l"}, "b")
+    assert progress.line() == "sweep: 1 done, 2 running, 1 failed, 4 to go, ETA 6m40s"     # 200 s x 4 / 2
