@@ -3,7 +3,6 @@ batch augmentation, cutout, the paper configs' hyperparameters, every method end
 import io
 import itertools
 import json
-import time
 
 import numpy as np
 import pytest
@@ -199,13 +198,10 @@ def test_descendants_take_their_papers_layers_and_alpha_unless_told_otherwise():
     assert (hard.mode, hard.gamma, hard.prob, hard.block_size) == ("hard", 0.5, 0.7, 7)    # the README's CIFAR run
 
 
-def test_smoke_config_runs_via_the_cli_within_60s(cli, shared_data, tmp_path):
-    t0 = time.time()
+def test_smoke_config_runs_via_the_cli(cli, shared_data, tmp_path):
     out = cli("run", "tasks/image", "-c", "configs/image/smoke.yaml", "--results-dir", tmp_path / "res",
               "--runs-dir", tmp_path / "runs", env={"MIXSUITE_DATA": str(shared_data), "OMP_WAIT_POLICY": "PASSIVE"})
-    elapsed = time.time() - t0
-    assert out.returncode == 0, out.stderr
-    assert elapsed < 60, f"smoke took {elapsed:.0f} s"
+    assert out.returncode == 0, out.stderr      # its speed is bench/engine_overhead.py's to measure, not a test's
     rec = json.loads(next((tmp_path / "res" / "runs" / "image").glob("*.json")).read_text())
     assert rec["metrics"]["best_epoch"] in (1, 2)
     for key in ("test_err", "test_nll", "test_ece", "best_test_err", "train_images_per_s"):
