@@ -71,17 +71,23 @@ class MixingConfig:
         return found
 
 
+def _resolve(cfg: MixingConfig) -> tuple[str, type[Mixer], list[str] | None]:
+    """The backend a config trains with, its class, and the layers it gets (None: a backend with its own)."""
+    backend = cfg.mixing_backend() if cfg.mixes() else "erm"
+    cls = MIXERS.get(backend)
+    return backend, cls, None if cls.default_layers else cfg.mixing_layers()
+
+
 def mixing_used(cfg) -> dict | None:
     """What a run mixes with, as resolved (a method's own alpha and S, not the fields' defaults), for its record;
-    None for a config without mixing fields. The same resolution as mixer_from_config."""
+    None for a config without mixing fields."""
     if not isinstance(cfg, MixingConfig):
         return None
-    backend = cfg.mixing_backend() if cfg.mixes() else "erm"
+    backend, cls, layers = _resolve(cfg)
     if backend == "erm":
         return {"backend": "erm"}
-    cls = MIXERS.get(backend)
     return {"backend": backend, "alpha": cfg.mixing_alpha(),
-            "layers": list(cls.default_layers) if cls.default_layers else list(cfg.mixing_layers()),
+            "layers": list(cls.default_layers if layers is None else layers),
             "mix_prob": cfg.mix_prob, "mix_off_epoch": cfg.mix_off_epoch, "per_sample_lambda": cfg.per_sample_lambda}
 
 
@@ -92,10 +98,9 @@ def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **back
     the backends that choose a layer (manifold); those with their own (input, cutmix) keep theirs.
     `backend_kwargs` go to the backend (cutmix's image_size).
     """
-    backend = cfg.mixing_backend() if cfg.mixes() else "erm"
-    cls = MIXERS.get(backend)
-    mixer = cls(model, alpha=cfg.mixing_alpha(), layers=None if cls.default_layers else cfg.mixing_layers(),
-                per_sample=cfg.per_sample_lambda, generator=engine.generator("mix"), **backend_kwargs)
+    backend, cls, layers = _resolve(cfg)
+    mixer = cls(model, alpha=cfg.mixing_alpha(), layers=layers, per_sample=cfg.per_sample_lambda,
+                generator=engine.generator("mix"), **backend_kwargs)
     if backend == "erm" or (cfg.mix_prob >= 1 and cfg.mix_off_epoch is None):
         return mixer   # draws exactly as before these options existed
     return GatedMixer(mixer, cfg.mix_prob, cfg.mix_off_epoch, clock=engine)
