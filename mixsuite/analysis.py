@@ -74,10 +74,15 @@ def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
 
 
 def save_spectra(spectra: dict, run_dir: str | Path) -> None:
-    """Write `singular_values(...)` as run_dir/spectra.json, which `mixsuite compare --spectra` draws."""
+    """Write `singular_values(...)` as run_dir/spectra.json, which `mixsuite compare --spectra` draws: once (the
+    main process under torchrun), and only where the run has a folder."""
     import json
 
+    from . import dist
     from .checkpoint import atomic_write_text
+
+    if not Path(run_dir).is_dir() or not dist.is_main():
+        return
 
     per_class = {str(c): v.tolist() for c, v in spectra["per_class"].items()}
     atomic_write_text(Path(run_dir) / "spectra.json",
@@ -133,30 +138,36 @@ def plot_class_spectra(spectra_by_name: dict[str, dict], path: str | Path, class
                        class_names=None) -> Path:
     """One panel per class: that class's singular values, normalised to sum 1, on a log scale, one line per
     method (the blog's Figure 6: flatter representations put their variance in fewer directions)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     first = next(iter(spectra_by_name.values()))["per_class"]
     classes = list(classes if classes is not None else sorted(first))
-    cols = min(3, len(classes))
-    rows = -(-len(classes) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
-    for ax, c in zip(axes.flat, classes):
+    fig, axes = panel_grid(len(classes), max_cols=3, panel_size=(3.4, 2.8))
+    for ax, c in zip(axes, classes):
         for name, sp in spectra_by_name.items():
             s = torch.as_tensor(sp["per_class"][c]).double()
             ax.semilogy((s / s.sum()).numpy(), label=name)
         ax.set_title(class_names[c] if class_names else f"class {c}")
         ax.set_xlabel("direction")
         ax.set_ylabel("normalised singular value")
-    for ax in list(axes.flat)[len(classes):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.suptitle(title or "class-conditional singular values of the last hidden layer")
     fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) - 1) // 3), 1, 1))   # room below for the legend
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8)
     return save_figure(fig, path, tight=False)
+
+
+def panel_grid(n: int, max_cols: int, panel_size: tuple[float, float]):
+    """A figure of n panels in rows of at most max_cols (the unused cells blanked); returns (fig, the n axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(max_cols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_size[0] * cols, panel_size[1] * rows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:

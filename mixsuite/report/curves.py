@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from .records import group_key, mean_std
+from .records import group_key, group_label, mean_std
 
 
 def read_metrics(run_dir: str | Path) -> dict[int, dict]:
@@ -18,11 +18,14 @@ def read_metrics(run_dir: str | Path) -> dict[int, dict]:
     return {int(r["epoch"]): r for r in rows if "epoch" in r}
 
 
-def group_curves(records: list[dict], metric: str) -> list[dict]:
-    """One curve per (task, dataset, method, config hash): epochs, mean, std over the seeds that logged them."""
+def group_curves(records: list[dict], metric: str, logs: dict[str, dict] | None = None) -> list[dict]:
+    """One curve per (task, dataset, method, config hash): epochs, mean, std over the seeds that logged them.
+    `logs` (run_dir -> read_metrics(run_dir)) lets several metrics share one read of each run's file."""
     groups: dict[tuple, list[dict[int, float]]] = defaultdict(list)
     for rec in records:
-        per_epoch = {e: r[metric] for e, r in read_metrics(rec.get("run_dir", "")).items() if metric in r}
+        run_dir = rec.get("run_dir", "")
+        rows = logs[run_dir] if logs is not None else read_metrics(run_dir)
+        per_epoch = {e: r[metric] for e, r in rows.items() if metric in r}
         if per_epoch:
             groups[group_key(rec)].append(per_epoch)
     curves = []
@@ -30,6 +33,7 @@ def group_curves(records: list[dict], metric: str) -> list[dict]:
         epochs = sorted(set().union(*runs))
         mean, std = zip(*(mean_std([r[e] for r in runs if e in r]) for e in epochs))
         curves.append({"task": task, "dataset": dataset, "method": method, "config_hash": config, "n": len(runs),
+                       "label": group_label((task, dataset, method, config), len(runs)),
                        "epochs": epochs, "mean": list(mean), "std": list(std)})
     return curves
 
@@ -37,33 +41,24 @@ def group_curves(records: list[dict], metric: str) -> list[dict]:
 def plot_curves(records: list[dict], metrics: str, path: str | Path) -> Path:
     """Draw each of `metrics` (comma-separated, one panel each) against the epoch, one line (mean ± std band) per
     group of runs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..analysis import panel_grid, save_figure
 
     names = [m for m in metrics.split(",") if m]
-    panels = [(m, group_curves(records, m)) for m in names]
+    logs = {rec.get("run_dir", ""): read_metrics(rec.get("run_dir", "")) for rec in records}
+    panels = [(m, group_curves(records, m, logs)) for m in names]
     missing = [m for m, curves in panels if not curves]
     if missing:
         raise ValueError(f"no run folder has {', '.join(map(repr, missing))} in its metrics.jsonl (are the runs' "
                          "folders still there?)")
-    cols = min(2, len(panels))
-    rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4 * rows), squeeze=False)
-    for ax, (metric, curves) in zip(axes.flat, panels):
+    fig, axes = panel_grid(len(panels), max_cols=2, panel_size=(6.4, 4))
+    for ax, (metric, curves) in zip(axes, panels):
         for c in curves:
             lo = [m - s for m, s in zip(c["mean"], c["std"])]
             hi = [m + s for m, s in zip(c["mean"], c["std"])]
-            line, = ax.plot(c["epochs"], c["mean"],
-                            label=f"{c['dataset']} {c['method']} [{c['config_hash'][:6]}] n={c['n']}")
+            line, = ax.plot(c["epochs"], c["mean"], label=c["label"])
             ax.fill_between(c["epochs"], lo, hi, color=line.get_color(), alpha=0.2)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    from ..analysis import save_figure
-
+    axes[0].legend(fontsize=7)
     return save_figure(fig, path)

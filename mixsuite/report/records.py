@@ -108,6 +108,12 @@ def group_key(record: dict) -> tuple:
     return record["task"], record["dataset"], record["method"], record["config_hash"]
 
 
+def group_label(key: tuple, n: int) -> str:
+    """A group of runs in a figure's legend: dataset, method, the config hash's start and the number of seeds."""
+    task, dataset, method, config = key
+    return f"{dataset} {method} [{config[:6]}] n={n}"
+
+
 def mean_std(vals: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import torch
 
-from .records import group_key
+from .records import group_key, group_label
+
+
+def class_order(names) -> list[str]:
+    """Class names as spectra.json keys them ("0", "1", ..., "10"), in numeric order."""
+    return sorted(names, key=lambda c: (len(c), c))
 
 
 def read_spectra(run_dir: str | Path) -> dict | None:
@@ -25,14 +30,14 @@ def group_spectra(records: list[dict]) -> dict[str, dict]:
         if spectra is not None:
             groups[group_key(rec)].append(spectra["per_class"])
     out = {}
-    for (task, dataset, method, config), runs in sorted(groups.items()):
-        classes = sorted(set.intersection(*(set(r) for r in runs)), key=lambda c: (len(c), c))
+    for key, runs in sorted(groups.items()):
+        classes = class_order(set.intersection(*(set(r) for r in runs)))
         per_class = {}
         for c in classes:
             curves = [torch.as_tensor(r[c], dtype=torch.float64) for r in runs]
             k = min(len(v) for v in curves)
             per_class[c] = torch.stack([v[:k] / v.sum() for v in curves]).mean(0).tolist()
-        out[f"{dataset} {method} [{config[:6]}] n={len(runs)}"] = {"per_class": per_class}
+        out[group_label(key, len(runs))] = {"per_class": per_class}
     return out
 
 
@@ -44,6 +49,6 @@ def plot_group_spectra(records: list[dict], path: str | Path, classes: int = 6) 
     if not spectra:
         raise ValueError("no run folder has a spectra.json (the task must write one; are the runs' folders still "
                          "there?)")
-    shared = sorted(set.intersection(*(set(s["per_class"]) for s in spectra.values())), key=lambda c: (len(c), c))
+    shared = class_order(set.intersection(*(set(s["per_class"]) for s in spectra.values())))
     return plot_class_spectra(spectra, path, classes=shared[:classes],
                               title="class-conditional singular values of the last hidden layer (normalised)")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from mixsuite import checkpoint, dist
+from mixsuite import checkpoint
 from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
@@ -231,8 +231,7 @@ class FewShotTask(KeepsBestWeights, Task):
         labels = self.novel.labels
         keep = torch.isin(labels, labels.unique()[:classes])
         spectra = singular_values(features[keep], labels[keep])
-        if self.engine.run_dir.is_dir() and dist.is_main():
-            save_spectra(spectra, self.engine.run_dir)
+        save_spectra(spectra, self.engine.run_dir)
         return spectrum_summary(spectra, prefix="feature_sv_")
 
     def lake_metrics(self) -> dict:

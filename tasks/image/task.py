@@ -231,8 +231,7 @@ class ImageTask(KeepsBestWeights, Task):
         if cfg.plots and dist.is_main():   # one copy under torchrun
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
                          f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
-        if self.engine.run_dir.is_dir() and dist.is_main():
-            save_spectra(spectra, self.engine.run_dir)
+        save_spectra(spectra, self.engine.run_dir)
         return {**self.selected_test_metrics(), **self.oracle, **spectrum_summary(spectra, prefix="last_hidden_sv_"),
                 "train_images_per_s": self.train_images / max(self.train_seconds, 1e-9),
                 "train_time_s": self.train_seconds}
