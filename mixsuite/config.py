@@ -166,6 +166,7 @@ class RunConfig:
                                   else f"'cuda:{n}' is not a device: use cuda:<index>, e.g. cuda:0"})] = "auto"
     amp: Annotated[str, one_of("auto", "off", "bf16", "fp16")] = "auto"   # auto: bf16 on CUDA, off on CPU
     channels_last: bool = True    # for 4-D inputs on CUDA
+    cpu_channels_last: bool = added_field(False)  # channels_last on CPU too (bench/memory_format.py measures it)
     eval_every: Annotated[int, at_least(1)] = 1        # evaluate every N epochs (and always at the last one)
     checkpoint_every: Annotated[int, at_least(1)] = 1  # checkpoint every N epochs (and always at the last one)
     checkpoint_seconds: Annotated[float, non_negative] = 30.0   # ... but no sooner than this after the last one

@@ -95,23 +95,28 @@ class Engine:
             self._generators[name] = torch.Generator(device=device).manual_seed(seed)
         return self._generators[name]
 
+    @property
+    def channels_last(self) -> bool:
+        """4-D models and float inputs in channels_last (NHWC) layout."""
+        return self.cfg.channels_last and (self.device.type == "cuda" or self.cfg.cpu_channels_last)
+
     def autocast(self):
         if self.amp is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp)
 
     def prepare(self, model: torch.nn.Module, ddp: bool = True, **ddp_options) -> torch.nn.Module:
-        """Move to the device (channels_last on CUDA when asked) and wrap in DDP when distributed
-        (`ddp_options` go to DistributedDataParallel, e.g. find_unused_parameters=True)."""
+        """Move to the device (channels_last when asked: `channels_last` on CUDA, `cpu_channels_last` on CPU) and
+        wrap in DDP when distributed (`ddp_options` go to DistributedDataParallel, e.g. find_unused_parameters=True)."""
         model = model.to(self.device)
-        if self.device.type == "cuda" and self.cfg.channels_last:
+        if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return dist.wrap_ddp(model, self.device, **ddp_options) if ddp else model
 
     def to_device(self, x):
         if isinstance(x, torch.Tensor):
             nb = self.device.type == "cuda"
-            if self.device.type == "cuda" and self.cfg.channels_last and x.dim() == 4 and x.is_floating_point():
+            if self.channels_last and x.dim() == 4 and x.is_floating_point():
                 return x.to(self.device, non_blocking=nb, memory_format=torch.channels_last)
             return x.to(self.device, non_blocking=nb)
         if isinstance(x, (list, tuple)):

@@ -172,13 +172,16 @@ class TaskSpec:
             return f"(cannot import: {e})"
 
 
-def use_task_folders(parent: Path) -> None:
+def use_task_folders(parent: str | Path) -> None:
     """Make the task folders under `parent` importable as `mixsuite.plugins.<folder>.<module>`, the names the
     runner imports them under: the one way tests, benchmarks and notebooks reach a task's own modules
     (`use_task_folders(Path("tasks"))`, then `from mixsuite.plugins.image.models import preactresnet18`)."""
     import mixsuite.plugins as plugins
 
-    parent = str(parent.resolve())
+    if not Path(parent).is_dir():
+        raise UserError(f"use_task_folders: {parent} is not a folder; give the folder that holds the task folders "
+                        "(e.g. the repository's tasks/)")
+    parent = str(Path(parent).resolve())
     if parent not in plugins.__path__:
         plugins.__path__.append(parent)
     paths = [p for p in os.environ.get("MIXSUITE_TASK_PATHS", "").split(os.pathsep) if p]

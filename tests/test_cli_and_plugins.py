@@ -1,6 +1,9 @@
 """The CLI and task plugins: folders inside and outside tasks/, entry points, errors, compare."""
+import importlib
 import json
 import textwrap
+
+import pytest
 
 from conftest import ROOT
 
@@ -140,3 +143,18 @@ def test_overrides_after_options(cli):
     assert "alpha: 0.7" in out.stdout and "epochs: 3" in out.stdout
     bad = cli("run", "tasks/spirals", "--bogus-flag")
     assert bad.returncode == 2 and "--bogus-flag" in bad.stderr
+
+
+def test_use_task_folders_takes_a_string_and_refuses_a_missing_folder(tmp_path):
+    """Notebooks pass "tasks" as a string; a wrong folder is named instead of failing later on an import."""
+    from mixsuite.errors import UserError
+    from mixsuite.task import use_task_folders
+
+    folder = tmp_path / "my_tasks" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "numbers.py").write_text("ANSWER = 42\n")
+    use_task_folders(str(tmp_path / "my_tasks"))
+    assert importlib.import_module("mixsuite.plugins.toy.numbers").ANSWER == 42
+    with pytest.raises(UserError, match="nowhere.*not a folder"):
+        use_task_folders(str(tmp_path / "nowhere"))

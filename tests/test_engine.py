@@ -113,3 +113,20 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     for key in ("test_nll", "bottleneck_sv_overall_top1"):
         assert abs(r1["metrics"][key] - r2["metrics"][key]) <= 1e-5 * max(1.0, abs(r1["metrics"][key])), key
     assert r1["metrics"]["test_acc"] == r2["metrics"]["test_acc"]
+
+
+@pytest.mark.parametrize("cpu_channels_last", [False, True])
+def test_channels_last_on_cpu_only_when_asked(cpu_channels_last, tmp_path):
+    """`channels_last` is for CUDA; on CPU a model and its 4-D float inputs change layout only with
+    cpu_channels_last=true (bench/memory_format.py measures it), and that flag keeps the config's hash."""
+    from mixsuite.config import config_hash
+    from mixsuite.engine import Engine
+
+    c = cfg("device=cpu", f"cpu_channels_last={str(cpu_channels_last).lower()}")
+    assert (config_hash(c) == config_hash(cfg("device=cpu"))) == (not cpu_channels_last)
+    eng = Engine(SPIRALS, c, runs_dir=tmp_path, log=quiet)
+    net = eng.prepare(torch.nn.Conv2d(3, 4, 3), ddp=False)
+    x = eng.to_device(torch.randn(2, 3, 5, 5))
+    assert net.weight.is_contiguous(memory_format=torch.channels_last) == cpu_channels_last
+    assert x.is_contiguous(memory_format=torch.channels_last) == cpu_channels_last
+    assert eng.to_device(torch.zeros(2, 3, 5, 5, dtype=torch.uint8)).is_contiguous()   # only float inputs move

@@ -254,6 +254,24 @@ def test_fused_mix_rows_matches_the_formula_and_its_gradient(lam_shape):
     assert torch.autograd.gradcheck(lambda t: mix_rows(t, perm, lam, inverse), (h,))
 
 
+@pytest.mark.parametrize("lam_shape", [(), (6, 1, 1, 1)])
+def test_fused_mix_rows_keeps_a_channels_last_layout(lam_shape):
+    """A channels_last map stays channels_last through the mix and its gradient (else every conv after the mixing
+    layer converts back), with the formula's values."""
+    torch.manual_seed(0)
+    h = torch.randn(6, 3, 4, 5).contiguous(memory_format=torch.channels_last).requires_grad_()
+    perm = torch.tensor([2, 0, 1, 5, 3, 4])
+    lam = torch.rand(lam_shape)
+    out = mix_rows(h, perm, lam, inverse_permutation(perm))
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    assert torch.allclose(out, lam * h + (1 - lam) * h[perm], atol=1e-6)
+    g = torch.randn(6, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    (fused,) = torch.autograd.grad(out, h, g)
+    (plain,) = torch.autograd.grad(lam * h + (1 - lam) * h[perm], h, g)
+    assert fused.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fused, plain, atol=1e-6)
+
+
 def test_pairing_that_is_not_a_permutation_takes_the_plain_path():
     perm = torch.tensor([1, 1, 0, 2])                     # row 1 is everybody's partner: no inverse
     assert inverse_permutation(perm) is None

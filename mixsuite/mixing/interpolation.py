@@ -10,18 +10,23 @@ from __future__ import annotations
 import torch
 
 
+def _rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """t.index_select(0, index) in t's memory layout (index_select alone returns NCHW for a channels_last t)."""
+    return torch.index_select(t, 0, index, out=torch.empty_like(t))
+
+
 class _MixRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, perm, inverse, lam):
         ctx.save_for_backward(inverse, lam)
-        return h.index_select(0, perm).lerp_(h, lam)              # h[perm] + lam * (h - h[perm]), one new tensor
+        return _rows(h, perm).lerp_(h, lam)              # h[perm] + lam * (h - h[perm]), one new tensor
 
     @staticmethod
     def backward(ctx, grad):
         inverse, lam = ctx.saved_tensors
         if lam.dim() == 0:  # lam * g + (1 - lam) * g[inverse]
-            return grad.index_select(0, inverse).lerp_(grad, lam), None, None, None
-        return ((1 - lam) * grad).index_select(0, inverse).addcmul_(lam, grad), None, None, None
+            return _rows(grad, inverse).lerp_(grad, lam), None, None, None
+        return _rows((1 - lam) * grad, inverse).addcmul_(lam, grad), None, None, None
 
 
 def inverse_permutation(perm: torch.Tensor) -> torch.Tensor | None:
