@@ -61,12 +61,29 @@ def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--paired", "erm"]) == 1
     assert "seed 3 of t/d/mix/h1 is there twice" in capsys.readouterr().err
     write_record(tmp_path / "a", rec("erm", 1, 0.7, chash="h2"))
-    assert main(["compare", str(tmp_path / "a"), "--paired", "erm"]) == 1
-    assert "--paired erm matches 2 configs on t/d (h1, h2): pass one of these config hashes" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "a"), "--paired", "erm"]) == 0    # two erm configs: the one sharing
+    assert "| t | d | mix | h1 | erm h1 | 3 |" in capsys.readouterr().out    # the most seeds with mix is its baseline
     assert main(["compare", str(tmp_path / "a"), "--paired", "gat"]) == 1
     assert "--paired gat: no runs of a method or config hash 'gat' with the metric 'test_acc'" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a"), "--paired", "erm", "--format", "csv"]) == 1
     assert "--paired adds a markdown table" in capsys.readouterr().err
+
+
+def test_paired_takes_the_nearest_of_several_baseline_configs(tmp_path, capsys):
+    """erm run with two losses: each manifold config is paired with its own loss's erm, not with the other."""
+    def run(method, loss, seed, acc):
+        chash = f"{method}-{loss}"
+        return {**rec(method, seed, acc, chash), "config": {"seed": seed, "method": method, "loss": loss, "lr": 0.1}}
+
+    for seed in (1, 2):
+        for r in [run("erm", "margin", seed, 0.60), run("erm", "softmax", seed, 0.80),
+                  run("manifold", "margin", seed, 0.50 + seed / 100), run("manifold", "softmax", seed, 0.90)]:
+            write_record(tmp_path, r)
+    assert main(["compare", str(tmp_path), "--paired", "erm"]) == 0
+    out = capsys.readouterr().out
+    assert "| t | d | manifold | manifold-margin | erm erm-margin | 2 | -0.0850 ± 0.0050 |" in out
+    assert "| t | d | manifold | manifold-softmax | erm erm-softmax | 2 | +0.1000 ± 0.0000 |" in out
+    assert "| t | d | erm |" not in out          # the baselines are not paired with each other
 
 
 def test_compare_says_what_sets_configs_apart(tmp_path, capsys):

@@ -13,8 +13,8 @@ import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .config_diff import ABSENT, canonical, config_differences, format_differences, group_configs
-from .paired import by_seed, paired_difference
+from .config_diff import config_differences, format_differences, group_configs
+from .paired import by_seed, nearest_baseline, paired_difference
 from .records import mean_std
 from .task_traits import baseline_method, metric_mode
 
@@ -50,21 +50,12 @@ def across_tasks(records: list[dict]) -> dict:
             mean, std = mean_std(list(values.values()))
             cell = {"mean": mean, "std": std, "n": len(values), "is_baseline": key in base_keys}
             if base_keys and key not in base_keys:
-                base = closest_baseline(key, values, base_keys, groups, configs)
+                base = nearest_baseline(key, values, base_keys, groups, configs)
                 cell["paired"] = paired_difference(values, groups[base])
                 cell["against"] = base[3] if len(base_keys) > 1 else ""
             cells[row, (task, dataset)] = cell
     return {"columns": columns, "rows": sorted(rows), "cells": cells, "notes": notes,
             "differences": config_differences(records)}
-
-
-def closest_baseline(key, values: dict, base_keys: list, groups: dict, configs: dict) -> tuple:
-    """The baseline config sharing the most seeds with `key`, then the one with the fewest differing settings."""
-    def differing(base):
-        names = set(configs[key]) | set(configs[base])
-        return sum(canonical(configs[key].get(n, ABSENT)) != canonical(configs[base].get(n, ABSENT))
-                   for n in names if n != "method")
-    return min(base_keys, key=lambda b: (-len(set(values) & set(groups[b])), differing(b), -len(groups[b]), b[3]))
 
 
 def _mark(paired: dict, mode: str) -> str:

@@ -2,9 +2,10 @@
 
 Runs with the same seed start from the same random draws (the initial weights, the data order), so the
 per-seed difference of two configurations is less noisy than the difference of their means. For every group of
-runs (task, dataset, method, config) and the baseline group of the same task and dataset, the table gives the
-mean per-seed difference of one metric, its standard error stdev(d)/sqrt(n), the ratio of the two, and on how
-many seeds the group was above, equal to or below the baseline (above is better for accuracy, worse for a loss).
+runs (task, dataset, method, config) and the baseline group of the same task and dataset (of several, the nearest:
+`nearest_baseline`, e.g. each loss's own erm), the table gives the mean per-seed difference of one metric,
+its standard error stdev(d)/sqrt(n), the ratio of the two, and on how many seeds the group was above, equal to or
+below the baseline (above is better for accuracy, worse for a loss).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import statistics
 from collections import defaultdict
 
 from ..errors import UserError
+from .config_diff import ABSENT, canonical, group_configs
 from .records import is_number, group_key
 
 
@@ -32,8 +34,8 @@ def by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
     return groups
 
 
-def _baseline_groups(groups, baseline: str, metric: str) -> dict[tuple, tuple]:
-    """{(task, dataset): the baseline group}, matching the method name or a config hash prefix."""
+def _baseline_groups(groups, baseline: str, metric: str) -> dict[tuple, list[tuple]]:
+    """{(task, dataset): the baseline's groups}, matching the method name or a config hash prefix."""
     found = defaultdict(list)
     for key in groups:
         task, dataset, method, chash = key
@@ -42,22 +44,30 @@ def _baseline_groups(groups, baseline: str, metric: str) -> dict[tuple, tuple]:
     if not found:
         raise UserError(f"--paired {baseline}: no runs of a method or config hash {baseline!r} with the metric "
                         f"{metric!r} among the records read (see the method and config columns of `mixsuite compare`)")
-    for (task, dataset), keys in found.items():
-        if len(keys) > 1:
-            raise UserError(f"--paired {baseline} matches {len(keys)} configs on {task}/{dataset} "
-                            f"({', '.join(k[3] for k in keys)}): pass one of these config hashes instead")
-    return {where: keys[0] for where, keys in found.items()}
+    return found
+
+
+def nearest_baseline(key, values: dict, base_keys: list, groups: dict, configs: dict) -> tuple:
+    """Of several baseline configs (erm with two losses, say), the one sharing the most seeds with `key`, then the
+    one whose settings differ least from its own, then the one with more seeds, then by hash."""
+    def differing(base):
+        names = set(configs[key]) | set(configs[base])
+        return sum(canonical(configs[key].get(n, ABSENT)) != canonical(configs[base].get(n, ABSENT))
+                   for n in names if n != "method")
+    return min(base_keys, key=lambda b: (-len(set(values) & set(groups[b])), differing(b), -len(groups[b]), b[3]))
 
 
 def paired_differences(records: list[dict], baseline: str, metric: str) -> list[dict]:
     """One line per group that has a baseline on its task and dataset and shares at least one seed with it."""
     groups = by_seed(records, metric)
     baselines = _baseline_groups(groups, baseline, metric)
+    configs = group_configs(records)
     lines = []
     for key, values in sorted(groups.items()):
-        base_key = baselines.get(key[:2])
-        if base_key is None or base_key == key:
+        base_keys = baselines.get(key[:2], [])
+        if not base_keys or key in base_keys:
             continue
+        base_key = nearest_baseline(key, values, base_keys, groups, configs)
         line = paired_difference(values, groups[base_key])
         if line is not None:
             lines.append({"key": key, "baseline": base_key, **line})
