@@ -97,6 +97,7 @@ class MetricTask(Task):
     summary = "zero-shot deep metric learning: margin/triplet/MS/proxy losses, manifold mixup, rho-regularisation"
     Config = MetricConfig
     primary_metric = "test_recall_at_1"
+    baseline_method = "erm"
     state_attrs = ("net", "criterion", "optimizer")
 
     def setup(self):
