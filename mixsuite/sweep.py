@@ -13,11 +13,12 @@ must see the same data root, results and runs folders). A point's output goes to
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 import time
 import traceback
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -82,6 +83,7 @@ class Point:
     run_id: str
     record: Path
     done: bool
+    epochs: int = 0          # the config's epochs: how far along a running point is, from its metrics.jsonl
 
     @property
     def label(self) -> str:
@@ -110,7 +112,7 @@ def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None
             path = record_path(results_dir, task_cls.name, rid)
             record, why = read_record(path) if path.is_file() else (None, "missing")
             points.append(Point(list(combo), overrides, seed, rid, path,
-                                done=not why and record.get("status") == "finished"))
+                                done=not why and record.get("status") == "finished", epochs=cfg.epochs))
     return points
 
 
@@ -142,27 +144,47 @@ def run_point(job: dict) -> dict:
 
 
 class Progress:
-    """One line for the whole sweep: done / running / failed / to go, and the time to go: the finished points' mean
-    duration times the points left, shared among the `capacity` that run at once (points that start together
-    also finish together, so the sweep's elapsed time per finished point would overestimate it)."""
+    """One line for the whole sweep: done / running / failed / to go, how far the running points are, and the time
+    to go. Each point that has started (its `metrics.jsonl` in `watched`) has (epochs left) x (its mean epoch time)
+    to go; each point not started, the finished points' mean duration (before any finishes: the started points'
+    epochs x epoch time). The sum is shared among the `capacity` that run at once (points that start together also
+    finish together, so the sweep's elapsed time per finished point would overestimate it). `heartbeat()` redraws
+    the line between finishes: every `refresh` seconds on a terminal, every `log_refresh` seconds in a log."""
 
-    def __init__(self, total: int, capacity: int, stream=None):
+    refresh, log_refresh = 10.0, 300.0
+
+    def __init__(self, total: int, capacity: int, stream=None, watched: dict[str, tuple[Path, int]] | None = None):
         self.total, self.capacity, self.stream = total, max(1, capacity), stream or sys.stderr
         self.done = self.failed = 0
         self.durations: list[float] = []
         self.tty = self.stream.isatty()
+        self.watched = dict(watched or {})     # {run_id: (its metrics.jsonl, its epochs)} of the points not finished
+        self.interval = self.refresh if self.tty else self.log_refresh
 
     def line(self) -> str:
         finished = self.done + self.failed
         left = self.total - finished
-        mean = sum(self.durations) / len(self.durations) if self.durations else None
-        eta = "?" if mean is None else _duration(mean * left / self.capacity)
-        return (f"sweep: {self.done} done, {min(self.capacity, left)} running, {self.failed} failed, "
+        started = [s for s in map(_epochs_so_far, self.watched.values()) if s is not None]
+        if self.durations:
+            per_point = sum(self.durations) / len(self.durations)
+        else:
+            per_point = sum(epochs * mean for _, epochs, mean, _ in started) / len(started) if started else None
+        eta = "?"
+        if per_point is not None:
+            to_go = sum((epochs - done) * mean for done, epochs, mean, _ in started)
+            eta = _duration((to_go + max(0, left - len(started)) * per_point) / self.capacity)
+        latest = sorted(started, key=lambda s: -s[3])[:self.capacity]
+        where = f" (epochs {', '.join(f'{d}/{e}' for d, e, _, _ in latest)})" if latest else ""
+        return (f"sweep: {self.done} done, {min(self.capacity, left)} running{where}, {self.failed} failed, "
                 f"{left} to go, ETA {eta}")
 
     def show(self) -> None:
         print(("\r\033[K" if self.tty else "") + self.line(), end="" if self.tty else "\n", file=self.stream,
               flush=True)
+
+    def heartbeat(self) -> None:
+        """Between finishes: redraw the line (the executors call it every `interval` seconds they wait)."""
+        self.show()
 
     def note(self, text: str) -> None:
         """A line above the progress line (a failure)."""
@@ -170,6 +192,7 @@ class Progress:
         self.show()
 
     def finish(self, result: dict, label: str) -> None:
+        self.watched.pop(result.get("run_id"), None)
         if "seconds" in result:
             self.durations.append(result["seconds"])
         if result["status"] == "finished":
@@ -184,6 +207,21 @@ class Progress:
             print(file=self.stream)
 
 
+def _epochs_so_far(watched: tuple[Path, int]) -> tuple[int, int, float, float] | None:
+    """(epochs done, epochs, mean seconds an epoch, file time) from a run's metrics.jsonl; None before its first
+    epoch (or if the file cannot be read: a progress line never fails a sweep)."""
+    path, epochs = watched
+    try:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        times = [r["epoch_time_s"] for r in lines if isinstance(r.get("epoch_time_s"), (int, float))]
+        if not lines or not times:
+            return None
+        return int(lines[-1]["epoch"]), max(epochs, int(lines[-1]["epoch"])), sum(times) / len(times), \
+            path.stat().st_mtime
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
@@ -194,19 +232,27 @@ def _in_process(jobs: list[dict], report) -> None:
         report(job, run_point(job))
 
 
-def _worker_processes(jobs: list[dict], n: int, report) -> None:
+def _worker_processes(jobs: list[dict], n: int, report, progress: Progress) -> None:
     from .parallel import worker_pool
 
     with worker_pool(n) as pool:
         futures = {pool.submit(run_point, job): job for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                result = future.result()
-            except Exception as e:  # the worker process itself died
-                result = {"run_id": job["run_id"], "status": "failed", "log": "(worker process died)",
-                          "error": f"{type(e).__name__}: {e}"}
-            report(job, result)
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=progress.interval, return_when=FIRST_COMPLETED)
+            if not finished:
+                progress.heartbeat()
+            for future in finished:
+                _report_future(future, futures[future], report)
+
+
+def _report_future(future, job: dict, report) -> None:
+    try:
+        result = future.result()
+    except Exception as e:  # the worker process itself died
+        result = {"run_id": job["run_id"], "status": "failed", "log": "(worker process died)",
+                  "error": f"{type(e).__name__}: {e}"}
+    report(job, result)
 
 
 def import_ray():
@@ -217,7 +263,7 @@ def import_ray():
     return ray
 
 
-def _ray_tasks(jobs: list[dict], address: str | None, cpus: float, gpus: float, report) -> None:
+def _ray_tasks(jobs: list[dict], address: str | None, cpus: float, gpus: float, report, progress: Progress) -> None:
     ray = import_ray()
     started = not ray.is_initialized()
     if started:  # an already initialised Ray (a test's, a notebook's) is used as it is
@@ -227,7 +273,11 @@ def _ray_tasks(jobs: list[dict], address: str | None, cpus: float, gpus: float, 
         remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_point)
         pending = {remote.remote(job): job for job in jobs}
         while pending:
-            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=progress.interval)
+            if not ready:
+                progress.heartbeat()
+                continue
+            ready = ready[0]
             job = pending.pop(ready)
             try:
                 result = ray.get(ready)
@@ -278,7 +328,8 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
              "seed": p.seed, "run_id": p.run_id, "results_dir": results_dir, "runs_dir": runs_dir,
              "cwd": os.getcwd(), "threads": max(1, int(ray_cpus)) if ray is not None else None} for p in todo]
     capacity = 1 if jobs == 1 and ray is None else jobs if ray is None else ray_capacity(ray_cpus, ray_gpus)
-    progress = Progress(len(todo), capacity, err)
+    watched = {p.run_id: (Path(runs_dir) / task_cls.name / p.run_id / "metrics.jsonl", p.epochs) for p in todo}
+    progress = Progress(len(todo), capacity, err, watched)
     failed = []
 
     def report(job, result):
@@ -290,9 +341,9 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
         progress.show()
         try:
             if ray is not None:
-                _ray_tasks(work, None if ray == "local" else ray, ray_cpus, ray_gpus, report)
+                _ray_tasks(work, None if ray == "local" else ray, ray_cpus, ray_gpus, report, progress)
             elif jobs > 1:
-                _worker_processes(work, min(jobs, len(work)), report)
+                _worker_processes(work, min(jobs, len(work)), report, progress)
             else:
                 _in_process(work, report)
         finally:

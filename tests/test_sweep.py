@@ -1,6 +1,7 @@
 """`mixsuite sweep`: grid parsing, every point checked before any runs, skip what is done, failures reported, and
 the three executors (in-process, worker processes, Ray) writing the same records."""
 import json
+import re
 import sys
 
 import pytest
@@ -124,7 +125,10 @@ def in_process(tmp_path_factory):
 
 
 @pytest.mark.parametrize("executor", ["jobs", "ray"])
-def test_executors_write_the_same_records(tmp_path, capsys, one_thread, executor, in_process):
+def test_executors_write_the_same_records(tmp_path, capsys, one_thread, executor, in_process, monkeypatch):
+    from mixsuite.sweep import Progress
+
+    monkeypatch.setattr(Progress, "log_refresh", 0.2)   # the progress line redrawn while points run
     if executor == "jobs":
         assert sweep(tmp_path, "other", "--jobs", "2") == 0
     else:
@@ -134,7 +138,11 @@ def test_executors_write_the_same_records(tmp_path, capsys, one_thread, executor
             assert sweep(tmp_path, "other", "--ray", "--ray-cpus", "1") == 0
         finally:
             ray.shutdown()
-    assert "sweep: 8 ran, 0 skipped (already done), 0 failed" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "sweep: 8 ran, 0 skipped (already done), 0 failed" in captured.out
+    lines = [line for line in captured.err.splitlines() if line.startswith("sweep: ")]
+    assert len(lines) > 1 + 8, lines      # the first line, one a finish, and redrawn while the points run
+    assert any(re.search(r"running \(epochs \d+/\d+(, \d+/\d+)?\), .* ETA \d+m\d\ds", line) for line in lines), lines
     ours, theirs = in_process, metrics_by_run(tmp_path / "other")
     assert len(ours) == 8 and ours == theirs              # the same run ids, the same numbers at one thread
     assert len({json.dumps(m, sort_keys=True) for m in ours.values()}) == 8   # and the points differ
@@ -151,3 +159,27 @@ def test_the_time_to_go_shares_the_points_left_among_the_workers():
     assert progress.line() == "sweep: 1 done, 2 running, 0 failed, 5 to go, ETA 4m10s"     # 100 s x 5 / 2
     progress.finish({"status": "failed", "run_id": "b", "seconds": 300.0, "error": "e", "log": "l"}, "b")
     assert progress.line() == "sweep: 1 done, 2 running, 1 failed, 4 to go, ETA 6m40s"     # 200 s x 4 / 2
+
+
+def test_the_time_to_go_counts_the_epochs_the_running_points_have_left(tmp_path):
+    """Two of six points running, 10 of 40 epochs done at 2 s an epoch: 2 x 30 x 2 s to go for them, and 4 points
+    not started at 40 x 2 s each (no point has finished yet), shared by 2 workers: (120 + 320) / 2 = 220 s."""
+    import io
+
+    from mixsuite.sweep import Progress
+
+    watched = {}
+    for rid in ("a", "b", "c"):
+        path = tmp_path / rid / "metrics.jsonl"
+        path.parent.mkdir()
+        if rid != "c":       # c has not started
+            path.write_text("".join(json.dumps({"epoch": e, "loss": 1.0, "epoch_time_s": 2.0}) + "\n"
+                                    for e in range(1, 11)))
+        watched[rid] = (path, 40)
+    progress = Progress(total=6, capacity=2, stream=io.StringIO(), watched=watched)
+    assert progress.line() == "sweep: 0 done, 2 running (epochs 10/40, 10/40), 0 failed, 6 to go, ETA 3m40s"
+    progress.finish({"status": "finished", "run_id": "a", "seconds": 100.0}, "a")
+    # b: 30 x 2 s; 4 points not started at the finished mean, 100 s: (60 + 400) / 2 = 230 s
+    assert progress.line() == "sweep: 1 done, 2 running (epochs 10/40), 0 failed, 5 to go, ETA 3m50s"
+    (tmp_path / "b" / "metrics.jsonl").write_text("not json\n")      # a torn file never breaks the line
+    assert progress.line() == "sweep: 1 done, 2 running, 0 failed, 5 to go, ETA 4m10s"
