@@ -103,8 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--paired", metavar="BASELINE",
                    help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
                         "the first --metric's (or the primary's) mean per-seed difference ± its standard error, "
-                        "and on how many seeds it is above / equal to / below the baseline (of several baseline configs, "
-                        "the nearest: most shared seeds, then fewest differing settings)")
+                        "and on how many seeds it is above / equal to / below the baseline (of several baseline "
+                        "configs, the nearest: most shared seeds, then fewest differing settings)")
     c.add_argument("--grid", nargs=2, metavar=("ROW_KEY", "COL_KEY"),
                    help="instead of the table: the first --metric's (or the primary's) mean ± std over seeds with "
                         "rows and columns the values of two config keys (dotted for nested ones), per task, dataset "
