@@ -148,7 +148,7 @@ class Progress:
     to go. Each point that has started (its `metrics.jsonl` in `watched`) has (epochs left) x (its mean epoch time)
     to go; each point not started, the finished points' mean duration (before any finishes: the started points'
     epochs x epoch time). The sum is shared among the `capacity` that run at once (points that start together also
-    finish together, so the sweep's elapsed time per finished point would overestimate it). `heartbeat()` redraws
+    finish together, so the sweep's elapsed time per finished point would overestimate it). The executors redraw
     the line between finishes: every `refresh` seconds on a terminal, every `log_refresh` seconds in a log."""
 
     refresh, log_refresh = 10.0, 300.0
@@ -181,10 +181,6 @@ class Progress:
     def show(self) -> None:
         print(("\r\033[K" if self.tty else "") + self.line(), end="" if self.tty else "\n", file=self.stream,
               flush=True)
-
-    def heartbeat(self) -> None:
-        """Between finishes: redraw the line (the executors call it every `interval` seconds they wait)."""
-        self.show()
 
     def note(self, text: str) -> None:
         """A line above the progress line (a failure)."""
@@ -241,7 +237,7 @@ def _worker_processes(jobs: list[dict], n: int, report, progress: Progress) -> N
         while pending:
             finished, pending = wait(pending, timeout=progress.interval, return_when=FIRST_COMPLETED)
             if not finished:
-                progress.heartbeat()
+                progress.show()
             for future in finished:
                 _report_future(future, futures[future], report)
 
@@ -275,7 +271,7 @@ def _ray_tasks(jobs: list[dict], address: str | None, cpus: float, gpus: float, 
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=progress.interval)
             if not ready:
-                progress.heartbeat()
+                progress.show()
                 continue
             ready = ready[0]
             job = pending.pop(ready)
