@@ -5,7 +5,7 @@ slower still; so the pattern is kept in CSR together with its transpose, and the
 transpose's product (`_PatternLinear`). The dropout masks are by default `torch.rand(float64) < 1 - p` from the
 global generator: the very draws, and so the very masks, of `F.dropout` (whose CPU Bernoulli compares one float64
 uniform per element), ~3x faster, and k passes' masks come from one call, in the order k calls would draw them.
-Those draws are a fifth of a GraphMix epoch; `draws="bits"` takes a random bit per element instead (another stream).
+Those draws are a fifth of a GraphMix epoch; `draws="bits"` takes 7 random bits an element instead (another stream).
 """
 from __future__ import annotations
 
@@ -68,6 +68,22 @@ class Pattern:
         index = torch.repeat_interleave(starts, lengths) + within
         return Pattern(crow, self.col[index], (len(rows), self.shape[1])), index
 
+    def submatrix(self, rows: torch.Tensor, cols: torch.Tensor | None = None) -> tuple[Pattern, torch.Tensor]:
+        """The rows `rows` and (if given) the sorted columns `cols`, which must hold every non-zero of those rows
+        (a node set and its neighbourhood), and the index of the values among this one's. Each row keeps its
+        non-zeros in their order."""
+        pattern, index = self.select_rows(rows)
+        if cols is None:
+            return pattern, index
+        position = torch.full((self.shape[1],), -1, dtype=cols.dtype, device=cols.device)
+        position[cols] = torch.arange(len(cols), dtype=cols.dtype, device=cols.device)
+        return Pattern(pattern.crow, position[pattern.col], (len(rows), len(cols))), index
+
+    def neighbours(self, nodes: torch.Tensor) -> torch.Tensor:
+        """The sorted columns of the non-zeros in rows `nodes` (with self-loops: a superset of `nodes`)."""
+        _, index = self.select_rows(nodes)
+        return torch.unique(self.col[index])
+
 
 def spmm(a: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     """a @ dense for a CSR `a`: `torch.sparse.mm`'s numbers, without its zero-fill and copy of the result."""
@@ -99,19 +115,16 @@ def keep_masks(shape: tuple[int, int], keep: float, draws: str, device=None) -> 
     """Bernoulli(keep) masks from the global generator.
 
     float64: `torch.rand(float64) < keep`, the very draws of `F.dropout` (two 32-bit generator outputs an element).
-    bits: when keep is a multiple of 1/2^b (b <= 8; 0.5: b = 1), b random bits an element, 31 from each 32-bit
-    output (~4x cheaper on CPU); otherwise `torch.rand(float32) < keep` (one output an element, keep to 2^-24).
+    bits: when keep is a multiple of 1/128 (0.5, 0.75, ...), the low 7 bits of a random byte an element, 8 bytes
+    from each 64-bit draw (~4x cheaper on CPU); otherwise `torch.rand(float32) < keep` (keep to 2^-24).
     """
     if draws == "float64":
         return torch.rand(shape, dtype=torch.float64, device=device) < keep
-    bits = next((b for b in range(1, 9) if (keep * 2 ** b).is_integer()), None)
-    if draws != "bits" or bits is None:
+    if draws != "bits" or not (keep * 128).is_integer():
         return torch.rand(shape, device=device) < keep
-    n, per_word = shape[0] * shape[1], 31 // bits
-    words = torch.empty(-(-n // per_word), 1, dtype=torch.int32, device=device).random_(0, 2 ** 31)
-    shifts = torch.arange(per_word, dtype=torch.int32, device=device) * bits
-    values = ((words >> shifts) & (2 ** bits - 1)).flatten()[:n]
-    return (values < int(keep * 2 ** bits)).view(shape)
+    n = shape[0] * shape[1]
+    words = torch.empty(-(-n // 8), dtype=torch.int64, device=device).random_()   # [0, 2^63): 63 random bits
+    return (words.view(torch.uint8)[:n] & 127).view(shape) < int(keep * 128)
 
 
 class SparseFeatures:
@@ -174,12 +187,15 @@ class _Propagate(torch.autograd.Function):
 class Propagation:
     """The normalised adjacency (CSR), applied to one or k stacked (nodes, channels) blocks."""
 
-    def __init__(self, adj: torch.Tensor):
+    def __init__(self, adj: torch.Tensor, pattern: Pattern | None = None):
         self.adj = adj if adj.layout == torch.sparse_csr else adj.to_sparse_csr()
-        self.pattern = Pattern(self.adj.crow_indices(), self.adj.col_indices(), tuple(self.adj.shape))
-        transpose, order = self.pattern.transpose
-        self.adj_t = transpose.matrix(self.adj.values()[order])
+        self.pattern = pattern or Pattern(self.adj.crow_indices(), self.adj.col_indices(), tuple(self.adj.shape))
         self._blocks: dict[int, torch.Tensor] = {}
+
+    @cached_property
+    def adj_t(self) -> torch.Tensor:
+        transpose, order = self.pattern.transpose
+        return transpose.matrix(self.adj.values()[order])
 
     def __call__(self, h: torch.Tensor, passes: int = 1) -> torch.Tensor:
         if passes == 1:
@@ -187,3 +203,9 @@ class Propagation:
         if passes not in self._blocks:
             self._blocks[passes] = self.pattern.block_diagonal(passes).matrix(self.adj.values().repeat(passes))
         return spmm(self._blocks[passes], h)
+
+    def restricted(self, rows: torch.Tensor, cols: torch.Tensor | None = None) -> Propagation:
+        """The propagation onto the sorted nodes `rows`, from every node or from the sorted nodes `cols` that
+        hold their neighbours: `restricted(rows, cols)(h[cols])` is `self(h)[rows]`."""
+        pattern, index = self.pattern.submatrix(rows, cols)
+        return Propagation(pattern.matrix(self.adj.values()[index]), pattern)
