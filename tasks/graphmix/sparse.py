@@ -139,6 +139,18 @@ class SparseFeatures:
         self.pattern = Pattern(csr.crow_indices(), csr.col_indices(), tuple(csr.shape))
         self.values = csr.values()
         self.shape = tuple(csr.shape)
+        self._selections: list[tuple[torch.Tensor, tuple[Pattern, torch.Tensor]]] = []
+
+    def _select_rows(self, rows: torch.Tensor) -> tuple[Pattern, torch.Tensor]:
+        """`pattern.select_rows(rows)`, remembering the last two row sets: GraphMix's labelled rows recur every
+        FCN step, and their pattern keeps its transpose for the backward."""
+        for i, (seen, selection) in enumerate(self._selections):
+            if seen.shape == rows.shape and torch.equal(seen, rows):
+                self._selections.insert(0, self._selections.pop(i))
+                return selection
+        selection = self.pattern.select_rows(rows)
+        self._selections = [(rows.clone(), selection), *self._selections[:1]]
+        return selection
 
     def dropped_values(self, p: float, passes: int = 1) -> torch.Tensor:
         """(passes, nnz) values with dropout p on the non-zeros; with draws="float64" the draws and arithmetic of
@@ -166,7 +178,7 @@ class SparseFeatures:
         if rows is not None:
             if passes != 1:
                 raise ValueError("rows= takes one pass")
-            pattern, index = self.pattern.select_rows(rows)
+            pattern, index = self._select_rows(rows)
             return _PatternLinear.apply(values[0, index], weight, pattern)
         return _PatternLinear.apply(values.reshape(-1), weight, self.pattern.stacked(passes))
 
