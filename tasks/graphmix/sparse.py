@@ -6,6 +6,7 @@ transpose's product (`_PatternLinear`). The dropout masks are by default `torch.
 global generator: the very draws, and so the very masks, of `F.dropout` (whose CPU Bernoulli compares one float64
 uniform per element), ~3x faster, and k passes' masks come from one call, in the order k calls would draw them.
 Those draws are a fifth of a GraphMix epoch; `draws="bits"` takes 7 random bits an element instead (another stream).
+Long gathers use `index_select`, ~5x faster on CPU than the advanced indexing of `values[index]`.
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ class Pattern:
         crow = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
         within = torch.arange(int(crow[-1]), device=rows.device) - torch.repeat_interleave(crow[:-1], lengths)
         index = torch.repeat_interleave(starts, lengths) + within
-        return Pattern(crow, self.col[index], (len(rows), self.shape[1])), index
+        return Pattern(crow, self.col.index_select(0, index), (len(rows), self.shape[1])), index
 
     def submatrix(self, rows: torch.Tensor, cols: torch.Tensor | None = None) -> tuple[Pattern, torch.Tensor]:
         """The rows `rows` and (if given) the sorted columns `cols`, which must hold every non-zero of those rows
@@ -82,7 +83,7 @@ class Pattern:
     def neighbours(self, nodes: torch.Tensor) -> torch.Tensor:
         """The sorted columns of the non-zeros in rows `nodes` (with self-loops: a superset of `nodes`)."""
         _, index = self.select_rows(nodes)
-        return torch.unique(self.col[index])
+        return torch.unique(self.col.index_select(0, index))
 
 
 def spmm(a: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
@@ -104,7 +105,7 @@ class _PatternLinear(torch.autograd.Function):
     def backward(ctx, grad):
         (values,) = ctx.saved_tensors
         transpose, order = ctx.pattern.transpose
-        grad_weight = spmm(transpose.matrix(values[order]), grad).t()
+        grad_weight = spmm(transpose.matrix(values.index_select(0, order)), grad).t()
         return None, grad_weight, None
 
 
@@ -179,7 +180,7 @@ class SparseFeatures:
             if passes != 1:
                 raise ValueError("rows= takes one pass")
             pattern, index = self._select_rows(rows)
-            return _PatternLinear.apply(values[0, index], weight, pattern)
+            return _PatternLinear.apply(values[0].index_select(0, index), weight, pattern)
         return _PatternLinear.apply(values.reshape(-1), weight, self.pattern.stacked(passes))
 
 
@@ -220,4 +221,4 @@ class Propagation:
         """The propagation onto the sorted nodes `rows`, from every node or from the sorted nodes `cols` that
         hold their neighbours: `restricted(rows, cols)(h[cols])` is `self(h)[rows]`."""
         pattern, index = self.pattern.submatrix(rows, cols)
-        return Propagation(pattern.matrix(self.adj.values()[index]), pattern)
+        return Propagation(pattern.matrix(self.adj.values().index_select(0, index)), pattern)
