@@ -1,6 +1,5 @@
-"""GraphMix's fast paths (tasks/graphmix/sparse.py, batched target passes, the targets of the drawn nodes only, the
-FCN over the mixed rows, the ECE only at the best and last epochs) compute what the one-pass-at-a-time code
-computed, with the same random draws."""
+"""GraphMix's fast paths (tasks/graphmix/sparse.py, batched target passes, the FCN over the mixed rows, the ECE
+only at the best and last epochs) compute what the one-pass-at-a-time code computed, with the same random draws."""
 import json
 
 import pytest
@@ -93,34 +92,6 @@ def test_batched_target_passes_equal_one_pass_at_a_time(hidden_dropout):
     batched = predicted_targets(model, SparseFeatures(x), Propagation(adj), k=5, temperature=0.5)
     assert torch.allclose(batched, one_at_a_time, atol=1e-6)
     assert not torch.allclose(batched, predicted_targets(model, x, adj, k=5, temperature=0.5), atol=1e-4)
-
-
-@pytest.mark.parametrize("hidden_dropout", [0.0, 0.3])
-def test_targets_of_some_nodes_are_those_of_every_node_with_the_same_draws(hidden_dropout):
-    x, adj = random_graph(n=40)
-    feats, propagation = SparseFeatures(x), Propagation(adj)
-    model = SharedGCN(x.shape[1], 8, 3, input_dropout=0.5, dropout=hidden_dropout)
-    nodes = torch.tensor([2, 5, 6, 17, 31])
-    torch.manual_seed(4)
-    every = predicted_targets(model, feats, propagation, k=5, temperature=0.5)
-    next_every = torch.rand(1)
-    torch.manual_seed(4)
-    some = predicted_targets(model, feats, propagation, k=5, temperature=0.5, nodes=nodes)
-    assert some.shape == (5, 3) and torch.allclose(some, every[nodes], rtol=1e-6, atol=1e-7)
-    assert torch.equal(torch.rand(1), next_every)
-
-
-def test_a_restricted_propagation_gives_the_rows_of_the_whole_one():
-    _, adj = random_graph(n=40)
-    propagation, h = Propagation(adj), torch.randn(40, 6)
-    rows = torch.tensor([1, 8, 9, 30])
-    around = propagation.pattern.neighbours(rows)
-    assert set(rows.tolist()) <= set(around.tolist()) and len(around) < 40
-    assert torch.equal(propagation.restricted(rows, around)(h[around]), propagation(h)[rows])
-    assert torch.equal(propagation.restricted(rows)(h), propagation(h)[rows])
-    stacked = torch.cat([h, 2 * h])   # two passes: block-diagonal products
-    assert torch.equal(propagation.restricted(rows, around)(stacked.view(2, 40, 6)[:, around].reshape(-1, 6), 2),
-                       propagation(stacked, 2).view(2, 40, 6)[:, rows].reshape(-1, 6))
 
 
 def test_fcn_over_the_mixed_rows_equals_the_fcn_over_every_node():

@@ -37,29 +37,19 @@ class SharedGCN(nn.Module):
             bound = 1.0 / conv.out_channels ** 0.5
             nn.init.uniform_(conv.lin.weight, -bound, bound)
 
-    def forward(self, x, adj, passes: int = 1, nodes: torch.Tensor | None = None):
-        """Logits of `passes` stochastic passes (each its own dropout masks), stacked: (passes * nodes, classes);
-        with `nodes` (sorted node ids), only theirs: (passes * len(nodes), classes), the same numbers and draws.
+    def forward(self, x, adj, passes: int = 1):
+        """Logits of `passes` stochastic passes (each its own dropout masks), stacked: (passes * nodes, classes).
 
-        `x` a SparseFeatures and `adj` a Propagation take the fast path (all passes in one product; with `nodes`
-        and no hidden dropout, the second layer over their neighbourhood only); tensors go through the GCNConv
-        layers, one pass at a time."""
-        hidden_draws = self.training and self.dropout > 0
-        if isinstance(x, SparseFeatures) and not (passes > 1 and hidden_draws):
+        `x` a SparseFeatures and `adj` a Propagation take the fast path (all passes in one product); tensors go
+        through the GCNConv layers, one pass at a time."""
+        if isinstance(x, SparseFeatures) and not (passes > 1 and self.training and self.dropout > 0):
             adj = adj if isinstance(adj, Propagation) else Propagation(adj)
-            first = second = adj
-            restrict = nodes is not None and not hidden_draws
-            if restrict:  # logits at `nodes` read hidden states at their neighbours only (the first product
-                hop1 = adj.pattern.neighbours(nodes)  # stays over every node: cheaper than gathering its rows)
-                first, second = adj.restricted(hop1), adj.restricted(nodes, hop1)
-            h = F.relu(first(x.linear(self.conv1.lin.weight, self._input_p(), passes), passes))
-            out = second(self.conv2.lin(F.dropout(h, self.dropout, self.training)), passes)
-            return out if restrict or nodes is None else out[nodes]
+            h = F.relu(adj(x.linear(self.conv1.lin.weight, self._input_p(), passes), passes))
+            return adj(self.conv2.lin(F.dropout(h, self.dropout, self.training)), passes)
         if passes > 1:  # one pass at a time (with hidden dropout: its draws in pass order, as separate calls)
-            return torch.cat([self(x, adj, nodes=nodes) for _ in range(passes)])
+            return torch.cat([self(x, adj) for _ in range(passes)])
         h = F.relu(self.conv1(input_dropout(x, self.input_dropout, self.training), adj))
-        out = self.conv2(F.dropout(h, self.dropout, self.training), adj)
-        return out if nodes is None else out[nodes]
+        return self.conv2(F.dropout(h, self.dropout, self.training), adj)
 
     def fcn(self, x, plan=None, rows=None):
         """The parameter-shared FCN; `plan` mixes the hidden layer (after ReLU, before dropout). With `rows`,
@@ -96,12 +86,11 @@ class SharedGAT(nn.Module):
         self.conv2 = GATConv(hidden * heads, classes, heads=1, dropout=attention_dropout)
         self.input_dropout, self.dropout = input_dropout, dropout
 
-    def forward(self, x, edge_index, passes: int = 1, nodes: torch.Tensor | None = None):
+    def forward(self, x, edge_index, passes: int = 1):
         if passes > 1:  # attention dropout draws in between: one pass at a time
-            return torch.cat([self(x, edge_index, nodes=nodes) for _ in range(passes)])
+            return torch.cat([self(x, edge_index) for _ in range(passes)])
         h = F.elu(self.conv1(input_dropout(x, self.input_dropout, self.training), edge_index))
-        out = self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
-        return out if nodes is None else out[nodes]
+        return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
 
     def fcn(self, x, plan=None, rows=None):
         h = F.elu(self.conv1.lin(input_dropout(x, self.input_dropout, self.training)) + self.conv1.bias)

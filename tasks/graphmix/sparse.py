@@ -69,22 +69,6 @@ class Pattern:
         index = torch.repeat_interleave(starts, lengths) + within
         return Pattern(crow, self.col.index_select(0, index), (len(rows), self.shape[1])), index
 
-    def submatrix(self, rows: torch.Tensor, cols: torch.Tensor | None = None) -> tuple[Pattern, torch.Tensor]:
-        """The rows `rows` and (if given) the sorted columns `cols`, which must hold every non-zero of those rows
-        (a node set and its neighbourhood), and the index of the values among this one's. Each row keeps its
-        non-zeros in their order."""
-        pattern, index = self.select_rows(rows)
-        if cols is None:
-            return pattern, index
-        position = torch.full((self.shape[1],), -1, dtype=cols.dtype, device=cols.device)
-        position[cols] = torch.arange(len(cols), dtype=cols.dtype, device=cols.device)
-        return Pattern(pattern.crow, position[pattern.col], (len(rows), len(cols))), index
-
-    def neighbours(self, nodes: torch.Tensor) -> torch.Tensor:
-        """The sorted columns of the non-zeros in rows `nodes` (with self-loops: a superset of `nodes`)."""
-        _, index = self.select_rows(nodes)
-        return torch.unique(self.col.index_select(0, index))
-
 
 def spmm(a: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     """a @ dense for a CSR `a`: `torch.sparse.mm`'s numbers, without its zero-fill and copy of the result."""
@@ -200,15 +184,12 @@ class _Propagate(torch.autograd.Function):
 class Propagation:
     """The normalised adjacency (CSR), applied to one or k stacked (nodes, channels) blocks."""
 
-    def __init__(self, adj: torch.Tensor, pattern: Pattern | None = None):
+    def __init__(self, adj: torch.Tensor):
         self.adj = adj if adj.layout == torch.sparse_csr else adj.to_sparse_csr()
-        self.pattern = pattern or Pattern(self.adj.crow_indices(), self.adj.col_indices(), tuple(self.adj.shape))
-        self._blocks: dict[int, torch.Tensor] = {}
-
-    @cached_property
-    def adj_t(self) -> torch.Tensor:
+        self.pattern = Pattern(self.adj.crow_indices(), self.adj.col_indices(), tuple(self.adj.shape))
         transpose, order = self.pattern.transpose
-        return transpose.matrix(self.adj.values()[order])
+        self.adj_t = transpose.matrix(self.adj.values()[order])
+        self._blocks: dict[int, torch.Tensor] = {}
 
     def __call__(self, h: torch.Tensor, passes: int = 1) -> torch.Tensor:
         if passes == 1:
@@ -216,9 +197,3 @@ class Propagation:
         if passes not in self._blocks:
             self._blocks[passes] = self.pattern.block_diagonal(passes).matrix(self.adj.values().repeat(passes))
         return spmm(self._blocks[passes], h)
-
-    def restricted(self, rows: torch.Tensor, cols: torch.Tensor | None = None) -> Propagation:
-        """The propagation onto the sorted nodes `rows`, from every node or from the sorted nodes `cols` that
-        hold their neighbours: `restricted(rows, cols)(h[cols])` is `self(h)[rows]`."""
-        pattern, index = self.pattern.submatrix(rows, cols)
-        return Propagation(pattern.matrix(self.adj.values().index_select(0, index)), pattern)

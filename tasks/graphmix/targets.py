@@ -13,11 +13,9 @@ def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predicted_targets(model, x, graph_input, k: int, temperature: float, dropout: bool = True,
-                      nodes: torch.Tensor | None = None) -> torch.Tensor:
-    """The mean of k stochastic (dropout on) GNN predictions, sharpened, for every node or the sorted `nodes`.
-    `model(x, graph_input, passes=k, nodes=nodes)` gives the k passes' logits stacked (one batched pass where
-    the model can).
+def predicted_targets(model, x, graph_input, k: int, temperature: float, dropout: bool = True) -> torch.Tensor:
+    """The mean of k stochastic (dropout on) GNN predictions, sharpened. `model(x, graph_input, passes=k)` gives
+    the k passes' logits stacked (one batched pass where the model can).
 
     dropout=False gives what the official code computes after its first epoch: the model is still in eval mode
     from the last evaluation, so the k passes are one deterministic prediction.
@@ -26,7 +24,7 @@ def predicted_targets(model, x, graph_input, k: int, temperature: float, dropout
     if was_training != dropout:  # (a mode switch walks every submodule: only when it changes)
         model.train(dropout)
     passes = k if dropout else 1
-    probs = class_softmax(model(x, graph_input, passes=passes, nodes=nodes)).unflatten(0, (passes, -1))
+    probs = class_softmax(model(x, graph_input, passes=passes)).unflatten(0, (passes, -1))
     if was_training != dropout:
         model.train(was_training)
     p = probs[0]

@@ -138,13 +138,11 @@ class GraphMixTask(Task):
 
     def fcn_mixup_loss(self, epoch):
         cfg, g = self.cfg, self.g
+        targets = predicted_targets(self.model, self.features, self.graph_input, cfg.k_passes, cfg.temperature,
+                                    cfg.target_dropout)
+        targets[g.train_idx] = self.train_targets
         pick = torch.randint(len(self.unlabelled), (len(g.train_idx),), generator=self.mixer.generator)
         unlabelled = self.unlabelled[pick.to(g.x.device)]
-        needed = torch.unique(unlabelled)  # only the drawn nodes' targets are read (the mix pairs within rows)
-        targets = torch.zeros(g.num_nodes, g.num_classes, device=g.x.device)
-        targets[needed] = predicted_targets(self.model, self.features, self.graph_input, cfg.k_passes,
-                                            cfg.temperature, cfg.target_dropout, nodes=needed)
-        targets[g.train_idx] = self.train_targets
         losses = []
         for rows in (g.train_idx, unlabelled):
             if cfg.per_draw_targets:  # the same random draws, paired per draw instead of per node
