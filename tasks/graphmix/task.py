@@ -56,7 +56,7 @@ class GraphMixConfig(MixingConfig, RunConfig):
                                           # partner) but each draw's target with its own, as the official in-place mix
     dropout_draws: Annotated[str, one_of(DRAWS)] = added_field("float64")   # GCN input dropout masks: float64
     #                                     (the draws of F.dropout, the records' stream) | bits (7 random bits a
-    #                                     non-zero: ~5x cheaper draws, another random stream)
+    #                                     non-zero: ~3x cheaper dropped values, another random stream)
     binary_features: bool = added_field(False)  # every non-zero feature set to 1 before row normalisation, as
                                           # the official loader; changes PubMed only (Cora, CiteSeer are binary)
     ramp_start: Annotated[int, non_negative] = 500
