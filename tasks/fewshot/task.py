@@ -21,6 +21,7 @@ from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
 from mixsuite.mixing import MixingConfig, mixer_from_config
+from mixsuite.schedules import epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from . import data, lake
@@ -63,6 +64,8 @@ class FewShotConfig(MixingConfig, RunConfig):
     ways: Annotated[tuple[int, ...], each(at_least(2))] = added_field(())  # test episodes' N-way (default: n_way)
     test_weights: Annotated[str, one_of("last", "best")] = added_field("last")  # best: the best val epoch's weights
     lake_runs: bool = added_field(False)       # also score Lake's 20 one-shot runs (dataset=omniglot only)
+    schedule: Annotated[str, one_of("constant", "cosine")] = added_field("constant")
+    #                                    constant (the paper's Adam) | cosine (lr to 0 over all the epochs)
 
     def mixing_backend(self) -> str:
         return "manifold" if self.method in ("manifold", "s2m2") else "erm"
@@ -92,7 +95,7 @@ class FewShotTask(KeepsBestWeights, Task):
     primary_metric = "test_5way5shot_acc"
     baseline_method = "baselinepp"
     select_metric = "val_acc"
-    state_attrs = ("net", "optimizer")
+    state_attrs = ("net", "optimizer", "scheduler")
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
@@ -117,6 +120,7 @@ class FewShotTask(KeepsBestWeights, Task):
         self.model = eng.prepare(TrainingForward(self.net, self.mixer),
                                  find_unused_parameters=cfg.method not in ("rotation", "s2m2"))
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.scheduler = epoch_scheduler(self.optimizer, cfg.schedule, cfg.epochs)
         self.quarter = eng.generator("quarter")
 
     def _init_from(self, path: Path):
@@ -147,7 +151,9 @@ class FewShotTask(KeepsBestWeights, Task):
             x, y = self.normalise(self.engine.to_device(x)), self.engine.to_device(y)
             loss = self.train_step(x, y, stage)
             total, n = total + loss.item() * len(x), n + len(x)
-        return {"loss": total / max(n, 1)}
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return {"loss": total / max(n, 1), "lr": lr}
 
     def train_step(self, x, y, stage: str) -> torch.Tensor:
         """One forward through the (DDP-wrapped) model, one backward, one optimizer step; returns the loss.

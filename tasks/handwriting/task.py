@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from mixsuite import dist
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
 from mixsuite.mixing import MixingConfig, mixed_ctc_loss, mixer_from_config
+from mixsuite.schedules import epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from .batching import BucketBatchSampler, LineDataset, collate
@@ -24,7 +25,6 @@ from .model import MODELS, build_model, frames
 from .text import Alphabet, BeamDecoder, error_rates, greedy_decode
 
 METHODS = ("erm", "input", "manifold")
-SCHEDULES = ("constant", "cosine")
 DECODERS = ("greedy", "beam")
 DATASETS = ("poilus", "iam")
 
@@ -47,7 +47,7 @@ class HandwritingConfig(MixingConfig, RunConfig):
     epochs: int = 20
     batch_size: Annotated[int, positive] = 16
     lr: Annotated[float, positive] = 1e-3
-    schedule: Annotated[str, one_of(SCHEDULES)] = "constant"   # constant | cosine (to 0 over the epochs, per epoch)
+    schedule: Annotated[str, one_of("constant", "cosine")] = "constant"   # constant | cosine (to 0 over the epochs, per epoch)
     clip_grad: Annotated[float, non_negative] = 5.0   # 0: no clipping
     alpha: float = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
@@ -93,8 +93,7 @@ class HandwritingTask(KeepsBestWeights, Task):
         self.net = build_model(cfg.model, len(self.alphabet), cfg.width, cfg.hidden, cfg.dropout)
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs) \
-            if cfg.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+        self.scheduler = epoch_scheduler(self.optimizer, cfg.schedule, cfg.epochs)
         self.mixer = mixer_from_config(cfg, self.net, eng)
         self.augment = _augmentation() if cfg.augment else None
         eng.log(f"{cfg.dataset}: {len(splits['train'])}/{len(splits['val'])}/{len(splits['test'])} lines, "

@@ -22,6 +22,7 @@ from mixsuite.analysis import (classification_metrics, plot_spectra, save_spectr
                                spectrum_summary)
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
+from mixsuite.schedules import SCHEDULES, epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from .augment import cutout, normalize, random_crop, random_flip
@@ -34,7 +35,6 @@ METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout", "patchup",
 # no Beta: its 1.0 only says it mixes (alpha=0 turns any method's mixing off)
 DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0, "patchup": 2.0, "patchup-hard": 2.0, "nfm": 1.0,
                  "alignmix": 2.0, "fmix": 1.0, "resizemix": 1.0}
-SCHEDULES = ("step", "cosine")
 MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
          "cutmix": "cutmix", "patchup": "patchup", "patchup-hard": "patchup", "nfm": "nfm", "alignmix": "alignmix",
          "fmix": "fmix", "resizemix": "resizemix"}
@@ -70,7 +70,7 @@ class ImageConfig(MixingConfig, RunConfig):
     momentum: Annotated[float, probability] = 0.9
     nesterov: bool = True
     weight_decay: Annotated[float, non_negative] = 1e-4
-    schedule: Annotated[str, one_of(SCHEDULES)] = "step"    # step | cosine
+    schedule: Annotated[str, one_of(SCHEDULES)] = "step"    # step | cosine | constant
     lr_milestones: Annotated[list[int], each(at_least(1))] = field(default_factory=lambda: [400, 800])
     lr_gamma: Annotated[float, positive] = 0.1
     crop_padding: Annotated[int, non_negative] = 2   # the official code pads 2, not 4
@@ -135,10 +135,7 @@ class ImageTask(KeepsBestWeights, Task):
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-        if cfg.schedule == "step":
-            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, cfg.lr_milestones, cfg.lr_gamma)
-        else:
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs)
+        self.scheduler = epoch_scheduler(self.optimizer, cfg.schedule, cfg.epochs, cfg.lr_milestones, cfg.lr_gamma)
         cutmix = cfg.mixes() and cfg.mixing_backend() == "cutmix"
         extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cutmix else {}
         self.mixer = mixer_from_config(cfg, self.net, eng, **extra, **BACKEND_OPTIONS.get(cfg.method, {}))
