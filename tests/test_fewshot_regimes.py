@@ -168,6 +168,7 @@ def test_named_configs():
     v = build_config(FewShotConfig, [ROOT / "configs" / "fewshot" / "omniglot-vinyals.yaml"])
     assert (v.dataset, v.backbone, v.image_size, v.test_weights) == ("omniglot-vinyals", "conv4", 28, "best")
     assert v.ways == (5, 20) and v.shots == [1, 5] and v.test_episodes >= 600 and v.patience > 0
+    assert (v.schedule, v.lr, v.epochs) == ("cosine", 1e-3, 10)
     lk = build_config(FewShotConfig, [ROOT / "configs" / "fewshot" / "omniglot-lake.yaml"])
     assert (lk.dataset, lk.lake_runs, lk.test_weights) == ("omniglot", True, "best") and lk.patience > 0
 
