@@ -2,6 +2,7 @@ import json
 import subprocess
 
 import pytest
+import torch
 
 from mixsuite.cli import main
 from mixsuite.report.plots import plot_rows
@@ -174,6 +175,17 @@ def test_spectra_average_the_normalised_class_spectra_over_seeds_and_plot(tmp_pa
         f.unlink()
     assert main(["compare", str(tmp_path / "results"), "--spectra", str(png)]) == 1
     assert "spectra.json" in capsys.readouterr().err
+
+
+def test_spectra_leave_out_the_rounding_errors_of_classes_with_fewer_points_than_dimensions():
+    from mixsuite.analysis import singular_values
+    from mixsuite.report.spectra import numerical_rank
+
+    features = torch.randn(5, 16, generator=torch.Generator().manual_seed(0))   # 5 points, 16 dims: rank 4
+    sv = singular_values(features, torch.zeros(5, dtype=torch.long))["per_class"][0]
+    assert len(sv) == 5 and sv[-1] < 1e-12 * sv[0]
+    kept = numerical_rank(sv)
+    assert len(kept) == 4 and torch.equal(kept, sv[:4])
 
 
 def test_git_info_is_the_code_the_process_started_with(tmp_path):

@@ -22,6 +22,13 @@ def read_spectra(run_dir: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def numerical_rank(values: torch.Tensor, tolerance: float = 1e-9) -> torch.Tensor:
+    """The singular values above `tolerance` x the largest: a class of m points centred has rank <= m - 1, so with
+    fewer points than dimensions (20 images a few-shot class, 64-d features) its last value is a rounding error
+    (~1e-17) that a log-scale plot would draw as a cliff."""
+    return values[values > tolerance * values.max()] if len(values) else values
+
+
 def group_spectra(records: list[dict]) -> dict[str, dict]:
     """legend label -> {"per_class": {class: mean normalised singular values over the group's seeds}}."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -34,7 +41,7 @@ def group_spectra(records: list[dict]) -> dict[str, dict]:
         classes = class_order(set.intersection(*(set(r) for r in runs)))
         per_class = {}
         for c in classes:
-            curves = [torch.as_tensor(r[c], dtype=torch.float64) for r in runs]
+            curves = [numerical_rank(torch.as_tensor(r[c], dtype=torch.float64)) for r in runs]
             k = min(len(v) for v in curves)
             per_class[c] = torch.stack([v[:k] / v.sum() for v in curves]).mean(0).tolist()
         out[group_label(key, len(runs))] = {"per_class": per_class}
