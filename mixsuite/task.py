@@ -82,6 +82,10 @@ class Task:
         return {name: getattr(self, name).state_dict() for name in self.state_attrs}
 
     def load_state_dict(self, state: dict) -> None:
+        missing = [name for name in self.state_attrs if name not in state]
+        if missing:  # a checkpoint written before the task kept these (e.g. a scheduler added later)
+            raise UserError(f"the checkpoint holds no state for {', '.join(missing)}: it was written by an older "
+                            f"{self.name} task; start the run over with --resume never")
         for name in self.state_attrs:
             getattr(self, name).load_state_dict(state[name])
 

@@ -130,3 +130,23 @@ def test_channels_last_on_cpu_only_when_asked(cpu_channels_last, tmp_path):
     assert net.weight.is_contiguous(memory_format=torch.channels_last) == cpu_channels_last
     assert x.is_contiguous(memory_format=torch.channels_last) == cpu_channels_last
     assert eng.to_device(torch.zeros(2, 3, 5, 5, dtype=torch.uint8)).is_contiguous()   # only float inputs move
+
+
+def test_a_checkpoint_without_a_state_the_task_keeps_now_names_it():
+    from mixsuite.errors import UserError
+    from mixsuite.task import Task
+
+    class Kept(Task):
+        name = "kept"
+        state_attrs = ("net", "scheduler")
+
+    task = Kept.__new__(Kept)
+    task.net = torch.nn.Linear(2, 1)
+    task.scheduler = None
+    with pytest.raises(UserError, match=r"no state for scheduler: .*older kept task.*--resume never"):
+        task.load_state_dict({"net": task.net.state_dict()})
+    before = task.net.weight.clone()
+    other = torch.nn.Linear(2, 1)
+    task.scheduler = torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD(other.parameters(), lr=1.0), lambda e: 1.0)
+    task.load_state_dict({"net": other.state_dict(), "scheduler": task.scheduler.state_dict()})
+    assert torch.equal(task.net.weight, other.weight) and not torch.equal(task.net.weight, before)
