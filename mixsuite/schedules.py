@@ -29,3 +29,10 @@ def epoch_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     raise ValueError(f"schedule={schedule!r}: use one of {', '.join(SCHEDULES)}")
+
+
+def end_epoch(scheduler: torch.optim.lr_scheduler.LRScheduler) -> float:
+    """Step `scheduler` at the end of an epoch; returns the lr the epoch trained with (what a task logs)."""
+    lr = scheduler.optimizer.param_groups[0]["lr"]
+    scheduler.step()
+    return lr

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mixsuite.config import ConfigError, build_config, config_hash
-from mixsuite.schedules import SCHEDULES, epoch_scheduler
+from mixsuite.schedules import SCHEDULES, end_epoch, epoch_scheduler
 
 
 def rates(schedule: str, epochs: int, **kwargs) -> list[float]:
@@ -13,9 +13,8 @@ def rates(schedule: str, epochs: int, **kwargs) -> list[float]:
     sched = epoch_scheduler(opt, schedule, epochs, **kwargs)
     out = []
     for _ in range(epochs):
-        out.append(opt.param_groups[0]["lr"])
         opt.step()
-        sched.step()
+        out.append(end_epoch(sched))   # the lr the epoch trained with, then the next epoch's
     return out
 
 

@@ -21,7 +21,7 @@ from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
 from mixsuite.mixing import MixingConfig, mixer_from_config
-from mixsuite.schedules import epoch_scheduler
+from mixsuite.schedules import end_epoch, epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from . import data, lake
@@ -151,8 +151,7 @@ class FewShotTask(KeepsBestWeights, Task):
             x, y = self.normalise(self.engine.to_device(x)), self.engine.to_device(y)
             loss = self.train_step(x, y, stage)
             total, n = total + loss.item() * len(x), n + len(x)
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
+        lr = end_epoch(self.scheduler)
         return {"loss": total / max(n, 1), "lr": lr}
 
     def train_step(self, x, y, stage: str) -> torch.Tensor:

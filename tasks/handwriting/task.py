@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from mixsuite import dist
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
 from mixsuite.mixing import MixingConfig, mixed_ctc_loss, mixer_from_config
-from mixsuite.schedules import epoch_scheduler
+from mixsuite.schedules import end_epoch, epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from .batching import BucketBatchSampler, LineDataset, collate
@@ -110,8 +110,7 @@ class HandwritingTask(KeepsBestWeights, Task):
             loss = self.loss(x, widths, targets, tlens)
             self.engine.step(loss, self.optimizer, self.cfg.clip_grad)
             total, n = total + loss.item() * len(x), n + len(x)
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
+        lr = end_epoch(self.scheduler)
         return {"loss": total / max(1, n), "lr": lr}
 
     def loss(self, x, widths, targets, tlens):

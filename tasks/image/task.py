@@ -22,7 +22,7 @@ from mixsuite.analysis import (classification_metrics, plot_spectra, save_spectr
                                spectrum_summary)
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
-from mixsuite.schedules import SCHEDULES, epoch_scheduler
+from mixsuite.schedules import SCHEDULES, end_epoch, epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from .augment import cutout, normalize, random_crop, random_flip
@@ -169,8 +169,7 @@ class ImageTask(KeepsBestWeights, Task):
             total, count = total + loss.item() * len(x), count + len(x)
         seconds = time.time() - t0
         self.train_images, self.train_seconds = self.train_images + count, self.train_seconds + seconds
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
+        lr = end_epoch(self.scheduler)
         return {"loss": total / count, "lr": lr, "images_per_s": count / seconds}
 
     @torch.no_grad()
