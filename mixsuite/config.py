@@ -140,18 +140,45 @@ non_empty = NonEmpty()
 NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "checkpoint_seconds",
                 "log_every", "tensorboard"}
 HASHED_WHEN_SET = "hashed_when_set"
+COMPUTED_BEFORE = "computed_before"
 
 
-def added_field(default):
+def added_field(default, before=None):
     """A config field added after runs were recorded, whose default computes what the code did before it existed.
 
     It enters the config hash only when set to another value, so the configs that leave it alone keep the hash
     (and the table rows, and the resumable checkpoints) they had. A plain field would give every config a new hash.
     A list or dict default is copied for each config.
+
+    `before`: a default changed since, so the value that computes what the code did before the field existed is
+    not the default any more: that value, or a function of the config giving it. The field stays out of the hash
+    only at that value, so the new default gives the configs that leave it alone a new hash.
     """
+    metadata = {HASHED_WHEN_SET: True} if before is None else {HASHED_WHEN_SET: True, COMPUTED_BEFORE: before}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={HASHED_WHEN_SET: True})
-    return field(default=default, metadata={HASHED_WHEN_SET: True})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _value_before(cfg, f: dataclasses.Field):
+    """The value of added field `f` that computes what the code did before it existed."""
+    before = f.metadata.get(COMPUTED_BEFORE)
+    if before is None:
+        return _default(f)
+    return before(cfg) if callable(before) else before
+
+
+def _computes_as_before(cfg, f: dataclasses.Field) -> bool:
+    return getattr(cfg, f.name) == _value_before(cfg, f)
+
+
+def from_record(cls, values: dict):
+    """The config of a run record's `config` with today's code: an added field the record lacks (it was made before
+    the field existed) takes the value that computes what the code did then, not a default changed since."""
+    cfg = merge(cls(), values)
+    then = {f.name: _value_before(cfg, f) for f in dataclasses.fields(cfg)
+            if f.name not in values and COMPUTED_BEFORE in f.metadata}
+    return dataclasses.replace(cfg, **then) if then else cfg
 
 
 @dataclass
@@ -378,10 +405,9 @@ def to_yaml(cfg) -> str:
 
 
 def config_hash(cfg) -> str:
-    """A short hash of what the config computes (seed, device and paths left out, and `added_field`s at their
-    default)."""
-    unset = {f.name for f in dataclasses.fields(cfg)
-             if f.metadata.get(HASHED_WHEN_SET) and getattr(cfg, f.name) == _default(f)}
+    """A short hash of what the config computes (seed, device and paths left out, and `added_field`s at the value
+    that computes what the code did before they existed)."""
+    unset = {f.name for f in dataclasses.fields(cfg) if f.metadata.get(HASHED_WHEN_SET) and _computes_as_before(cfg, f)}
     d = {k: v for k, v in to_dict(cfg).items() if k not in NON_SEMANTIC and k not in unset}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
 

@@ -65,6 +65,25 @@ def test_an_added_field_keeps_the_hash_until_it_is_set():
     assert build_config(CfgLater, [], ["new_switch=true"]).new_switch is True
 
 
+@dataclass
+class CfgNewDefault(Cfg):
+    """`new_switch` existed as added_field(False); its default then became True, and for alpha <= 1 the value that
+    computes as before is whatever the config says (say the switch has no effect there)."""
+    new_switch: bool = added_field(True, before=lambda cfg: False if cfg.alpha > 1 else cfg.new_switch)
+
+
+def test_a_changed_default_gives_a_new_hash_and_the_old_value_keeps_the_old_one():
+    old_default = config_hash(CfgLater())
+    assert config_hash(CfgNewDefault()) != old_default                        # the new default computes otherwise
+    assert config_hash(CfgNewDefault()) == config_hash(build_config(CfgLater, [], ["new_switch=true"]))
+    assert config_hash(build_config(CfgNewDefault, [], ["new_switch=false"])) == old_default
+    # where the field has no effect, the configs keep the hash they had whatever its value
+    assert from_record(CfgNewDefault, {"alpha": 2.0}).new_switch is False   # a record made before: as then
+    assert from_record(CfgNewDefault, {"new_switch": True}).new_switch is True
+    assert (config_hash(build_config(CfgNewDefault, [], ["alpha=0.5"]))
+            == config_hash(build_config(CfgLater, [], ["alpha=0.5"])) == config_hash(build_config(Cfg, [], ["alpha=0.5"])))
+
+
 # ---- allowed values, declared once per field ---------------------------------------------------------------------
 from typing import Annotated, Literal  # noqa: E402
 
@@ -146,7 +165,7 @@ def test_an_added_list_field_keeps_the_hash_until_it_is_set():
 # ---- every committed config is valid and keeps its hash ----------------------------------------------------------
 import json  # noqa: E402
 
-from mixsuite.config import load_yaml, merge  # noqa: E402
+from mixsuite.config import from_record, load_yaml  # noqa: E402
 from mixsuite.task import resolve  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
@@ -174,7 +193,7 @@ PINNED = [
 def test_recorded_configs_keep_their_hash(name):
     record = json.loads((ROOT / "results" / name).read_text())
     task = resolve(str(ROOT / "tasks" / record["task"])).load()
-    cfg = validate(merge(task.Config(), record["config"]))
+    cfg = validate(from_record(task.Config, record["config"]))
     assert config_hash(cfg) == record["config_hash"]
     assert name.rsplit("/", 1)[1].startswith(f"{record['dataset']}-{record['method']}-{record['config_hash']}")
 

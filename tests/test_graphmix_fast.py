@@ -49,11 +49,14 @@ def test_keep_masks_keep_each_element_with_probability_keep_independently(keep, 
         assert abs(corr.item()) < 0.02   # neighbours, passes, the same bit of the next word: uncorrelated
 
 
-def test_bit_draws_are_a_switch_of_the_gcn_methods_that_keeps_the_default_hash():
-    assert config_hash(GraphMixConfig()) == "084d9e7748"          # the default's hash from before the switch
-    assert config_hash(build_config(GraphMixConfig, [], ["dropout_draws=bits"])) != "084d9e7748"
+def test_bit_draws_are_the_gcn_default_with_its_own_hash_and_float64_keeps_the_records_hash():
+    assert build_config(GraphMixConfig, [], []).dropout_draws == "bits"
+    assert config_hash(GraphMixConfig()) != "084d9e7748"          # the default's hash before bits became it
+    assert config_hash(build_config(GraphMixConfig, [], ["dropout_draws=float64"])) == "084d9e7748"
+    assert config_hash(build_config(GraphMixConfig, [], ["method=gcn", "dropout_draws=float64"])) == "258a48eccf"
+    assert config_hash(build_config(GraphMixConfig, [], ["method=gat"])) == "3e526f9f93"   # GAT: as before
     with pytest.raises(ConfigError, match="dropout_draws"):
-        build_config(GraphMixConfig, [], ["method=gat", "dropout_draws=bits"])
+        build_config(GraphMixConfig, [], ["method=gat", "dropout_draws=float64"])
     x, _ = random_graph()
     torch.manual_seed(2)
     dropped = SparseFeatures(x, draws="bits").dropped_values(0.5, passes=3)
@@ -136,7 +139,8 @@ PINNED = {
 def test_a_short_cora_run_reproduces_the_code_before_the_fast_paths(name, shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("MIXSUITE_CACHE", str(tmp_path / "cache"))
     overrides, losses, final = PINNED[name]
-    cfg = GraphMixConfig(data_root=str(shared_data), epochs=40, seed=3, device="cpu", progress=False, **overrides)
+    cfg = GraphMixConfig(data_root=str(shared_data), epochs=40, seed=3, device="cpu", progress=False,
+                         dropout_draws="float64", **overrides)   # the stream of the code before (and its records)
     eng = Engine(GraphMixTask, cfg, runs_dir=tmp_path, log=lambda *a: None)
     got = eng.run()
     rows = [json.loads(line) for line in (eng.run_dir / "metrics.jsonl").read_text().splitlines()]

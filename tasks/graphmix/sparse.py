@@ -2,10 +2,11 @@
 
 On CPU, `F.linear` on a sparse COO input is ~10x slower than a CSR product, and autograd through a CSR product is
 slower still; so the pattern is kept in CSR together with its transpose, and the weight's gradient is the
-transpose's product (`_PatternLinear`). The dropout masks are by default `torch.rand(float64) < 1 - p` from the
-global generator: the very draws, and so the very masks, of `F.dropout` (whose CPU Bernoulli compares one float64
-uniform per element), ~3x faster, and k passes' masks come from one call, in the order k calls would draw them.
-Those draws are a fifth of a GraphMix epoch; `draws="bits"` takes 7 random bits an element instead (another stream).
+transpose's product (`_PatternLinear`). The dropout masks come from the global generator, k passes' masks from one
+call: `draws="bits"` (the task's default) takes 7 random bits an element; `draws="float64"` compares
+`torch.rand(float64) < 1 - p`, the very draws, and so the very masks, of `F.dropout` (whose CPU Bernoulli compares one
+float64 uniform per element) in the order k calls would draw them, ~3x faster than it; those draws are a fifth of a
+GraphMix epoch, the bits ~5x cheaper.
 Long gathers use `index_select`, ~5x faster on CPU than the advanced indexing of `values[index]`.
 """
 from __future__ import annotations
