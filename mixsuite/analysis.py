@@ -38,13 +38,14 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
 
 
 @torch.no_grad()
-def singular_values(features: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+def singular_values(features: torch.Tensor, labels: torch.Tensor | None = None, overall: bool = True) -> dict:
     """Singular values of centred representations: 'overall' (all points) and per class (when labels given).
 
-    Returns {"overall": Tensor[k], "per_class": {c: Tensor[k]}} sorted descending.
+    Returns {"overall": Tensor[k], "per_class": {c: Tensor[k]}} sorted descending; overall=False leaves 'overall'
+    None (for wide hidden states, where the SVD of all points together costs more than every class's).
     """
     h = features.flatten(1).double()
-    out = {"overall": torch.linalg.svdvals(h - h.mean(0)), "per_class": {}}
+    out = {"overall": torch.linalg.svdvals(h - h.mean(0)) if overall else None, "per_class": {}}
     if labels is not None:
         for c in labels.unique().tolist():
             hc = h[labels == c]
@@ -65,7 +66,8 @@ def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
         shares = {f"var_top{k}": variance[min(k, len(s)) - 1].item() for k in (1, 2, 5)}
         return {"top1": s[0].item(), "top1_share": (s[0] / total).item(), "erank": effective_rank(s), **shares}
 
-    out = {f"{prefix}overall_{k}": v for k, v in stats(spectra["overall"]).items()}
+    overall = spectra["overall"]
+    out = {} if overall is None else {f"{prefix}overall_{k}": v for k, v in stats(overall).items()}
     per = [stats(s) for s in spectra["per_class"].values()]
     if per:
         for k in per[0]:

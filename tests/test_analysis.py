@@ -22,3 +22,18 @@ def test_class_spectra_figure_is_written(tmp_path):
     x, y = torch.randn(60, 8, generator=g), torch.arange(60) % 6
     out = plot_class_spectra({"a": singular_values(x, y), "b": singular_values(2 * x, y)}, tmp_path / "f.png")
     assert out.is_file() and out.stat().st_size > 1000
+
+
+def test_class_spectra_without_the_overall_svd():
+    """overall=False skips the SVD of all points (wide conv states), keeps every class's spectrum and summary."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(40, 3, 4, 4, generator=g), torch.arange(40) % 4
+    full, classes_only = singular_values(x, y), singular_values(x, y, overall=False)
+    assert classes_only["overall"] is None
+    for c in range(4):
+        assert torch.equal(classes_only["per_class"][c], full["per_class"][c])
+    class_x = x[y == 2].flatten(1).double()
+    assert torch.allclose(full["per_class"][2], torch.linalg.svdvals(class_x - class_x.mean(0)))
+    summary = spectrum_summary(classes_only, prefix="")
+    assert not any(k.startswith("overall") for k in summary)
+    assert summary == {k: v for k, v in spectrum_summary(full, prefix="").items() if k.startswith("class_mean")}

@@ -246,3 +246,35 @@ def test_balanced_head_takes_the_same_number_of_every_class():
     balanced_head = task_mod.balanced_head
     assert balanced_head(labels, 6).tolist() == [0, 1, 5, 6, 10, 11]
     assert balanced_head(labels, 0) is None
+
+
+def test_layer_spectra_bench_measures_a_finished_run_and_matches_its_record(shared_data, tmp_path):
+    """bench/layer_spectra.py rebuilds a run from its folder: at the last weights its pooled-feature spectra
+    must give the run record's effective rank, and each layer's hidden state has that layer's size."""
+    import subprocess
+    import sys
+
+    cfg = build_config(TASK.Config, [ROOT / "configs/image/smoke.yaml"],
+                       ["epochs=2", "val_per_class=5", "test_every=2", f"data_root={shared_data}", "plots=false",
+                        "progress=false"])
+    rec = run(TASK, cfg, results_dir=tmp_path / "res", runs_dir=tmp_path / "runs", log=lambda m: None)
+    run_dir = tmp_path / "runs" / "image" / rec["run_id"]
+    out = subprocess.run([sys.executable, ROOT / "bench" / "layer_spectra.py", run_dir, "--weights", "last",
+                          "--layers", "layer2", "features", "--results", tmp_path / "res"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    layers = result["runs"][0]["layers"]
+    assert result["runs"][0]["record_check"] is True
+    assert layers["features"]["class_mean_erank"] == pytest.approx(
+        rec["metrics"]["last_hidden_sv_class_mean_erank"], rel=1e-6)
+    net, seen = models.build_model("preactresnet18", 10, width=cfg.width), {}
+    net.layer2.register_forward_hook(lambda m, args, out: seen.setdefault("layer2", out))
+    net(torch.zeros(1, 3, 32, 32))
+    assert layers["layer2"]["dims"] == seen["layer2"][0].numel()
+    best = subprocess.run([sys.executable, ROOT / "bench" / "layer_spectra.py", run_dir, "--split", "train",
+                           "--layers", "features"], capture_output=True, text=True, cwd=tmp_path)
+    assert best.returncode == 0, best.stderr        # the weights kept at the epoch chosen on validation
+    train = json.loads(best.stdout.strip().splitlines()[-1])
+    assert train["split"] == "train" and "record_check" not in train["runs"][0]   # the record measured test images
+    assert train["runs"][0]["layers"]["features"]["class_mean_erank"] != layers["features"]["class_mean_erank"]

@@ -229,13 +229,21 @@ class FewShotTask(KeepsBestWeights, Task):
             out.update(self.lake_metrics())
         return {**out, **self.feature_spectra(features)}
 
+    def spectrum_points(self, classes: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels of the first `classes` novel classes, whose feature spectra are recorded."""
+        keep = self._spectrum_rows(classes)
+        return self.novel.images[keep], self.novel.labels[keep]
+
+    def _spectrum_rows(self, classes: int) -> torch.Tensor:
+        labels = self.novel.labels
+        return torch.isin(labels, labels.unique()[:classes])
+
     def feature_spectra(self, features: torch.Tensor, classes: int = 100) -> dict:
         """Flattening on classes the backbone never saw (the blog's Figure 6 on few-shot features): the singular
         values of the first `classes` novel classes' features, summarised for the record (feature_sv_*) and saved
         as spectra.json for `mixsuite compare --spectra`."""
-        labels = self.novel.labels
-        keep = torch.isin(labels, labels.unique()[:classes])
-        spectra = singular_values(features[keep], labels[keep])
+        keep = self._spectrum_rows(classes)
+        spectra = singular_values(features[keep], self.novel.labels[keep])
         save_spectra(spectra, self.engine.run_dir)
         return spectrum_summary(spectra, prefix="feature_sv_")
 

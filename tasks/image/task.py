@@ -219,11 +219,18 @@ class ImageTask(KeepsBestWeights, Task):
         self.net.load_state_dict(last)
         return test
 
+    def spectrum_points(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+        """The images (the first sv_points / classes of each class) and labels whose spectra are recorded: the test
+        split's; split="train" gives the training images' (clean, as evaluation sees them)."""
+        x, y = (self.data.test_x, self.data.test_y) if split == "test" else (self.data.train_x, self.data.train_y)
+        idx = balanced_head(y, self.cfg.sv_points)
+        return x[idx], y[idx]
+
     def finish(self):
-        cfg, d = self.cfg, self.data
-        idx = balanced_head(d.test_y, cfg.sv_points)
-        _, feats = self.predict(d.test_x[idx], features=True)
-        spectra = singular_values(feats, d.test_y[idx])
+        cfg = self.cfg
+        images, labels = self.spectrum_points()
+        _, feats = self.predict(images, features=True)
+        spectra = singular_values(feats, labels)
         if cfg.plots and dist.is_main():   # one copy under torchrun
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "last_hidden_spectra.png",
                          f"{cfg.model} {cfg.dataset} {cfg.method}, seed {cfg.seed}")
