@@ -86,3 +86,27 @@ def test_across_tasks_pairs_each_method_with_its_tasks_baseline_in_its_direction
            "Δ +0.0400 ± 0.0058 (3) ▲ |" in out
     assert "Baselines: image erm, spirals erm." in out
     assert "- nosuch: no baseline method declared (Task.baseline_method), or the task is not installed" in out
+
+
+def test_grid_shows_a_null_alpha_where_the_run_mixed(tmp_path):
+    """alpha: null (the method's own default) goes in the row of the alpha the run drew with: from the record's
+    `mixing`, or, for a record made before runs wrote it, resolved by its task's Config."""
+    from mixsuite.report.task_traits import task_class
+
+    default = task_class("image").Config(method="manifold").mixing_alpha()
+
+    def manifold(seed, err, chash, alpha, layers, mixing=None):
+        r = rec("image", "cifar", "manifold", seed, {"test_err": err}, chash=chash, alpha=alpha, mix_layers=layers)
+        r["config"]["method"] = "manifold"
+        return {**r, "mixing": mixing} if mixing else r
+
+    write_record(tmp_path, manifold(1, 30.0, "old", None, ["input"]))
+    write_record(tmp_path, manifold(1, 20.0, "new", None, ["layer1"], {"backend": "manifold", "alpha": 0.7,
+                                                                        "layers": ["layer1"]}))
+    (grid,) = grid_tables(load_records(tmp_path), "alpha", "mix_layers", "test_err")
+    assert grid["rows"] == ["0.7", str(default)]
+    assert grid["values"][str(default), "[input]"] == [30.0]           # resolved from the config: the default's row
+    assert grid["values"]["0.7", "[layer1]"] == [20.0]                  # the record's own `mixing`
+    write_record(tmp_path, manifold(2, 10.0, "explicit", default, ["input"]))
+    with pytest.raises(Exception, match="holds 2 configs"):             # null and the explicit default: one cell,
+        grid_tables(load_records(tmp_path), "alpha", "mix_layers", "test_err")   # two hashes

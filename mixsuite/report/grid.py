@@ -9,7 +9,9 @@ from pathlib import Path
 from ..errors import UsageError, UserError
 from .config_diff import flatten
 from .records import group_key, is_number, mean_std
-from .task_traits import metric_mode
+from .task_traits import metric_mode, mixing_of
+
+RESOLVED = {"alpha": "alpha", "mix_layers": "layers"}   # config keys whose null means "the method's own value"
 
 
 def label(value) -> str:
@@ -19,6 +21,16 @@ def label(value) -> str:
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     return str(value)
+
+
+def config_value(record: dict, config: dict, key: str):
+    """config[key], except that a null alpha or mix_layers shows the value the run mixed with (a grid whose
+    alpha = 2 column comes from records that left alpha to the method's default of 2 shows them there)."""
+    value = config[key]
+    if value is None and key in RESOLVED:
+        mixing = mixing_of(record) or {}
+        return mixing.get(RESOLVED[key], value)
+    return value
 
 
 def _order(values: dict) -> list[str]:
@@ -43,8 +55,9 @@ def grid_tables(records: list[dict], row_key: str, col_key: str, metric: str) ->
             config, value = flatten(r.get("config") or {}), r["metrics"].get(metric)
             if row_key not in config or col_key not in config or not is_number(value):
                 continue
-            row, col = label(config[row_key]), label(config[col_key])
-            rows[row], cols[col] = config[row_key], config[col_key]
+            row_value, col_value = config_value(r, config, row_key), config_value(r, config, col_key)
+            row, col = label(row_value), label(col_value)
+            rows[row], cols[col] = row_value, col_value
             if r["seed"] in seeds[row, col]:
                 raise UserError(f"seed {r['seed']} of {task}/{dataset}/{method} {row_key}={row} {col_key}={col} is "
                                 "there twice (the same run in two results folders?): read one of them")

@@ -1,5 +1,5 @@
-"""What a report needs from a task that its records do not carry: the direction of a metric and the baseline
-method. Both are declared on the Task class (`primary_mode`, `baseline_method`), which is imported by the record's
+"""What a report needs from a task that its records do not carry: the direction of a metric, the baseline
+method, and (for records made before runs recorded it) what a run mixed with. Both are declared on the Task class (`primary_mode`, `baseline_method`), which is imported by the record's
 task name, once, only when a report asks (so `compare` on one task never imports another task's dependencies).
 A task that cannot be found or imported here (a record of a plugin not installed) falls back to the metric's name."""
 from __future__ import annotations
@@ -33,3 +33,21 @@ def metric_mode(task: str, metric: str) -> tuple[str, str]:
 def baseline_method(task: str) -> str | None:
     cls = task_class(task)
     return getattr(cls, "baseline_method", None) if cls is not None else None
+
+
+def mixing_of(record: dict) -> dict | None:
+    """What the run mixed with, as resolved (its method's own alpha and S where the config left them null): the
+    record's `mixing`, or for a record made before runs wrote it, resolved from its config by its task's Config;
+    None when neither can say."""
+    if record.get("mixing") is not None:
+        return record["mixing"]
+    cls = task_class(record.get("task", ""))
+    if cls is None or "config" not in record:
+        return None
+    from ..config import from_record
+    from ..mixing import mixing_used
+
+    try:
+        return mixing_used(from_record(cls.Config, record["config"]))
+    except Exception:  # a config today's code rejects: the report shows the recorded value
+        return None
