@@ -1,7 +1,8 @@
-"""What a report needs from a task that its records do not carry: the direction of a metric, the baseline
-method, and (for records made before runs recorded it) what a run mixed with. Both are declared on the Task class (`primary_mode`, `baseline_method`), which is imported by the record's
-task name, once, only when a report asks (so `compare` on one task never imports another task's dependencies).
-A task that cannot be found or imported here (a record of a plugin not installed) falls back to the metric's name."""
+"""What a report needs from a task that its records do not carry: the direction of a metric, the baseline method
+(both declared on the Task class: `primary_mode`, `baseline_method`) and, for records made before runs wrote it,
+what a run mixed with (its task's Config resolves it). The Task class is imported by the record's task name, once,
+only when a report asks (so `compare` on one task never imports another task's dependencies). A task that cannot
+be found or imported here (a record of a plugin not installed) falls back to the metric's name."""
 from __future__ import annotations
 
 import functools
