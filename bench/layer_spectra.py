@@ -16,8 +16,9 @@ selected on validation, and compares every method with the baseline seed by seed
 
 Prints, per run, the class-mean effective rank at each layer ("features" is the layer the task records; where the
 weights are the ones the run measured, it must give the record's value, which is checked), then per method and
-layer the paired difference against the baseline (mean ± SE over the seeds both have, seeds above / equal /
-below), then one JSON line last. `--split train` measures as many training images instead (image runs; the
+layer the paired difference against the baseline (mean ± SE over the seeds both have, seeds above / equal / below)
+of the effective rank, the top direction's variance share and the class spread (within-class / overall standard
+deviation, `mixsuite.analysis.class_spread`: lower is more concentrated), then one JSON line last. `--split train` measures as many training images instead (image runs; the
 theory's statement is about the points the network was fitted on). `--figure PREFIX` draws PREFIX-<layer>.png
 for each layer: the first six classes' normalised spectra, averaged over seeds, one line per method (the blog's
 Figure 6).
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixsuite import checkpoint  # noqa: E402
-from mixsuite.analysis import plot_class_spectra, singular_values, spectrum_summary  # noqa: E402
+from mixsuite.analysis import class_spread, plot_class_spectra, singular_values, spectrum_summary  # noqa: E402
 from mixsuite.config import config_hash, from_record, load_yaml  # noqa: E402
 from mixsuite.engine import Engine  # noqa: E402
 from mixsuite.mixing.hooks import resolve_layers  # noqa: E402
@@ -157,7 +158,8 @@ def main():
             sp = singular_values(h, labels, overall=False)
             spectra[layer][task.cfg.method].append(sp)
             summary = spectrum_summary(sp, prefix="")
-            row["layers"][layer] = {k: summary[k] for k in SUMMARY} | {"dims": h.shape[1]}
+            row["layers"][layer] = {k: summary[k] for k in SUMMARY} | {"class_spread": class_spread(h, labels),
+                                                                       "dims": h.shape[1]}
         recorded = run_record(run_dir, args.results).get("metrics", {}).get(measured.record_key)
         as_recorded = args.split == "test" and args.weights == measured.record_weights(task.cfg)
         if as_recorded and recorded is not None and FEATURES in layers:
@@ -172,13 +174,13 @@ def main():
 
     paired = {}
     methods = sorted({r["method"] for r in rows} - {args.baseline})
-    print(f"\nclass-mean effective rank and top-1 variance share, {args.split} images, {args.weights} weights, "
-          f"paired against {args.baseline} (mean ± SE, seeds above / equal / below)")
+    print(f"\nclass-mean effective rank, top-1 variance share and class spread, {args.split} images, "
+          f"{args.weights} weights, paired against {args.baseline} (mean ± SE, seeds above / equal / below)")
     for layer in args.layers:
         base = {r["seed"]: r["layers"][layer] for r in rows if r["method"] == args.baseline}
         for method in methods:
             mine = {r["seed"]: r["layers"][layer] for r in rows if r["method"] == method}
-            for metric in ("class_mean_erank", "class_mean_var_top1"):
+            for metric in ("class_mean_erank", "class_mean_var_top1", "class_spread"):
                 d = paired_difference({s: v[metric] for s, v in mine.items()}, {s: v[metric] for s, v in base.items()})
                 if d is None:
                     continue

@@ -54,6 +54,15 @@ def singular_values(features: torch.Tensor, labels: torch.Tensor | None = None, 
     return out
 
 
+@torch.no_grad()
+def class_spread(features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Concentration of class representations, scale-free: the mean over classes of the within-class standard
+    deviation (the norm of the per-dimension stds) / the same over all points; 0 when each class is a point."""
+    h = features.flatten(1)
+    within = torch.stack([h[labels == c].std(0).norm() for c in labels.unique()]).mean()
+    return (within / h.std(0).norm().clamp_min(1e-12)).item()
+
+
 def spectrum_summary(spectra: dict, prefix: str = "sv_") -> dict:
     """Numbers for a record: the top singular value, its share of the sum, the effective rank (exp of the entropy
     of the normalised spectrum) and the share of variance in the top 1, 2 and 5 directions (s_i^2 / sum s^2),

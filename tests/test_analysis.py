@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mixsuite.analysis import plot_class_spectra, singular_values, spectrum_summary
+from mixsuite.analysis import class_spread, plot_class_spectra, singular_values, spectrum_summary
 
 
 def test_variance_shares_and_effective_rank_of_a_known_spectrum():
@@ -37,3 +37,12 @@ def test_class_spectra_without_the_overall_svd():
     summary = spectrum_summary(classes_only, prefix="")
     assert not any(k.startswith("overall") for k in summary)
     assert summary == {k: v for k, v in spectrum_summary(full, prefix="").items() if k.startswith("class_mean")}
+
+
+def test_class_spread_is_within_class_over_overall_std_and_scale_free():
+    x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [12.0, 0.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    expected = 2 ** 0.5 / (104 / 3) ** 0.5          # each class's std sqrt(2); overall: deviations -6, -4, 4, 6
+    assert class_spread(x, y) == pytest.approx(expected)
+    assert class_spread(3 * x.view(4, 1, 2), y) == pytest.approx(expected)      # any shape, any scale
+    assert class_spread(torch.tensor([[1.0], [1.0], [5.0], [5.0]]), y) == 0.0   # each class one point

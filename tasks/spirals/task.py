@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsuite import dist
-from mixsuite.analysis import classification_metrics, plot_spectra, singular_values, spectrum_summary
+from mixsuite.analysis import (class_spread, classification_metrics, plot_spectra, singular_values,
+                               spectrum_summary)
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive
 from mixsuite.mixing import MIXERS, MixingConfig, mixer_from_config
 from mixsuite.task import Task
@@ -96,7 +97,7 @@ class SpiralsTask(Task):
         spectra = singular_values(net.encode(self.test_x), self.test_y)
         metrics = {"boundary_distance": in_map["boundary_distance"], "uncertain_share": in_map["uncertain_share"],
                    # spread of each class's training encodings relative to the spread of all of them
-                   "hidden_class_spread": _class_spread(codes, self.train_y),
+                   "hidden_class_spread": class_spread(codes, self.train_y),
                    **spectrum_summary(spectra, prefix="bottleneck_sv_")}
         if cfg.plots and self.engine.run_dir is not None and dist.is_main():   # one copy under torchrun
             title = cfg.method_label() + (f" (alpha={cfg.alpha})" if cfg.method != "erm" else "") + f", seed {cfg.seed}"
@@ -105,8 +106,3 @@ class SpiralsTask(Task):
         net.to(self.engine.device)
         return metrics
 
-
-def _class_spread(codes: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean within-class standard deviation / overall standard deviation of the encodings (0 = points)."""
-    within = torch.stack([codes[labels == c].std(0).norm() for c in labels.unique()]).mean()
-    return (within / codes.std(0).norm().clamp_min(1e-12)).item()
