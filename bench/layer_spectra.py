@@ -18,8 +18,9 @@ Prints, per run, the class-mean effective rank at each layer ("features" is the 
 weights are the ones the run measured, it must give the record's value, which is checked), then per method and
 layer the paired difference against the baseline (mean ± SE over the seeds both have, seeds above / equal / below)
 of the effective rank, the top direction's variance share and the class spread (within-class / overall standard
-deviation, `mixsuite.analysis.class_spread`: lower is more concentrated), then one JSON line last. `--split train` measures as many training images instead (image runs; the
-theory's statement is about the points the network was fitted on). `--figure PREFIX` draws PREFIX-<layer>.png
+deviation, `mixsuite.analysis.class_spread`: lower is more concentrated), then one JSON line last. `--split train`
+measures as many training images instead (image runs; the theory's statement is about the points the network was
+fitted on). `--figure PREFIX` draws PREFIX-<layer>.png
 for each layer: the first six classes' normalised spectra, averaged over seeds, one line per method (the blog's
 Figure 6).
 """
@@ -76,9 +77,9 @@ TASKS = {
 }
 
 
-def restored_task(run_dir: Path, weights: str):
+def restored_task(run_dir: Path, weights: str, scratch: str):
     """The run's task, set up from its config.yaml, with the checkpoint's weights ('best' or 'last'), and what
-    its task measures."""
+    its task measures. `scratch`: the engine's runs folder (it writes nothing there: nothing is trained)."""
     name = run_dir.resolve().parent.name
     if name not in TASKS:
         raise SystemExit(f"{run_dir}: a run folder is runs/<task>/<run id> with task one of {', '.join(TASKS)}")
@@ -86,7 +87,7 @@ def restored_task(run_dir: Path, weights: str):
     cfg = from_record(task_cls.Config, load_yaml(run_dir / "config.yaml"))
     if config_hash(cfg) not in run_dir.name:
         raise SystemExit(f"{run_dir}: its config.yaml hashes to {config_hash(cfg)}, not the hash in its name")
-    engine = Engine(task_cls, cfg, runs_dir=tempfile.mkdtemp(), resume="never", log=lambda *a: None)
+    engine = Engine(task_cls, cfg, runs_dir=scratch, resume="never", log=lambda *a: None)
     task = task_cls(cfg, engine)
     task.setup()
     state = checkpoint.load(run_dir / Engine.CHECKPOINT)
@@ -105,7 +106,7 @@ def hidden_states(task, measured: Measured, layers: list[str], split: str) -> tu
     as many training images, split="train")."""
     if split not in measured.splits:
         raise SystemExit(f"--split {split}: the {task.name} task measures {' or '.join(measured.splits)}")
-    images, labels = task.spectrum_points(split) if split != "test" else task.spectrum_points()
+    images, labels = task.spectrum_points(split)
     caught: dict[str, list[torch.Tensor]] = defaultdict(list)
     named = resolve_layers(measured.root(task), [n for n in layers if n != FEATURES])
     handles = [module.register_forward_hook(lambda m, i, out, name=name: caught[name].append(out.float().flatten(1)))
@@ -135,6 +136,30 @@ def normalised_mean(spectra: list[dict]) -> dict:
     return {"per_class": out}
 
 
+def measure_run(run_dir: Path, args, scratch: str) -> tuple[dict, dict]:
+    """One run's row (per layer: the spectrum summary, the class spread, the size; the record check) and its
+    class-conditional spectra by layer. The first run's task sets the layers when --layers is not given."""
+    task, measured = restored_task(run_dir, args.weights, scratch)
+    layers = args.layers = args.layers or list(measured.layers)
+    states, labels = hidden_states(task, measured, layers, args.split)
+    row, by_layer = {"run": run_dir.name, "method": task.cfg.method, "seed": task.cfg.seed, "layers": {}}, {}
+    for layer, h in states.items():
+        by_layer[layer] = sp = singular_values(h, labels, overall=False)
+        summary = spectrum_summary(sp, prefix="")
+        row["layers"][layer] = {k: summary[k] for k in SUMMARY} | {"class_spread": class_spread(h, labels),
+                                                                   "dims": h.shape[1]}
+    recorded = run_record(run_dir, args.results).get("metrics", {}).get(measured.record_key)
+    as_recorded = args.split == "test" and args.weights == measured.record_weights(task.cfg)
+    if as_recorded and recorded is not None and FEATURES in layers:
+        got = row["layers"][FEATURES]["class_mean_erank"]
+        row["record_check"] = abs(got - recorded) <= 1e-3 * recorded
+        if not row["record_check"]:
+            print(f"warning: {run_dir.name}: features erank {got:.4f}, its record {recorded:.4f}", file=sys.stderr)
+    eranks = "  ".join(f"{layer} {v['class_mean_erank']:.2f}" for layer, v in row["layers"].items())
+    print(f"{row['run']}: {eranks}", flush=True)
+    return row, by_layer
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (runs/<task>/<run id>) with a finished checkpoint")
@@ -148,29 +173,12 @@ def main():
     ap.add_argument("--figure", help="write PREFIX-<layer>.png for each layer")
     args = ap.parse_args()
 
-    rows, spectra = [], defaultdict(lambda: defaultdict(list))    # spectra[layer][method] = [per-run spectra]
-    for run_dir in args.runs:
-        task, measured = restored_task(run_dir, args.weights)
-        layers = args.layers = args.layers or list(measured.layers)
-        states, labels = hidden_states(task, measured, layers, args.split)
-        row = {"run": run_dir.name, "method": task.cfg.method, "seed": task.cfg.seed, "layers": {}}
-        for layer, h in states.items():
-            sp = singular_values(h, labels, overall=False)
-            spectra[layer][task.cfg.method].append(sp)
-            summary = spectrum_summary(sp, prefix="")
-            row["layers"][layer] = {k: summary[k] for k in SUMMARY} | {"class_spread": class_spread(h, labels),
-                                                                       "dims": h.shape[1]}
-        recorded = run_record(run_dir, args.results).get("metrics", {}).get(measured.record_key)
-        as_recorded = args.split == "test" and args.weights == measured.record_weights(task.cfg)
-        if as_recorded and recorded is not None and FEATURES in layers:
-            got = row["layers"][FEATURES]["class_mean_erank"]
-            row["record_check"] = abs(got - recorded) <= 1e-3 * recorded
-            if not row["record_check"]:
-                print(f"warning: {run_dir.name}: features erank {got:.4f}, its record {recorded:.4f}",
-                      file=sys.stderr)
-        rows.append(row)
-        eranks = "  ".join(f"{layer} {v['class_mean_erank']:.2f}" for layer, v in row["layers"].items())
-        print(f"{row['run']}: {eranks}", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        measured_runs = [measure_run(run_dir, args, scratch) for run_dir in args.runs]
+    rows, spectra = [row for row, _ in measured_runs], defaultdict(lambda: defaultdict(list))
+    for row, by_layer in measured_runs:     # spectra[layer][method] = [per-run spectra]
+        for layer, sp in by_layer.items():
+            spectra[layer][row["method"]].append(sp)
 
     paired = {}
     methods = sorted({r["method"] for r in rows} - {args.baseline})

@@ -30,6 +30,7 @@ from .episodes import CLASSIFIERS, episode_accuracies, mean_ci95, sample_episode
 from .heads import FewShotNet, TrainingForward, rotate_batch
 
 METHODS = ("baseline", "baselinepp", "rotation", "manifold", "s2m2")
+SPECTRUM_CLASSES = 100   # novel classes whose feature spectra a run records
 
 
 @dataclass
@@ -229,20 +230,23 @@ class FewShotTask(KeepsBestWeights, Task):
             out.update(self.lake_metrics())
         return {**out, **self.feature_spectra(features)}
 
-    def spectrum_points(self, classes: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
-        """The images and labels of the first `classes` novel classes, whose feature spectra are recorded."""
-        keep = self._spectrum_rows(classes)
+    def spectrum_points(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels whose feature spectra are recorded: the first SPECTRUM_CLASSES novel classes
+        (the test split; the only one, the base classes being the ones the backbone was fitted on)."""
+        if split != "test":
+            raise ValueError(f"split={split!r}: the few-shot spectra are of the novel classes (split='test')")
+        keep = self._spectrum_rows()
         return self.novel.images[keep], self.novel.labels[keep]
 
-    def _spectrum_rows(self, classes: int) -> torch.Tensor:
+    def _spectrum_rows(self) -> torch.Tensor:
         labels = self.novel.labels
-        return torch.isin(labels, labels.unique()[:classes])
+        return torch.isin(labels, labels.unique()[:SPECTRUM_CLASSES])
 
-    def feature_spectra(self, features: torch.Tensor, classes: int = 100) -> dict:
+    def feature_spectra(self, features: torch.Tensor) -> dict:
         """Flattening on classes the backbone never saw (the blog's Figure 6 on few-shot features): the singular
-        values of the first `classes` novel classes' features, summarised for the record (feature_sv_*) and saved
-        as spectra.json for `mixsuite compare --spectra`."""
-        keep = self._spectrum_rows(classes)
+        values of the first SPECTRUM_CLASSES novel classes' features, summarised for the record (feature_sv_*) and
+        saved as spectra.json for `mixsuite compare --spectra`."""
+        keep = self._spectrum_rows()
         spectra = singular_values(features[keep], self.novel.labels[keep])
         save_spectra(spectra, self.engine.run_dir)
         return spectrum_summary(spectra, prefix="feature_sv_")
