@@ -222,6 +222,8 @@ class ImageTask(KeepsBestWeights, Task):
     def spectrum_points(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
         """The images (the first sv_points / classes of each class) and labels whose spectra are recorded: the test
         split's; split="train" gives the training images' (clean, as evaluation sees them)."""
+        if split not in ("test", "train"):
+            raise ValueError(f"split={split!r}: the image spectra are of the test or the training images")
         x, y = (self.data.test_x, self.data.test_y) if split == "test" else (self.data.train_x, self.data.train_y)
         idx = balanced_head(y, self.cfg.sv_points)
         return x[idx], y[idx]
