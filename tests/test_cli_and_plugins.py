@@ -110,7 +110,7 @@ def test_smoke_run_seeds_and_compare(cli, tmp_path):
     assert table.returncode == 0 and "| spirals | manifold |" in table.stdout and "| 2 |" in table.stdout
     assert (tmp_path / "acc.png").stat().st_size > 1000
     empty = cli("compare", tmp_path / "nothing")
-    assert empty.returncode == 1 and "no finished run records" in empty.stderr
+    assert empty.returncode == 1 and f"{tmp_path / 'nothing'}: no such folder" in empty.stderr
     side_by_side = cli("run", "tasks/spirals", "-c", "configs/spirals/smoke.yaml", "--seeds", "0", "1", "--jobs", "2",
                        "--results-dir", tmp_path / "J", "--runs-dir", tmp_path / "runs-j", env=one_thread)
     assert side_by_side.returncode == 0, side_by_side.stderr

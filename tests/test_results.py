@@ -48,7 +48,11 @@ def test_compare_reads_several_folders_and_picks_seeds(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "a"), "--seeds", "7"]) == 1
     assert "no finished run records with seeds 7 under" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a"), "--method", "gat", "--seeds", "1"]) == 1
-    assert "no finished run records with methods gat and seeds 1 under" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the filters named, and what the folder does hold
+    assert "no finished run records with methods gat and seeds 1 under" in err
+    assert err.rstrip().endswith("the records there are of: t (erm, mix)")
+    assert main(["compare", str(tmp_path / "a"), "--task", "image"]) == 1
+    assert "with task image under" in capsys.readouterr().err
 
 
 def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):

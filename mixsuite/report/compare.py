@@ -25,11 +25,7 @@ def compare(args, out=None, err=None) -> int:
         for path, why in skipped:
             print(f"  {path}: {why}", file=err)
     if not records:
-        wanted = ([f"methods {', '.join(args.method)}"] if args.method else []) + \
-                 ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
-        with_filters = f" with {' and '.join(wanted)}" if wanted else ""
-        raise UserError(f"no finished run records{with_filters} under {', '.join(map(str, roots))} (make some with "
-                        f"`mixsuite run ... --results-dir {roots[0]}`)")
+        raise UserError(nothing_found(args, roots))
     for option in ("reference", "paired"):
         if getattr(args, option) and args.format != "md":
             raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
@@ -67,6 +63,27 @@ def compare(args, out=None, err=None) -> int:
         except ValueError as e:
             raise UserError(str(e)) from None
     return 0
+
+
+def nothing_found(args, roots) -> str:
+    """Why no record was read: a folder that is not there, or filters that match none of the records that are."""
+    absent = [str(root) for root in roots if not root.exists()]
+    if absent:
+        return (f"{', '.join(absent)}: no such folder; pass the folder the runs wrote their records to "
+                "(`mixsuite run ... --results-dir FOLDER`; default $MIXSUITE_RESULTS or results/)")
+    wanted = ([f"task {', '.join(args.task)}"] if args.task else []) + \
+             ([f"methods {', '.join(args.method)}"] if args.method else []) + \
+             ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
+    where = ', '.join(map(str, roots))
+    if not wanted:
+        return f"no finished run records under {where} (make some with `mixsuite run ... --results-dir {roots[0]}`)"
+    there: dict[str, set] = {}
+    for root in roots:
+        for r in load_records(root):
+            there.setdefault(r["task"], set()).add(r["method"])
+    found = "; ".join(f"{task} ({', '.join(sorted(methods))})" for task, methods in sorted(there.items()))
+    return (f"no finished run records with {' and '.join(wanted)} under {where}; "
+            + (f"the records there are of: {found}" if found else "there are none at all"))
 
 
 def check_metrics(records: list[dict], wanted) -> None:
