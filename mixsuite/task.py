@@ -27,7 +27,8 @@ INSTALLED_TASKS, INSTALLED_CONFIGS = "mixsuite_tasks", "mixsuite_configs"   # ta
 
 
 class Task:
-    """What the engine drives. Subclass it, set `name`, `summary`, `Config`, and implement the hooks.
+    """What the engine drives. Subclass it, set `name`, `Config`, and implement the hooks; `mixsuite list` shows
+    `summary`, by default the first line of the docstring of the task's package (its `__init__.py`).
 
     The engine calls: setup() once; then per epoch train_epoch(epoch) -> metrics and, on the eval cadence,
     evaluate(epoch) -> metrics; finish() -> final metrics (plots, analyses) at the end. state_dict() /
@@ -167,13 +168,18 @@ class TaskSpec:
                           f"{did_you_mean(name, named)}")
 
     def summary(self) -> str:
-        if self.folder is not None:
-            doc = ast.get_docstring(ast.parse((self.folder / "__init__.py").read_text())) or ""
-            return doc.strip().splitlines()[0] if doc.strip() else ""
+        if self.folder is not None:  # read, not imported: listing never imports a task's dependencies
+            return first_line(ast.get_docstring(ast.parse((self.folder / "__init__.py").read_text())))
         try:
-            return self.load().summary
+            cls = self.load()
         except Exception as e:  # listing must not die on one broken plugin
             return f"(cannot import: {e})"
+        package = sys.modules.get(cls.__module__.rpartition(".")[0] or cls.__module__)
+        return cls.summary or first_line(getattr(package, "__doc__", None))
+
+
+def first_line(doc: str | None) -> str:
+    return doc.strip().splitlines()[0] if doc and doc.strip() else ""
 
 
 def use_task_folders(parent: str | Path) -> None:

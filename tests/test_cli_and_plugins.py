@@ -25,7 +25,6 @@ class TinyConfig(RunConfig):
 
 
 class TinyTask(Task):
-    summary = "a tiny task"
     Config = TinyConfig
     primary_metric = "score"
 
@@ -75,7 +74,8 @@ def test_folder_task_outside_tasks_dir(cli, tmp_path):
 def test_entry_point_task(cli, tmp_path):
     env = installed_entry_point(tmp_path / "site", "tiny_pkg", "tiny")
     listed = cli("list", cwd=tmp_path, env=env)
-    assert "tiny" in listed.stdout and "entry point" in listed.stdout, listed.stderr
+    line = next(ln for ln in listed.stdout.splitlines() if ln.startswith("tiny "))  # summary: the package's doc
+    assert "A tiny task used by the tests." in line and "entry point" in line, listed.stderr
     out = cli("run", "tiny", "--results-dir", tmp_path / "r", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     rec = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())

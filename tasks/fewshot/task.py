@@ -91,7 +91,6 @@ class FewShotConfig(MixingConfig, RunConfig):
 
 class FewShotTask(KeepsBestWeights, Task):
     name = "fewshot"
-    summary = "S2M2 few-shot learning: rotation + manifold mixup, batched N-way K-shot episodes (Omniglot, mini, CUB)"
     Config = FewShotConfig
     primary_metric = "test_5way5shot_acc"
     baseline_method = "baselinepp"

@@ -1,2 +1,2 @@
-"""GraphMix (Verma et al.): a GCN trained jointly with a parameter-shared FCN under manifold mixup, on Planetoid."""
+"""GraphMix (Verma et al.): a GCN or GAT trained jointly with a parameter-shared FCN under manifold mixup, on Planetoid."""
 TASK = "task:GraphMixTask"

@@ -92,7 +92,6 @@ class GraphMixConfig(MixingConfig, RunConfig):
 
 class GraphMixTask(Task):
     name = "graphmix"
-    summary = "GraphMix: GCN/GAT + parameter-shared FCN with manifold mixup, Planetoid node classification"
     Config = GraphMixConfig
     primary_metric = "best_test_acc"      # test accuracy at the best validation epoch
     baseline_method = "gcn"

@@ -68,7 +68,6 @@ class HandwritingConfig(MixingConfig, RunConfig):
 
 class HandwritingTask(KeepsBestWeights, Task):
     name = "handwriting"
-    summary = "handwritten line recognition with CTC and mixed-CTC manifold mixup; CER/WER on real French lines"
     Config = HandwritingConfig
     primary_metric = "best_test_cer"
     primary_mode = "min"

@@ -112,8 +112,6 @@ class ImageConfig(MixingConfig, RunConfig):
 
 class ImageTask(KeepsBestWeights, Task):
     name = "image"
-    summary = ("CIFAR/SVHN/Tiny-ImageNet classification: erm, input, manifold, cutmix, dropout, cutout, patchup, "
-               "nfm, alignmix, fmix, resizemix")
     Config = ImageConfig
     primary_metric = "test_err"
     primary_mode = "min"

@@ -94,7 +94,6 @@ class MetricConfig(MixingConfig, RunConfig):
 
 class MetricTask(Task):
     name = "metric"
-    summary = "zero-shot deep metric learning: margin/triplet/MS/proxy losses, manifold mixup, rho-regularisation"
     Config = MetricConfig
     primary_metric = "test_recall_at_1"
     baseline_method = "erm"

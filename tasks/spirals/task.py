@@ -50,7 +50,6 @@ class SpiralsConfig(MixingConfig, RunConfig):
 
 class SpiralsTask(Task):
     name = "spirals"
-    summary = "the blog's Figure 1: interlocked spirals, 2-unit bottleneck, decision maps in input and hidden space"
     Config = SpiralsConfig
     primary_metric = "test_acc"
     baseline_method = "erm"
