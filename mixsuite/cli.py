@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(repeatable; format in mixsuite/report/reference.py, e.g. tasks/graphmix/reference.yaml)")
     c.add_argument("--paired", metavar="BASELINE",
                    help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
-                        "the first --metric's (or the primary's) mean per-seed difference ± its standard error, "
+                        "each --metric's (or the primary's) mean per-seed difference ± its standard error, "
                         "and on how many seeds it is above / equal to / below the baseline (of several baseline "
                         "configs, the nearest: most shared seeds, then fewest differing settings)")
     c.add_argument("--grid", nargs=2, metavar=("ROW_KEY", "COL_KEY"),

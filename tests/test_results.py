@@ -62,6 +62,10 @@ def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "a"), "--paired", "erm"]) == 0
     out = capsys.readouterr().out  # d = +0.05, 0, +0.1 on seeds 1-3 (seed 4 has no baseline): se = 0.05 / sqrt(3)
     assert "| t | d | mix | h1 | erm h1 | 3 | +0.0500 ± 0.0289 | +1.7 | 2 / 1 / 0 |" in out
+    assert main(["compare", str(tmp_path / "a"), "--paired", "erm", "--metric", "epoch", "--metric", "test_acc"]) == 0
+    tables = capsys.readouterr().out.split("### ")  # one paired table a metric, in the order asked
+    assert tables[-2].startswith("epoch: paired against erm") and "| +0.0000 ± 0.0000 |  | 0 / 3 / 0 |" in tables[-2]
+    assert tables[-1].startswith("test_acc: paired against erm") and "| +0.0500 ± 0.0289 |" in tables[-1]
     write_record(tmp_path / "b", rec("mix", 3, 1.1))
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--paired", "erm"]) == 1
     assert "seed 3 of t/d/mix/h1 is there twice" in capsys.readouterr().err

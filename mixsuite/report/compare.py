@@ -34,8 +34,8 @@ def compare(args, out=None, err=None) -> int:
         return _special_views(args, records, roots, out, err)
     refs = [load_reference(path) for path in args.reference]  # all checked before anything is printed
     rows = summarize(records, args.metric)
-    metric = args.metric[0] if args.metric else rows[0]["primary_metric"]
-    paired = paired_differences(records, args.paired, metric) if args.paired else None
+    metrics = args.metric or [rows[0]["primary_metric"]]
+    paired = [(m, paired_differences(records, args.paired, m)) for m in metrics] if args.paired else []
     legends = None
     if args.format == "md":  # the CSV has no room for a legend
         differences = config_differences(records)
@@ -44,10 +44,10 @@ def compare(args, out=None, err=None) -> int:
     for ref in refs:
         ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
         print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="", file=out)
-    if paired is not None:
-        print("\n" + format_paired(paired, args.paired, metric, args.digits), end="", file=out)
+    for metric, lines in paired:  # one table a metric
+        print("\n" + format_paired(lines, args.paired, metric, args.digits), end="", file=out)
     if args.plot:
-        print(f"plot: {plot_rows(rows, metric, args.plot, refs)}", file=err)
+        print(f"plot: {plot_rows(rows, metrics[0], args.plot, refs)}", file=err)
     if args.curves:
         from .curves import plot_curves
 
