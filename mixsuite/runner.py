@@ -14,7 +14,7 @@ from .config import config_hash, method_label, to_dict, validate
 from .engine import Engine, NonFiniteLoss, log_line
 from .errors import RunRefused
 from .mixing import mixing_used
-from .guard import RunLock, check_writable, finished_record, set_aside
+from .guard import RunInProgress, RunLock, check_writable, finished_record, set_aside
 from .report.records import git_info, record_path, results_dir as default_results_dir, write_record
 
 
@@ -41,6 +41,8 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
     kind, detail = dist.broadcast_object(verdict)
     if kind == "refused":
         raise RunRefused(detail)
+    if kind == "in progress":
+        raise RunInProgress(detail)
     if kind == "finished":
         log(f"{engine.run_id} is finished; its record: {path} (run folder {engine.run_dir}). To run it again pass "
             "--reevaluate (from its checkpoint: evaluation only; with --resume never: trained from scratch), the old "
@@ -88,7 +90,8 @@ def refuse_torchrun_if_single_process(task_cls) -> None:
 
 
 def _preflight(path: Path, engine: Engine, lock: RunLock, reevaluate: bool, wait_lock: bool) -> tuple:
-    """("refused", message), ("finished", record) or ("go", None); on "go" rank 0 holds the run's lock."""
+    """("refused" or "in progress", message), ("finished", record) or ("go", None); on "go" rank 0 holds the
+    run's lock."""
     try:
         check_writable(path.parent, "results folder")
         check_writable(engine.run_dir.parent, "runs folder")
@@ -96,6 +99,8 @@ def _preflight(path: Path, engine: Engine, lock: RunLock, reevaluate: bool, wait
         if done is not None and not reevaluate:
             return "finished", done
         lock.acquire(wait=wait_lock)
+    except RunInProgress as e:
+        return "in progress", str(e)
     except RunRefused as e:
         return "refused", str(e)
     return "go", None

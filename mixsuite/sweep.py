@@ -8,7 +8,9 @@ config is built before the first one starts, so a bad key or value anywhere in t
 Three executors: the points one after another in this process; `--jobs N` worker processes (those of
 `mixsuite run --jobs`); `--ray [ADDRESS]`, each point a Ray task that Ray schedules over a cluster's nodes (which
 must see the same data root, results and runs folders). A point's output goes to
-`<runs>/<task>/<run_id>/sweep.log`; the console gets one progress line and a summary.
+`<runs>/<task>/<run_id>/sweep.log`; the console gets one progress line and a summary. A point another process
+trains (its lock held: a second sweep of the same grid, another machine on the same folders) is skipped, not failed,
+so sweeps started side by side share a grid.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from .config import build_config
 from .errors import ConfigError, UserError
+from .guard import RunInProgress
 
 RAY_MISSING = ("--ray needs Ray, an optional extra of mixsuite: pip install -e \".[ray]\" in a checkout "
                "(or pip install \"mixsuite[ray]\")")
@@ -136,6 +139,9 @@ def run_point(job: dict) -> dict:
             cfg = build_config(task_cls.Config, job["config_files"], job["overrides"])
             runner.run(task_cls, replace(cfg, seed=job["seed"], progress=False), results_dir=job["results_dir"],
                        runs_dir=job["runs_dir"], resume="auto")
+        except RunInProgress as e:  # another sweep (or machine sharing the folders) trains it: not a failure
+            print(e)
+            out.update(status="elsewhere", error=str(e))
         except Exception as e:  # reported with its log; the other points go on
             traceback.print_exc()
             out.update(status="failed", error=traceback.format_exception_only(e)[-1].strip())
@@ -155,14 +161,14 @@ class Progress:
 
     def __init__(self, total: int, capacity: int, stream=None, watched: dict[str, tuple[Path, int]] | None = None):
         self.total, self.capacity, self.stream = total, max(1, capacity), stream or sys.stderr
-        self.done = self.failed = 0
+        self.done = self.failed = self.elsewhere = 0
         self.durations: list[float] = []
         self.tty = self.stream.isatty()
         self.watched = dict(watched or {})     # {run_id: (its metrics.jsonl, its epochs)} of the points not finished
         self.interval = self.refresh if self.tty else self.log_refresh
 
     def line(self) -> str:
-        finished = self.done + self.failed
+        finished = self.done + self.failed + self.elsewhere
         left = self.total - finished
         started = [s for s in map(_epochs_so_far, self.watched.values()) if s is not None]
         if self.durations:
@@ -194,6 +200,9 @@ class Progress:
         if result["status"] == "finished":
             self.done += 1
             self.show()
+        elif result["status"] == "elsewhere":
+            self.elsewhere += 1
+            self.note(f"skipped: {label} ({result['run_id']}) is being trained by another process")
         else:
             self.failed += 1
             self.note(f"failed: {label} ({result['run_id']}): {result['error']}\n  log: {result['log']}")
@@ -326,11 +335,13 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
     capacity = 1 if jobs == 1 and ray is None else jobs if ray is None else ray_capacity(ray_cpus, ray_gpus)
     watched = {p.run_id: (Path(runs_dir) / task_cls.name / p.run_id / "metrics.jsonl", p.epochs) for p in todo}
     progress = Progress(len(todo), capacity, err, watched)
-    failed = []
+    failed, elsewhere = [], []
 
     def report(job, result):
         progress.finish(result, by_id[job["run_id"]].label)
-        if result["status"] != "finished":
+        if result["status"] == "elsewhere":
+            elsewhere.append(result)
+        elif result["status"] != "finished":
             failed.append(result)
 
     if todo:
@@ -344,6 +355,7 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
                 _in_process(work, report)
         finally:
             progress.close()
-    print(f"sweep: {len(todo) - len(failed)} ran, {len(points) - len(todo)} skipped (already done), "
-          f"{len(failed)} failed; records in {Path(results_dir) / 'runs' / task_cls.name}", file=out)
+    by_others = f", {len(elsewhere)} skipped (another process trains them)" if elsewhere else ""
+    print(f"sweep: {len(todo) - len(failed) - len(elsewhere)} ran, {len(points) - len(todo)} skipped (already done)"
+          f"{by_others}, {len(failed)} failed; records in {Path(results_dir) / 'runs' / task_cls.name}", file=out)
     return 1 if failed else 0

@@ -10,6 +10,7 @@ import torch
 from mixsuite import runner
 from mixsuite.cli import main
 from mixsuite.errors import ConfigError
+from mixsuite.guard import RunLock
 from mixsuite.report import load_records
 from mixsuite.sweep import parse_grid, split_values
 
@@ -110,6 +111,21 @@ def test_stopped_sweep_reruns_only_the_missing_points_and_reports_failures(tmp_p
     assert sweep(tmp_path, "a") == 0
     assert "sweep: 3 ran, 5 skipped (already done), 0 failed" in capsys.readouterr().out
     assert len(load_records(tmp_path / "a")) == 8
+
+
+def test_a_point_another_process_trains_is_skipped_not_failed(tmp_path, capsys, one_thread):
+    """Two sweeps of one grid share it: the lock of a point in progress elsewhere makes this sweep go on."""
+    assert sweep(tmp_path, "a", "--dry-run") == 0
+    run_ids = re.findall(r"todo  (\S+)", capsys.readouterr().out)
+    held = RunLock(tmp_path / "a" / "runs-folder" / "spirals" / f"{run_ids[1]}.lock").acquire()
+    try:
+        assert sweep(tmp_path, "a") == 0
+    finally:
+        held.release()
+    captured = capsys.readouterr()
+    assert "sweep: 7 ran, 0 skipped (already done), 1 skipped (another process trains them), 0 failed" in captured.out
+    assert f"({run_ids[1]}) is being trained by another process" in captured.err
+    assert sorted(r["run_id"] for r in load_records(tmp_path / "a")) == sorted(set(run_ids) - {run_ids[1]})
 
 
 @pytest.fixture(scope="module")
