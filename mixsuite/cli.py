@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
                         "each --metric's (or the primary's) mean per-seed difference ± its standard error, "
                         "and on how many seeds it is above / equal to / below the baseline (of several baseline "
                         "configs, the nearest: most shared seeds, then fewest differing settings)")
+    c.add_argument("--paired-plot", metavar="FILE.png",
+                   help="with --paired: draw the per-seed differences (dots) and their mean ± 2 SE for every config, "
+                        "one panel for each --metric, a line at zero")
     c.add_argument("--grid", nargs=2, metavar=("ROW_KEY", "COL_KEY"),
                    help="instead of the table: the first --metric's (or the primary's) mean ± std over seeds with "
                         "rows and columns the values of two config keys (dotted for nested ones), per task, dataset "

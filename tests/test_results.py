@@ -66,6 +66,14 @@ def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
     tables = capsys.readouterr().out.split("### ")  # one paired table a metric, in the order asked
     assert tables[-2].startswith("epoch: paired against erm") and "| +0.0000 ± 0.0000 |  | 0 / 3 / 0 |" in tables[-2]
     assert tables[-1].startswith("test_acc: paired against erm") and "| +0.0500 ± 0.0289 |" in tables[-1]
+    from mixsuite.report.paired import paired_difference
+    line = paired_difference({1: 0.85, 2: 0.9, 3: 1.1, 4: 0.0}, {1: 0.8, 2: 0.9, 3: 1.0})   # the dots drawn
+    assert line["seeds"] == [1, 2, 3] and line["diffs"] == pytest.approx([0.05, 0.0, 0.1])
+    png = tmp_path / "paired.png"
+    assert main(["compare", str(tmp_path / "a"), "--paired", "erm", "--metric", "test_acc", "--paired-plot", str(png)]) == 0
+    assert f"paired plot: {png}" in capsys.readouterr().err and png.stat().st_size > 1000
+    assert main(["compare", str(tmp_path / "a"), "--paired-plot", str(png)]) == 2   # nothing paired to draw
+    assert "give --paired BASELINE" in capsys.readouterr().err
     write_record(tmp_path / "b", rec("mix", 3, 1.1))
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--paired", "erm"]) == 1
     assert "seed 3 of t/d/mix/h1 is there twice" in capsys.readouterr().err

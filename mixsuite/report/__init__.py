@@ -6,7 +6,7 @@ learning curves and plots. The CLI calls `compare(args)`; the runner writes reco
   config_diff.py  the legend: what sets apart the configs of one dataset and method
   paired.py       each config against a baseline on the seeds both ran
   reference.py    published numbers beside ours, the gap in standard errors
-  plots.py        every seed's value per row; curves.py: metrics against the epoch
+  plots.py        every seed's value per row, the paired differences; curves.py: metrics against the epoch
   spectra.py      the class-conditional singular values of runs that write spectra.json (Figure 6)
   compare.py      `mixsuite compare`: the options put together
 """

@@ -6,7 +6,7 @@ import sys
 from ..errors import UsageError, UserError
 from .config_diff import config_differences, format_differences
 from .paired import format_paired, paired_differences
-from .plots import plot_rows
+from .plots import plot_paired, plot_rows
 from .records import is_number, load_records, results_dir
 from .reference import compare_to_reference, format_reference, load_reference
 from .tables import format_table, summarize
@@ -26,6 +26,8 @@ def compare(args, out=None, err=None) -> int:
             print(f"  {path}: {why}", file=err)
     if not records:
         raise UserError(nothing_found(args, roots))
+    if getattr(args, "paired_plot", None) and not args.paired:
+        raise UsageError("--paired-plot draws the paired differences: give --paired BASELINE with it")
     for option in ("reference", "paired"):
         if getattr(args, option) and args.format != "md":
             raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
@@ -46,6 +48,11 @@ def compare(args, out=None, err=None) -> int:
         print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="", file=out)
     for metric, lines in paired:  # one table a metric
         print("\n" + format_paired(lines, args.paired, metric, args.digits), end="", file=out)
+    if getattr(args, "paired_plot", None):
+        try:
+            print(f"paired plot: {plot_paired(paired, args.paired, args.paired_plot)}", file=err)
+        except ValueError as e:
+            raise UserError(str(e)) from None
     if args.plot:
         print(f"plot: {plot_rows(rows, metrics[0], args.plot, refs)}", file=err)
     if args.curves:

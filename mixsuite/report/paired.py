@@ -83,7 +83,7 @@ def paired_difference(values: dict[int, float], base: dict[int, float]) -> dict 
     d = [values[s] - base[s] for s in seeds]
     mean = statistics.fmean(d)
     se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-    return {"seeds": seeds, "mean": mean, "se": se, "z": mean / se if se > 0 else float("nan"),
+    return {"seeds": seeds, "diffs": d, "mean": mean, "se": se, "z": mean / se if se > 0 else float("nan"),
             "above": sum(x > 0 for x in d), "equal": sum(x == 0 for x in d), "below": sum(x < 0 for x in d)}
 
 

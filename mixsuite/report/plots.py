@@ -1,4 +1,4 @@
-"""Figures of a table's rows: every seed's value with the mean ± std per row."""
+"""Figures of a table's rows: every seed's value with the mean ± std per row; paired differences per config."""
 from __future__ import annotations
 
 import random
@@ -43,6 +43,37 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) ->
         ax.legend(handles[:1], labels[:1], fontsize=8, loc="best")
     ax.set_title(f"{metric}: every seed (dots), mean ± std (black); n = {', '.join(str(r['n']) for r in rows)}",
                  fontsize=9)
+    from ..analysis import save_figure
+
+    return save_figure(fig, path)
+
+
+def plot_paired(tables: list[tuple[str, list[dict]]], baseline: str, path: str | Path) -> Path:
+    """The paired differences of `compare --paired`, one panel a metric: each config's per-seed differences against
+    its baseline (dots) and their mean ± 2 SE (black), a line at zero; `tables` is [(metric, paired lines)]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = [(metric, lines) for metric, lines in tables if lines]
+    if not tables:
+        raise ValueError(f"no config shares a seed with {baseline!r}: nothing to draw")
+    height = max(2.2, 0.45 * max(len(lines) for _, lines in tables) + 1.2)
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), height), squeeze=False)
+    for ax, (metric, lines) in zip(axes[0], tables):
+        for i, x in enumerate(lines):
+            ax.scatter(x["diffs"], [i + 0.15] * len(x["diffs"]), s=10, alpha=0.5, color="tab:blue")
+            err = 2 * x["se"] if x["se"] == x["se"] else 0.0   # no SE from one seed
+            ax.errorbar(x["mean"], i - 0.1, xerr=err, fmt="o", color="black", capsize=3, markersize=4)
+        ax.axvline(0.0, color="tab:red", linewidth=0.8)
+        task, dataset, *_ = lines[0]["key"]
+        labels = [f"{x['key'][2]} {x['key'][3]}\n(n {len(x['seeds'])}, vs {x['baseline'][3]})" for x in lines]
+        ax.set_yticks(range(len(lines)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"Δ {metric} (config − {baseline})", fontsize=8)
+        ax.set_title(f"{task} / {dataset}: per seed (dots), mean ± 2 SE", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
     from ..analysis import save_figure
 
     return save_figure(fig, path)
