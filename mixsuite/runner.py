@@ -15,7 +15,8 @@ from .engine import Engine, NonFiniteLoss, log_line
 from .errors import RunRefused
 from .mixing import mixing_used
 from .guard import RunInProgress, RunLock, check_writable, finished_record, set_aside
-from .report.records import git_info, record_path, results_dir as default_results_dir, write_record
+from .report.records import (git_info, keep_run_files, record_path, results_dir as default_results_dir,
+                             write_record)
 
 
 def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str | Path = "runs",
@@ -69,6 +70,7 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
             if finished_record(path) is not None:
                 log(f"the previous record is kept as {set_aside(path)}")
             write_record(results_dir, record)
+            keep_run_files(path, engine.run_dir)
             log(f"record: {path}")
             figures = sorted(engine.run_dir.glob("*.png"))
             if figures:

@@ -106,6 +106,8 @@ def test_smoke_run_seeds_and_compare(cli, tmp_path):
     assert len(recs) == 2
     run_dir = tmp_path / "runs" / "spirals" / recs[0].stem
     assert (run_dir / "figure1.png").stat().st_size > 1000 and (run_dir / "config.yaml").is_file()
+    kept = recs[0].with_name(recs[0].stem + ".files") / "metrics.jsonl"   # the curves outlive the run folder
+    assert kept.read_text() == (run_dir / "metrics.jsonl").read_text()
     table = cli("compare", tmp_path / "D", "--plot", tmp_path / "acc.png")
     assert table.returncode == 0 and "| spirals | manifold |" in table.stdout and "| 2 |" in table.stdout
     assert (tmp_path / "acc.png").stat().st_size > 1000

@@ -153,6 +153,31 @@ def test_curves_average_seeds_per_epoch_and_plot(tmp_path):
     assert main(["compare", str(tmp_path / "results"), "--curves", "val_cer,nope", str(png)]) == 1   # names it
 
 
+def test_curves_and_spectra_come_from_the_files_kept_beside_a_record_once_the_run_folder_is_gone(tmp_path, capsys):
+    import shutil
+
+    from mixsuite.report.curves import group_curves
+    from mixsuite.report.records import MAX_KEPT_EPOCHS, keep_run_files, kept_files_dir
+    from mixsuite.report.spectra import read_spectra
+
+    run_dir = tmp_path / "runs" / "erm-1"
+    run_dir.mkdir(parents=True)
+    epochs = 2 * MAX_KEPT_EPOCHS + 51          # 251 lines: every 3rd kept, and the last
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "loss": 1.0 / e}) + "\n"
+                                                   for e in range(1, epochs + 1)))
+    (run_dir / "spectra.json").write_text(json.dumps({"per_class": {"0": [2.0, 1.0]}}))
+    path = write_record(tmp_path / "results", {**rec("erm", 1, 0.5), "run_dir": str(run_dir)})
+    kept = keep_run_files(path, run_dir)
+    assert [p.name for p in kept] == ["metrics.jsonl", "spectra.json"] and kept[0].parent == kept_files_dir(path)
+    shutil.rmtree(run_dir)
+    records = load_records(tmp_path / "results", skipped=(skipped := []))
+    assert len(records) == 1 and skipped == []    # the kept spectra.json is not taken for a record
+    (curve,) = group_curves(records, "loss")
+    assert curve["epochs"] == list(range(1, epochs + 1, 3)) + [epochs] and len(curve["epochs"]) <= MAX_KEPT_EPOCHS
+    assert curve["mean"][-1] == pytest.approx(1.0 / epochs)
+    assert read_spectra(records[0]) == {"per_class": {"0": [2.0, 1.0]}}
+
+
 def test_curves_draw_several_metrics_one_panel_each(tmp_path, capsys):
     from mixsuite.cli import main
 

@@ -1,18 +1,19 @@
 """Learning curves from run records: each record names its run folder, whose metrics.jsonl has one line per
-epoch. Runs are grouped as in `mixsuite compare` and drawn as the mean over seeds with a ± std band."""
+epoch (or, once that folder is gone, the copy kept beside the record). Runs are grouped as in `mixsuite compare` and drawn as the mean over seeds with a ± std band."""
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from pathlib import Path
 
-from .records import group_key, group_label, mean_std
+from .records import group_key, group_label, mean_std, run_file
 
 
-def read_metrics(run_dir: str | Path) -> dict[int, dict]:
-    """epoch -> logged values; a resumed run may log an epoch twice, the later line wins."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
+def read_metrics(record: dict) -> dict[int, dict]:
+    """epoch -> logged values, from the run folder's metrics.jsonl or the copy kept beside the record; a resumed
+    run may log an epoch twice, the later line wins."""
+    path = run_file(record, "metrics.jsonl")
+    if path is None:
         return {}
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return {int(r["epoch"]): r for r in rows if "epoch" in r}
@@ -20,11 +21,10 @@ def read_metrics(run_dir: str | Path) -> dict[int, dict]:
 
 def group_curves(records: list[dict], metric: str, logs: dict[str, dict] | None = None) -> list[dict]:
     """One curve per (task, dataset, method, config hash): epochs, mean, std over the seeds that logged them.
-    `logs` (run_dir -> read_metrics(run_dir)) lets several metrics share one read of each run's file."""
+    `logs` (id(record) -> read_metrics(record)) lets several metrics share one read of each run's file."""
     groups: dict[tuple, list[dict[int, float]]] = defaultdict(list)
     for rec in records:
-        run_dir = rec.get("run_dir", "")
-        rows = logs[run_dir] if logs is not None else read_metrics(run_dir)
+        rows = logs[id(rec)] if logs is not None else read_metrics(rec)
         per_epoch = {e: r[metric] for e, r in rows.items() if metric in r}
         if per_epoch:
             groups[group_key(rec)].append(per_epoch)
@@ -44,7 +44,7 @@ def plot_curves(records: list[dict], metrics: str, path: str | Path) -> Path:
     from ..analysis import panel_grid, save_figure
 
     names = [m for m in metrics.split(",") if m]
-    logs = {rec.get("run_dir", ""): read_metrics(rec.get("run_dir", "")) for rec in records}
+    logs = {id(rec): read_metrics(rec) for rec in records}
     panels = [(m, group_curves(records, m, logs)) for m in names]
     missing = [m for m, curves in panels if not curves]
     if missing:

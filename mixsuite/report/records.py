@@ -47,6 +47,48 @@ def record_path(root: Path, task: str, run_id: str) -> Path:
     return root / "runs" / task / f"{run_id}.json"
 
 
+KEPT_FILES = ("metrics.jsonl", "spectra.json")   # what curves and spectra are drawn from
+MAX_KEPT_EPOCHS = 100
+
+
+def kept_files_dir(record_file: str | Path) -> Path:
+    """`<run_id>.files/` beside the record `<run_id>.json`."""
+    record_file = Path(record_file)
+    return record_file.with_name(record_file.stem + ".files")
+
+
+def keep_run_files(record_file: Path, run_dir: Path) -> list[Path]:
+    """Copies of the run folder's small files beside its record, so its curves and spectra can be drawn from a
+    results folder alone once the run folder (checkpoints: megabytes to gigabytes) is gone. metrics.jsonl keeps
+    at most MAX_KEPT_EPOCHS lines: every k-th and the last (a 2000-epoch GraphMix run keeps every 20th)."""
+    from ..checkpoint import atomic_write_text
+
+    kept = []
+    for name in KEPT_FILES:
+        source = Path(run_dir) / name
+        if not source.is_file():
+            continue
+        text = source.read_text()
+        if name == "metrics.jsonl":
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            step = math.ceil(len(lines) / MAX_KEPT_EPOCHS) if lines else 1
+            kept_lines = lines[::step] + ([lines[-1]] if lines and (len(lines) - 1) % step else [])
+            text = "".join(ln + "\n" for ln in kept_lines)
+        target = kept_files_dir(record_file) / name
+        atomic_write_text(target, text)
+        kept.append(target)
+    return kept
+
+
+def run_file(record: dict, name: str) -> Path | None:
+    """A file of the record's run: in its run folder if that is still there, else the copy kept beside the
+    record (`keep_run_files`); None when neither exists."""
+    candidates = [Path(record.get("run_dir", "")) / name]
+    if record.get("record_path"):
+        candidates.append(kept_files_dir(record["record_path"]) / name)
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def write_record(root: Path, record: dict) -> Path:
     missing = [k for k in REQUIRED if k not in record]
     if missing:
@@ -67,6 +109,8 @@ def load_records(root: str | Path, tasks=None, status: str = "finished", methods
     base = root / "runs" if (root / "runs").is_dir() else root
     out = []
     for path in sorted(base.rglob("*.json")):
+        if path.parent.name.endswith(".files"):   # a record's kept run files, not a record
+            continue
         rec, why = read_record(path)
         if why:
             if skipped is not None:
@@ -77,6 +121,7 @@ def load_records(root: str | Path, tasks=None, status: str = "finished", methods
         if (tasks and rec["task"] not in tasks) or (methods and rec["method"] not in methods) \
                 or (seeds and rec["seed"] not in seeds):
             continue
+        rec["record_path"] = str(path)   # where its kept run files are (not written back)
         out.append(rec)
     return out
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .records import group_key, group_label
+from .records import group_key, group_label, run_file
 
 
 def class_order(names) -> list[str]:
@@ -17,9 +17,10 @@ def class_order(names) -> list[str]:
     return sorted(names, key=lambda c: (len(c), c))
 
 
-def read_spectra(run_dir: str | Path) -> dict | None:
-    path = Path(run_dir) / "spectra.json"
-    return json.loads(path.read_text()) if path.exists() else None
+def read_spectra(record: dict) -> dict | None:
+    """The run's spectra.json, from its run folder or the copy kept beside the record."""
+    path = run_file(record, "spectra.json")
+    return json.loads(path.read_text()) if path is not None else None
 
 
 def numerical_rank(values: torch.Tensor, tolerance: float = 1e-9) -> torch.Tensor:
@@ -33,7 +34,7 @@ def group_spectra(records: list[dict]) -> dict[str, dict]:
     """legend label -> {"per_class": {class: mean normalised singular values over the group's seeds}}."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for rec in records:
-        spectra = read_spectra(rec.get("run_dir", ""))
+        spectra = read_spectra(rec)
         if spectra is not None:
             groups[group_key(rec)].append(spectra["per_class"])
     out = {}
