@@ -30,12 +30,17 @@ def cli():
     return run_cli
 
 
+def record_files(folder) -> list[Path]:
+    """The run records under a results folder (not the run files kept beside each in `<run_id>.files/`)."""
+    return sorted(p for p in Path(folder).rglob("*.json") if not p.parent.name.endswith(".files"))
+
+
 def smoke_record(task: str, tmp_path, *extra) -> dict:
     """`mixsuite run tasks/TASK -c configs/TASK/smoke.yaml` into tmp_path; asserts it succeeded, returns its record."""
     out = run_cli("run", f"tasks/{task}", "-c", f"configs/{task}/smoke.yaml", "--results-dir", tmp_path / "r",
                   "--runs-dir", tmp_path / "runs", *extra)
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
+    return json.loads(record_files(tmp_path / "r")[0].read_text())
 
 
 @pytest.fixture

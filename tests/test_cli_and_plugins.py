@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, record_files
 
 TINY_TASK = '''
 """A tiny task used by the tests."""
@@ -67,7 +67,7 @@ def test_folder_task_outside_tasks_dir(cli, tmp_path):
     d = make_tiny(tmp_path / "elsewhere")
     out = cli("run", d, "value=0.5", "--results-dir", tmp_path / "r", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    rec = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
+    rec = json.loads(record_files(tmp_path / "r")[0].read_text())
     assert rec["task"] == "tinytask" and rec["metrics"]["score"] == 1.0 and rec["metrics"]["best_score"] == 1.0
 
 
@@ -78,7 +78,7 @@ def test_entry_point_task(cli, tmp_path):
     assert "A tiny task used by the tests." in line and "entry point" in line, listed.stderr
     out = cli("run", "tiny", "--results-dir", tmp_path / "r", "--runs-dir", tmp_path / "runs", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
-    rec = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())
+    rec = json.loads(record_files(tmp_path / "r")[0].read_text())
     assert rec["task"] == "tiny" and rec["metrics"]["score"] == 0.5
 
 

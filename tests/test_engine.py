@@ -12,7 +12,7 @@ from mixsuite.config import build_config
 from mixsuite.engine import NonFiniteLoss
 from mixsuite.task import resolve
 
-from conftest import ROOT, killed_then_resumed
+from conftest import ROOT, killed_then_resumed, record_files
 
 SPIRALS = resolve(str(ROOT / "tasks" / "spirals")).load()
 SHORT = ["epochs=4", "repeats=4", "n_test_per_class=100", "plots=false", "progress=false"]
@@ -80,7 +80,7 @@ def test_checkpoints_wait_checkpoint_seconds_between_them(tmp_path, monkeypatch)
 def test_nan_loss_stops_and_keeps_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLoss, match="nan|inf"):
         runner.run(SPIRALS, cfg("lr=1e30"), results_dir=tmp_path / "r", runs_dir=tmp_path / "runs", log=quiet)
-    recs = list((tmp_path / "r").rglob("*.json"))
+    recs = record_files(tmp_path / "r")
     assert len(recs) == 1 and json.loads(recs[0].read_text())["status"] == "diverged"
 
 
@@ -107,8 +107,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
                           "-m", "mixsuite", *args, "--results-dir", tmp_path / "r2", "--runs-dir", tmp_path / "x2"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
-    r1 = json.loads(next((tmp_path / "r1").rglob("*.json")).read_text())
-    r2 = json.loads(next((tmp_path / "r2").rglob("*.json")).read_text())
+    r1 = json.loads(record_files(tmp_path / "r1")[0].read_text())
+    r2 = json.loads(record_files(tmp_path / "r2")[0].read_text())
     assert r2["world_size"] == 2
     for key in ("test_nll", "bottleneck_sv_overall_top1"):
         assert abs(r1["metrics"][key] - r2["metrics"][key]) <= 1e-5 * max(1.0, abs(r1["metrics"][key])), key

@@ -8,7 +8,7 @@ import torch
 
 from mixsuite.errors import DataNotFound
 
-from conftest import ROOT
+from conftest import ROOT, record_files
 
 from mixsuite.plugins.fewshot import data
 from mixsuite.models import Conv4, ResNet12
@@ -108,7 +108,7 @@ def test_smoke_config(cli, tmp_path, shared_data):
     out = cli("run", "tasks/fewshot", "-c", "configs/fewshot/smoke.yaml", "--results-dir", tmp_path / "r",
               "--runs-dir", tmp_path / "runs")
     assert out.returncode == 0, out.stderr[-2000:]
-    m = json.loads(next((tmp_path / "r").rglob("*.json")).read_text())["metrics"]
+    m = json.loads(record_files(tmp_path / "r")[0].read_text())["metrics"]
     assert 0.2 < m["test_5way1shot_acc"] <= 1.0 and 0.2 < m["test_5way5shot_acc"] <= 1.0
     assert m["test_5way5shot_acc"] > m["test_5way1shot_acc"]
     assert 0 < m["test_5way1shot_ci95"] < 0.1

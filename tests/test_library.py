@@ -12,7 +12,7 @@ from mixsuite.report.records import git_info
 from mixsuite.cli import main
 from mixsuite.task import discover, resolve
 
-from conftest import ROOT
+from conftest import ROOT, record_files
 from test_cli_and_plugins import installed_entry_point, make_tiny
 
 
@@ -47,7 +47,7 @@ def test_installed_builtins_are_listed_and_run_by_name_from_any_folder(tmp_path,
     line = next(ln for ln in listed.splitlines() if ln.startswith("tiny "))
     assert "mixsuite_tasks" in line and "spirals" in listed
     assert main(["run", "tiny", "-c", "quick"]) == 0
-    records = list(work.rglob("*.json"))  # results and runs in the current folder, nothing in the package
+    records = record_files(work)  # results and runs in the current folder, nothing in the package
     assert len(records) == 1 and (work / "runs" / "tiny").is_dir()
     assert json.loads(records[0].read_text())["metrics"]["score"] == 0.75
     assert not [p for p in (tmp_path / "site").rglob("*") if p.suffix in (".json", ".jsonl", ".pt", ".yaml")

@@ -15,7 +15,7 @@ from mixsuite.guard import RunLock
 from mixsuite.report.records import results_dir
 from mixsuite.task import resolve
 
-from conftest import ROOT
+from conftest import ROOT, record_files
 
 SPIRALS = resolve(str(ROOT / "tasks" / "spirals")).load()
 TINY = ["epochs=2", "repeats=2", "n_test_per_class=50", "grid=20", "plots=false", "progress=false"]
@@ -51,7 +51,7 @@ def test_a_run_without_results_dir_leaves_results_alone(cli, tmp_path):
     env = {"MIXSUITE_RESULTS": "", "MIXSUITE_RUNS": ""}
     out = cli("run", ROOT / "tasks" / "spirals", *TINY, "plots=true", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    records = list((tmp_path / "runs" / "results").rglob("*.json"))
+    records = record_files(tmp_path / "runs" / "results")
     assert len(records) == 1 and not (tmp_path / "results").exists()
     lines = out.stdout.splitlines()
     assert [ln.split()[0] for ln in lines if ln.startswith("epoch=")] == ["epoch=2"]   # log_every 10: the last only
@@ -134,7 +134,7 @@ def test_a_second_identical_run_is_refused_then_waits_when_asked(cli, tmp_path):
         out = cli(*args)
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert f"in progress in another process (pid {os.getpid()} on host {socket.gethostname()}" in out.stderr
-        assert not list((tmp_path / "r").rglob("*.json"))
+        assert not record_files(tmp_path / "r")
         waiting = subprocess.Popen([sys.executable, "-m", "mixsuite", *map(str, args), "--wait-lock"],
                                    env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
@@ -144,7 +144,7 @@ def test_a_second_identical_run_is_refused_then_waits_when_asked(cli, tmp_path):
         lock.release()
     rest = waiting.communicate(timeout=300)[0]
     assert waiting.returncode == 0, rest[-2000:]
-    assert len(list((tmp_path / "r").rglob("*.json"))) == 1
+    assert len(record_files(tmp_path / "r")) == 1
     assert not (tmp_path / "runs" / "spirals" / f"{run_id}.lock").exists()
 
 

@@ -22,7 +22,7 @@ from mixsuite.config import build_config
 from mixsuite.errors import RunRefused
 from mixsuite.task import resolve
 
-from conftest import ROOT
+from conftest import ROOT, record_files
 
 pytestmark = pytest.mark.torchrun
 
@@ -76,7 +76,7 @@ def test_two_gloo_processes_agree_with_one_in_distribution_and_write_once(task, 
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "mixsuite", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
-    records = list((tmp_path / "r2").rglob("*.json"))
+    records = record_files(tmp_path / "r2")
     assert len(records) == 1 and two.stdout.count("record: ") == 1
     rec = json.loads(records[0].read_text())
     assert rec["world_size"] == 2 and rec["run_id"] == one["run_id"]
