@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint, dist
+from .console import duration, log_line
 from .errors import UserError
 from .config import config_hash, method_label, to_dict, to_yaml
 
@@ -237,6 +238,13 @@ class Engine:
         evaluated = self.epoch % self.cfg.eval_every == 0
         return bool(patience and best and evaluated and self.epoch - best["epoch"] >= patience)
 
+    def _time_left(self, first_epoch: int, since: float) -> str:
+        """The log line's ETA when no progress bar shows one (a log file, a sweep's point)."""
+        if self._bar is not None:
+            return ""
+        return time_left(self.epoch - first_epoch, time.time() - since, self.cfg.epochs - self.epoch,
+                         bool(getattr(self.cfg, "patience", 0)))
+
     def _checkpoint_due(self, stopping: bool) -> bool:
         """Every checkpoint_every epochs, but no sooner than checkpoint_seconds after the last save (in one process
         only: ranks could read their clocks differently); always at the last epoch and at an early stop. A resume
@@ -267,6 +275,7 @@ class Engine:
         self._saved_at = time.monotonic()
         last_eval: dict = {}
         start = time.time() - wall
+        first, session = self.epoch, time.time()   # this process's epochs and their wall time give the time left
         if self._shows_progress() and self.epoch < cfg.epochs:
             from tqdm.auto import tqdm
 
@@ -294,7 +303,7 @@ class Engine:
                 self._bar.update(1)
                 self._bar.set_postfix_str(" ".join(f"{k}={_fmt(metrics[k])}" for k in ("loss", select) if k in metrics))
             if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
-                self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+                self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()) + self._time_left(first, session))
             stopping = self._patience_exhausted(best)
             if stopping:
                 self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {best['epoch']}")
@@ -322,17 +331,19 @@ class Engine:
         return final
 
 
+def time_left(epochs_done: int, seconds: float, epochs_left: int, early_stopping: bool) -> str:
+    """` eta=12m05s` from the mean time of the epochs done (` eta<=...` when early stopping may end it sooner)."""
+    if epochs_done <= 0 or epochs_left <= 0:
+        return ""
+    return f" eta{'<=' if early_stopping else '='}{duration(seconds / epochs_done * epochs_left)}"
+
+
 def summary_line(run_id: str, epochs: int, seconds: float, primary: str, final: dict) -> str:
     """`done <run_id>: <epochs> epochs in <t>; <primary>=<value> (best epoch <n>)`."""
     value = final.get(primary, final.get(f"best_{primary}"))
     headline = f"; {primary}={_fmt(value)}" if value is not None else ""
     best = f" (best epoch {final['best_epoch']})" if "best_epoch" in final else ""
     return f"done {run_id}: {epochs} epochs in {seconds:.1f} s{headline}{best}"
-
-
-def log_line(msg: str) -> None:
-    """print, flushed: run logs are often redirected to a file and read while the run goes on."""
-    print(msg, flush=True)
 
 
 def _fmt(v) -> str:

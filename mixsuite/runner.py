@@ -11,7 +11,8 @@ import torch
 
 from . import __version__, dist
 from .config import config_hash, method_label, to_dict, validate
-from .engine import Engine, NonFiniteLoss, log_line
+from .console import log_line
+from .engine import Engine, NonFiniteLoss
 from .errors import RunRefused
 from .mixing import mixing_used
 from .guard import RunInProgress, RunLock, check_writable, finished_record, set_aside

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import build_config
+from .console import duration
 from .errors import ConfigError, UserError
 from .guard import RunInProgress
 
@@ -178,7 +179,7 @@ class Progress:
         eta = "?"
         if per_point is not None:
             to_go = sum((epochs - done) * mean for done, epochs, mean, _ in started)
-            eta = _duration((to_go + max(0, left - len(started)) * per_point) / self.capacity)
+            eta = duration((to_go + max(0, left - len(started)) * per_point) / self.capacity)
         latest = sorted(started, key=lambda s: -s[3])[:self.capacity]
         where = f" (epochs {', '.join(f'{d}/{e}' for d, e, _, _ in latest)})" if latest else ""
         return (f"sweep: {self.done} done, {min(self.capacity, left)} running{where}, {self.failed} failed, "
@@ -225,11 +226,6 @@ def _epochs_so_far(watched: tuple[Path, int]) -> tuple[int, int, float, float] |
             path.stat().st_mtime
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _in_process(jobs: list[dict], report) -> None:

@@ -150,3 +150,11 @@ def test_a_checkpoint_without_a_state_the_task_keeps_now_names_it():
     task.scheduler = torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD(other.parameters(), lr=1.0), lambda e: 1.0)
     task.load_state_dict({"net": other.state_dict(), "scheduler": task.scheduler.state_dict()})
     assert torch.equal(task.net.weight, other.weight) and not torch.equal(task.net.weight, before)
+
+
+def test_log_lines_give_the_time_left_from_the_mean_epoch_so_far():
+    from mixsuite.engine import time_left
+
+    assert time_left(4, 40.0, 6, early_stopping=False) == " eta=1m00s"       # 10 s an epoch, 6 to go
+    assert time_left(2, 3600.0, 3, early_stopping=True) == " eta<=1h30m"     # patience may end it sooner
+    assert time_left(0, 0.0, 5, early_stopping=False) == "" and time_left(5, 50.0, 0, early_stopping=False) == ""
