@@ -83,7 +83,7 @@ def keep_run_files(record_file: Path, run_dir: Path) -> list[Path]:
 def run_file(record: dict, name: str) -> Path | None:
     """A file of the record's run: in its run folder if that is still there, else the copy kept beside the
     record (`keep_run_files`); None when neither exists."""
-    candidates = [Path(record.get("run_dir", "")) / name]
+    candidates = [Path(record["run_dir"]) / name] if record.get("run_dir") else []
     if record.get("record_path"):
         candidates.append(kept_files_dir(record["record_path"]) / name)
     return next((p for p in candidates if p.is_file()), None)
