@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 
 LOWER_IS_BETTER = re.compile(r"loss|err|nll|ece|cer|wer|time")   # the fallback when no task declares a direction
 
@@ -17,7 +18,10 @@ def task_class(name: str):
     from ..task import resolve
 
     try:
-        return resolve(name).load()
+        with warnings.catch_warnings():   # a plugin's dependencies' import-time deprecation notices are not the
+            warnings.simplefilter("ignore", FutureWarning)   # report's (torch_geometric's torch.jit.script)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return resolve(name).load()
     except Exception:  # a report must not die on a plugin it cannot import; callers fall back
         return None
 
