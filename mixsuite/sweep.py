@@ -196,7 +196,7 @@ class Progress:
 
     def finish(self, result: dict, label: str) -> None:
         self.watched.pop(result.get("run_id"), None)
-        if "seconds" in result:
+        if "seconds" in result and result["status"] != "elsewhere":   # a skipped point's instant says nothing
             self.durations.append(result["seconds"])
         if result["status"] == "finished":
             self.done += 1
