@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mixsuite.report.records import record_files  # noqa: F401  (the tests' way to find records)
 from mixsuite.task import use_task_folders
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,11 +29,6 @@ def run_cli(*args, cwd=ROOT, env=None, timeout=600):
 @pytest.fixture
 def cli():
     return run_cli
-
-
-def record_files(folder) -> list[Path]:
-    """The run records under a results folder (not the run files kept beside each in `<run_id>.files/`)."""
-    return sorted(p for p in Path(folder).rglob("*.json") if not p.parent.name.endswith(".files"))
 
 
 def smoke_record(task: str, tmp_path, *extra) -> dict:

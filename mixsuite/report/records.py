@@ -51,10 +51,20 @@ KEPT_FILES = ("metrics.jsonl", "spectra.json")   # what curves and spectra are d
 MAX_KEPT_EPOCHS = 100
 
 
+KEPT_SUFFIX = ".files"
+
+
 def kept_files_dir(record_file: str | Path) -> Path:
     """`<run_id>.files/` beside the record `<run_id>.json`."""
     record_file = Path(record_file)
-    return record_file.with_name(record_file.stem + ".files")
+    return record_file.with_name(record_file.stem + KEPT_SUFFIX)
+
+
+def record_files(root: str | Path) -> list[Path]:
+    """The record files under a results folder (its runs/ when it has one), not the run files kept beside each."""
+    root = Path(root)
+    base = root / "runs" if (root / "runs").is_dir() else root
+    return sorted(p for p in base.rglob("*.json") if not p.parent.name.endswith(KEPT_SUFFIX))
 
 
 def keep_run_files(record_file: Path, run_dir: Path) -> list[Path]:
@@ -105,12 +115,8 @@ def load_records(root: str | Path, tasks=None, status: str = "finished", methods
     A file that is not a readable record (truncated JSON, a missing key, metrics that are not a mapping) is left
     out; when `skipped` is a list, (path, why) is appended to it so the caller can say so.
     """
-    root = Path(root)
-    base = root / "runs" if (root / "runs").is_dir() else root
     out = []
-    for path in sorted(base.rglob("*.json")):
-        if path.parent.name.endswith(".files"):   # a record's kept run files, not a record
-            continue
+    for path in record_files(root):
         rec, why = read_record(path)
         if why:
             if skipped is not None:
