@@ -70,8 +70,8 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
         if dist.is_main():
             if finished_record(path) is not None:
                 log(f"the previous record is kept as {set_aside(path)}")
+            keep_run_files(path, engine.run_dir)   # before the record, which marks the run done
             write_record(results_dir, record)
-            keep_run_files(path, engine.run_dir)
             log(f"record: {path}")
             figures = sorted(engine.run_dir.glob("*.png"))
             if figures:
