@@ -1,5 +1,6 @@
 """Learning curves from run records: each record names its run folder, whose metrics.jsonl has one line per
-epoch (or, once that folder is gone, the copy kept beside the record). Runs are grouped as in `mixsuite compare` and drawn as the mean over seeds with a ± std band."""
+epoch (or, once that folder is gone, the copy kept beside the record). Runs are grouped as in `mixsuite compare`
+and drawn as the mean over seeds with a ± std band."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ def read_metrics(record: dict) -> dict[int, dict]:
     return {int(r["epoch"]): r for r in rows if "epoch" in r}
 
 
-def group_curves(records: list[dict], metric: str, logs: dict[str, dict] | None = None) -> list[dict]:
+def group_curves(records: list[dict], metric: str, logs: dict[int, dict] | None = None) -> list[dict]:
     """One curve per (task, dataset, method, config hash): epochs, mean, std over the seeds that logged them.
     `logs` (id(record) -> read_metrics(record)) lets several metrics share one read of each run's file."""
     groups: dict[tuple, list[dict[int, float]]] = defaultdict(list)

@@ -1,6 +1,7 @@
 """Figures of a table's rows: every seed's value with the mean ± std per row; paired differences per config."""
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def plot_paired(tables: list[tuple[str, list[dict]]], baseline: str, path: str |
     for ax, (metric, lines) in zip(axes[0], tables):
         for i, x in enumerate(lines):
             ax.scatter(x["diffs"], [i + 0.15] * len(x["diffs"]), s=10, alpha=0.5, color="tab:blue")
-            err = 2 * x["se"] if x["se"] == x["se"] else 0.0   # no SE from one seed
+            err = 2 * x["se"] if math.isfinite(x["se"]) else 0.0   # no SE from one seed
             ax.errorbar(x["mean"], i - 0.1, xerr=err, fmt="o", color="black", capsize=3, markersize=4)
         ax.axvline(0.0, color="tab:red", linewidth=0.8)
         task, dataset, *_ = lines[0]["key"]
