@@ -10,6 +10,7 @@ configs are found the same way in both: `<tasks>/<name>` has its configs in `<co
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -115,6 +116,20 @@ class KeepsBestWeights:
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.best_net = state.get("best_net")
+
+    @contextlib.contextmanager
+    def selected_weights(self):
+        """Inside the block `self.net` holds the kept weights (yields True), or its own if none were kept (False);
+        after it, its own again."""
+        if self.best_net is None:
+            yield False
+            return
+        own = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.net.load_state_dict(self.best_net)
+        try:
+            yield True
+        finally:
+            self.net.load_state_dict(own)
 
 
 @dataclass

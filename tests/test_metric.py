@@ -175,6 +175,37 @@ def test_smoke_config(tmp_path, shared_data):
     assert "best_val_recall_at_1" in m and m["best_epoch"] in (1, 2)
 
 
+def test_test_every_and_an_early_stop_give_the_selected_and_the_last_weights_test_metrics(shared_data, tmp_path,
+                                                                                          monkeypatch):
+    """A validation score that falls after epoch 1 stops a patience-1 run at epoch 2. With test_every=3 neither
+    epoch is tested during training, so the end must test the kept epoch-1 weights (best_test_*) and the last
+    weights (test_*) and give what a run that tests every epoch records (evaluation draws nothing, so both
+    runs train alike)."""
+    from mixsuite.plugins.metric.task import MetricTask
+    from mixsuite.runner import run
+
+    evaluate = MetricTask.evaluate
+    monkeypatch.setattr(MetricTask, "evaluate", lambda self, epoch: {**evaluate(self, epoch),
+                                                                     "val_recall_at_1": 1.0 / epoch})
+
+    def record(test_every):
+        cfg = build_config(MetricConfig, [ROOT / "configs/metric/smoke.yaml"],
+                           ["epochs=4", "patience=1", f"test_every={test_every}", f"data_root={shared_data}",
+                            "progress=false"])
+        out = tmp_path / str(test_every)
+        rec = run(MetricTask, cfg, results_dir=out / "res", runs_dir=out / "runs", log=lambda m: None)
+        epochs = [json.loads(ln) for ln in next((out / "runs").rglob("metrics.jsonl")).read_text().splitlines()]
+        return rec["metrics"], epochs
+
+    (every, _), (sparse, epochs) = record(1), record(3)
+    assert (sparse["best_epoch"], sparse["last_epoch"]) == (every["best_epoch"], every["last_epoch"]) == (1, 2)
+    assert [("test_recall_at_1" in e) for e in epochs] == [False, False]
+    for k in ("best_test_recall_at_1", "best_test_map_at_r", "best_test_rho", "best_test_sv_class_mean_erank",
+              "test_recall_at_1", "test_rho", "test_nmi", "train_rho", "best_test_nmi", "best_train_rho"):
+        assert sparse[k] == pytest.approx(every[k], abs=1e-6), k
+    assert sparse["best_test_recall_at_1"] != pytest.approx(sparse["test_recall_at_1"], abs=1e-9)
+
+
 def test_rho_recall_figure_and_correlation(tmp_path):
     import importlib.util
 

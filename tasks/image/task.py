@@ -209,13 +209,10 @@ class ImageTask(KeepsBestWeights, Task):
 
     def selected_test_metrics(self) -> dict:
         """The test metrics of the weights kept at the epoch chosen on validation (when test_every > 1)."""
-        if self.best_net is None:
-            return {}
-        last = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        self.net.load_state_dict(self.best_net)
-        test = classification_metrics(self.predict(self.data.test_x)[0], self.data.test_y, prefix="best_test_")
-        self.net.load_state_dict(last)
-        return test
+        with self.selected_weights() as kept:
+            if not kept:
+                return {}
+            return classification_metrics(self.predict(self.data.test_x)[0], self.data.test_y, prefix="best_test_")
 
     def spectrum_points(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
         """The images (the first sv_points / classes of each class) and labels whose spectra are recorded: the test

@@ -19,8 +19,9 @@ Methods:
 
 Every evaluation records on the test classes Recall@1/2/4/8, MAP@R, rho (mixsuite.analysis.rho_spectrum),
 and the effective rank of the (centred) embedding spectrum; on the validation classes Recall@1, which selects
-the best epoch. The end of a run adds the test NMI (k-means) and rho of (at most ~5,000) training images'
-embeddings.
+the best epoch. `test_every` > 1 skips the test classes on most evaluations; the weights of the selected epoch
+are kept and tested at the end. The end of a run adds the test NMI (k-means) and rho of (at most ~5,000)
+training images' embeddings, of the last weights and (best_*) of the selected epoch's.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive,
 from mixsuite.errors import UserError
 from mixsuite.mixing import MixingConfig, mixer_from_config
 from mixsuite.models import timm_name_problem
-from mixsuite.task import Task
+from mixsuite.task import KeepsBestWeights, Task
 
 from . import data
 from .data import DATASETS
@@ -75,6 +76,7 @@ class MetricConfig(MixingConfig, RunConfig):
     p_switch: Annotated[float, probability] = 0.3    # rho, manifold-rho: share of triplets switched (Roth: 0.3-0.4)
     eval_batch_size: Annotated[int, positive] = 512
     eval_every: Annotated[int, at_least(1)] = 2
+    test_every: Annotated[int, at_least(1)] = 1      # the test classes every test_every-th evaluation and at the end
 
     def mixing_backend(self) -> str:
         return "manifold" if self.method in ("manifold", "manifold-rho") else "erm"
@@ -92,7 +94,7 @@ class MetricConfig(MixingConfig, RunConfig):
         return found
 
 
-class MetricTask(Task):
+class MetricTask(KeepsBestWeights, Task):
     name = "metric"
     Config = MetricConfig
     primary_metric = "test_recall_at_1"
@@ -166,26 +168,53 @@ class MetricTask(Task):
                 out.append(self.net(self.normalise(self.engine.to_device(chunk))).float().cpu())
         return torch.cat(out)
 
-    def evaluate(self, epoch):
+    def test_metrics(self, prefix: str) -> dict:
+        """Retrieval on the test classes, rho and the spectrum summary of their embeddings."""
         test = self.embed(self.test.images)
-        self.last_test = (epoch, test)                               # finish() reuses the last epoch's
-        metrics = retrieval_metrics(test, self.test.labels, prefix="test_")
-        metrics["test_rho"] = rho_spectrum(test)
-        metrics.update(spectrum_summary(singular_values(test, self.test.labels), prefix="test_sv_"))
-        if len(self.val.labels):
-            metrics.update(retrieval_metrics(self.embed(self.val.images), self.val.labels, prefix="val_"))
+        metrics = retrieval_metrics(test, self.test.labels, prefix=prefix)
+        metrics[f"{prefix}rho"] = rho_spectrum(test)
+        metrics.update(spectrum_summary(singular_values(test, self.test.labels), prefix=f"{prefix}sv_"))
         return metrics
 
+    def evaluate(self, epoch):
+        metrics = {}
+        if len(self.val.labels):
+            metrics.update(retrieval_metrics(self.embed(self.val.images), self.val.labels, prefix="val_"))
+        every = self.cfg.test_every if len(self.val.labels) else 1       # no validation classes: the test selects
+        if epoch % (every * self.cfg.eval_every) == 0 or epoch >= self.cfg.epochs:
+            metrics.update(self.test_metrics("test_"))
+            self.tested_epoch = epoch
+        return metrics
+
+    def keeps_best_weights(self) -> bool:
+        return len(self.val.labels) > 0
+
     def finish(self):
-        """The final model's test NMI (one k-means cluster per class) and rho of the training classes."""
-        epoch, test = getattr(self, "last_test", (None, None))
-        if epoch != self.engine.epoch:
-            test = self.embed(self.test.images)
-        metrics = retrieval_metrics(test, self.test.labels, knn=False, nmi=True, seed=self.cfg.seed, prefix="test_")
+        """The last weights' test NMI (one k-means cluster per class) and rho of the training classes, and their
+        test_* if the last evaluation skipped the test classes (an early stop); with the weights kept at the epoch
+        chosen on validation, best_test_nmi and best_train_rho, and best_test_* when test_every > 1 (otherwise
+        the runner has them from that epoch's evaluation)."""
+        metrics = {"train_time_s": self.train_seconds}
+        if getattr(self, "tested_epoch", None) != self.engine.epoch:
+            metrics.update(self.test_metrics("test_"))
+        metrics.update(self.end_metrics(""))
+        with self.selected_weights() as kept:
+            if kept:
+                metrics.update(self.end_metrics("best_"))
+                if self.cfg.test_every > 1:
+                    metrics.update(self.test_metrics("best_test_"))
+        line = f"test NMI {metrics['test_nmi']:.4f}, train rho {metrics['train_rho']:.4f}"
+        if kept:
+            line += f"; selected epoch: {metrics['best_test_nmi']:.4f}, {metrics['best_train_rho']:.4f}"
+        self.engine.log(line)
+        return metrics
+
+    def end_metrics(self, prefix: str) -> dict:
+        test = self.embed(self.test.images)
+        metrics = retrieval_metrics(test, self.test.labels, knn=False, nmi=True, seed=self.cfg.seed,
+                                    prefix=f"{prefix}test_")
         every = self.train.images[:: max(1, len(self.train.images) // 5000)]     # at most ~5,000, evenly strided
-        metrics.update(train_rho=rho_spectrum(self.embed(every)), train_time_s=self.train_seconds)
-        self.engine.log(f"test NMI {metrics['test_nmi']:.4f}, test rho {rho_spectrum(test):.4f}, "
-                        f"train rho {metrics['train_rho']:.4f}")
+        metrics[f"{prefix}train_rho"] = rho_spectrum(self.embed(every))
         return metrics
 
     def state_dict(self):
