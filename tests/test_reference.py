@@ -49,6 +49,27 @@ def test_gap_is_measured_in_standard_errors(tmp_path):
     assert "| cora | erm | h | 72.00 ± 1.41 (2) | 70.00 | +2.00 | +2.0 | reached | other paper |" in table
 
 
+def test_a_published_method_no_row_runs_is_listed_beside_the_table_and_drawn_across_the_plot(tmp_path,
+                                                                                              monkeypatch):
+    from mixsuite.report.plots import plot_rows
+    from mixsuite.report.reference import unmatched_entries
+
+    text = REF + "  - {dataset: cora, method: people, mean: 95.5, source: Lake et al.}\n"
+    ref = load_reference(write_ref(tmp_path, text))
+    rows = summarize([rec("mix", s, a) for s, a in enumerate([0.80, 0.81, 0.82])])
+    # erm and people are published on cora but run by no row; pubmed has no row at all, so nothing there is listed
+    assert [e["method"] for e in unmatched_entries(rows, ref)] == ["erm", "people"]
+    table = format_reference(compare_to_reference(rows, ref), ref, unmatched_entries(rows, ref))
+    assert "| cora | people (published) | | | 95.50 | | | beside no row | Lake et al. |" in table
+    assert "| cora | mix | h | 81.00 ± 1.00 (3) |" in table and "pubmed" not in table
+    import matplotlib.pyplot as plt
+
+    seen, original = [], plt.Axes.axhline
+    monkeypatch.setattr(plt.Axes, "axhline", lambda ax, y, **kw: seen.append(y) or original(ax, y, **kw))
+    assert plot_rows(rows, "test_acc", tmp_path / "acc.png", [ref]).stat().st_size > 1000
+    assert seen == pytest.approx([0.70, 0.955])
+
+
 def test_verdicts():
     assert verdict(0.0, 0.0) == "reached"
     assert verdict(-0.1, -1.99) == "within 2 SE"

@@ -8,7 +8,7 @@ from .config_diff import config_differences, format_differences
 from .paired import format_paired, paired_differences
 from .plots import plot_paired, plot_rows
 from .records import is_number, load_records, results_dir
-from .reference import compare_to_reference, format_reference, load_reference
+from .reference import compare_to_reference, format_reference, load_reference, unmatched_entries
 from .tables import format_table, summarize
 
 
@@ -45,7 +45,8 @@ def compare(args, out=None, err=None) -> int:
     print(format_table(rows, args.format, args.metric, args.digits, legends), end="", file=out)
     for ref in refs:
         ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
-        print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref), end="", file=out)
+        print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref, unmatched_entries(ref_rows, ref)),
+              end="", file=out)
     for metric, lines in paired:  # one table a metric
         print("\n" + format_paired(lines, args.paired, metric, args.digits), end="", file=out)
     if getattr(args, "paired_plot", None):

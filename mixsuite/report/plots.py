@@ -12,7 +12,8 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) ->
     """Every seed's value of one metric as a dot, with the mean ± std, one column per row of the table.
 
     `references` (from `mixsuite.report.reference.load_reference`) for the same metric add a red dash per column at
-    each published mean for that dataset and method.
+    each published mean for that dataset and method, and a grey dotted line across, labelled, for each published
+    method that no column has (people, a paper's own method).
     """
     import matplotlib
 
@@ -29,20 +30,25 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) ->
         ax.scatter([i + jitter.uniform(-0.18, 0.18) for _ in vals], vals, s=8, alpha=0.45, color="tab:blue")
         mean, std, _ = r["stats"][metric]
         ax.errorbar(i + 0.3, mean, yerr=std, fmt="o", color="black", capsize=4, markersize=4)
-    from .reference import compare_to_reference
+    from .reference import compare_to_reference, unmatched_entries
 
     for ref in (ref for ref in references if ref["metric"] == metric):
         for line in compare_to_reference(rows, ref):  # the same dataset/method matching as the table's
             i = next(i for i, r in enumerate(rows) if r is line["row"])
             ax.hlines(line["entry"]["mean"] / ref["scale"], i - 0.25, i + 0.4, colors="tab:red", linestyles="--",
                       label="published mean")
+        for entry in unmatched_entries(rows, ref):
+            y = entry["mean"] / ref["scale"]
+            ax.axhline(y, color="grey", linestyle=":", linewidth=1)
+            ax.annotate(f"{entry['method']} {entry['mean']:g}", (1.0, y), xycoords=("axes fraction", "data"),
+                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=7, color="dimgrey")
     ax.set_xticks(range(len(rows)), row_labels(rows), fontsize=8)
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles[:1], labels[:1], fontsize=8, loc="best")
-    ax.set_title(f"{metric}: every seed (dots), mean ± std (black); n = {', '.join(str(r['n']) for r in rows)}",
+    ax.set_title(f"{metric}\nevery seed (dots), mean ± std (black); n = {', '.join(str(r['n']) for r in rows)}",
                  fontsize=9)
     from ..analysis import save_figure
 

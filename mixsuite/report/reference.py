@@ -8,7 +8,9 @@ A reference file names one metric and lists what papers (or other reproductions)
     entries:
       - {dataset: cora, method: graphmix, mean: 83.94, std: 0.57, n: 100, source: "paper, Table 1"}
 
-Each entry is set beside every row of the table with the same dataset and method. The difference is judged
+Each entry is set beside every row of the table with the same dataset and method. An entry of another method
+on a dataset the table has (a paper's own method, people, a published baseline) is listed after them as what
+it is: a published number beside no row. The difference is judged
 against its standard error, sqrt(s²/n + s_ref²/n_ref) (ours alone when the reference gives no n or std), so
 a table says whether a gap is larger than the seeds' noise rather than just whether the mean is lower.
 """
@@ -75,6 +77,14 @@ def compare_to_reference(rows: list[dict], ref: dict) -> list[dict]:
     return lines
 
 
+def unmatched_entries(rows: list[dict], ref: dict) -> list[dict]:
+    """The entries on a dataset the rows have whose method no row has: published numbers to read beside the rows,
+    not against one of them."""
+    datasets = {row["dataset"] for row in rows if ref["metric"] in row["stats"]}
+    pairs = {(row["dataset"], row["method"]) for row in rows}
+    return [e for e in ref["entries"] if e["dataset"] in datasets and (e["dataset"], e["method"]) not in pairs]
+
+
 def verdict(delta: float, z: float) -> str:
     if delta >= 0:
         return "reached"
@@ -83,7 +93,8 @@ def verdict(delta: float, z: float) -> str:
     return "short"
 
 
-def format_reference(lines: list[dict], ref: dict) -> str:
+def format_reference(lines: list[dict], ref: dict, unmatched: list[dict] = ()) -> str:
+    """The table of `compare_to_reference`'s lines, then the `unmatched_entries` (their method run by no row)."""
     d = ref["digits"]
     out = [f"### {ref['metric']} beside {Path(ref['path']).name} (×{ref['scale']:g})\n",
            "| dataset | method | config | mixsuite (n) | reference (n) | Δ | Δ / SE | verdict | source |",
@@ -95,6 +106,11 @@ def format_reference(lines: list[dict], ref: dict) -> str:
         out.append(f"| {r['dataset']} | {r['method']} | {r['config_hash']} | {x['mean']:.{d}f} ± {x['std']:.{d}f} "
                    f"({x['n']}) | {ref_cell} | {x['delta']:+.{d}f} | {x['z']:+.1f} | {verdict(x['delta'], x['z'])} "
                    f"| {e['source']} |")
-    if not lines:
+    for e in unmatched:
+        ref_cell = f"{e['mean']:.{d}f}" + (f" ± {e['std']:.{d}f}" if "std" in e else "") + \
+            (f" ({e['n']})" if "n" in e else "")
+        out.append(f"| {e['dataset']} | {e['method']} (published) | | | {ref_cell} | | | beside no row | "
+                   f"{e['source']} |")
+    if not lines and not unmatched:
         out.append("| (no run matches a reference entry's dataset and method) | | | | | | | | |")
     return "\n".join(out) + "\n"
