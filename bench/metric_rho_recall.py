@@ -3,6 +3,7 @@ spectral decay rho of the embedding on the x axis, Recall@1 on the y axis, one p
 
     python bench/metric_rho_recall.py results --out results/metric-rho-recall.png
     python bench/metric_rho_recall.py results --x train_rho --y test_map_at_r --out other.png
+    python bench/metric_rho_recall.py results --where patience=5 --x best_test_rho --y best_test_recall_at_1
 
 Reads `<results dir>/runs/metric/*.json` (the run records; several folders may be given), draws one colour
 per method and one marker per loss, and prints per loss the rank correlation (Spearman) between x and y over the
@@ -80,8 +81,12 @@ def main(argv=None) -> int:
     ap.add_argument("--x", default="test_rho")
     ap.add_argument("--y", default="test_recall_at_1")
     ap.add_argument("--dataset", default=None, help="only this dataset's runs")
+    ap.add_argument("--where", action="append", metavar="KEY=VALUE",
+                    help="only the runs whose config holds this value, as `mixsuite compare --where` (e.g. epochs=40)")
     args = ap.parse_args(argv)
-    runs = load_runs(args.results, args.dataset)
+    from mixsuite.report.where import apply_where, parse_where
+
+    runs = apply_where(load_runs(args.results, args.dataset), parse_where(args.where))
     if not runs:
         print(f"no finished metric runs under {', '.join(map(str, args.results))}", file=sys.stderr)
         return 1

@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
     c.add_argument("--method", action="append", help="only these methods (repeatable)")
     c.add_argument("--seeds", type=int, nargs="+", help="only the runs with these seeds (e.g. the seeds a search used)")
+    c.add_argument("--where", action="append", metavar="KEY=VALUE",
+                   help="only the runs whose config has this value (repeatable; dotted keys for nested settings, "
+                        "e.g. --where lake_runs=true --where epochs=40)")
     c.add_argument("--format", default="md", choices=["md", "csv"])
     c.add_argument("--digits", type=int, default=4)
     c.add_argument("--plot", metavar="FILE.png", help="also draw every seed of the first --metric (or the primary), with mean ± std "

@@ -55,6 +55,26 @@ def test_compare_reads_several_folders_and_picks_seeds(tmp_path, capsys):
     assert "with task image under" in capsys.readouterr().err
 
 
+def test_compare_where_keeps_the_runs_whose_config_holds_the_value(tmp_path, capsys):
+    for seed, epochs, acc in [(1, 4, 0.5), (2, 4, 0.6), (1, 40, 0.8), (2, 40, 0.9)]:
+        r = rec("erm", seed, acc, chash=f"e{epochs}")
+        r["config"] = {"epochs": epochs, "lake_runs": epochs == 40, "model": {"depth": 18}}
+        write_record(tmp_path, r)
+    assert main(["compare", str(tmp_path), "--where", "epochs=40"]) == 0
+    out = capsys.readouterr().out
+    assert "| d | erm | e40 | 2 | 0.8500 ± 0.0707 |" in out and "e4 " not in out
+    assert main(["compare", str(tmp_path), "--where", "lake_runs=false", "--where", "model.depth=18"]) == 0
+    out = capsys.readouterr().out
+    assert "| d | erm | e4 | 2 | 0.5500 ± 0.0707 |" in out and "e40" not in out
+    assert main(["compare", str(tmp_path), "--where", "epochs=7"]) == 1
+    assert "no finished run records with epochs=7 under" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path), "--where", "epoch=40"]) == 2      # a typo names the keys there are
+    assert "no record's config has the key 'epoch'; keys there include epochs, lake_runs, model.depth" in \
+        capsys.readouterr().err
+    assert main(["compare", str(tmp_path), "--where", "epochs"]) == 2
+    assert "--where 'epochs': give KEY=VALUE" in capsys.readouterr().err
+
+
 def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
     for r in [rec("erm", 1, 0.8), rec("erm", 2, 0.9), rec("erm", 3, 1.0),
               rec("mix", 1, 0.85), rec("mix", 2, 0.9), rec("mix", 3, 1.1), rec("mix", 4, 0.0)]:

@@ -10,6 +10,7 @@ from .plots import plot_paired, plot_rows
 from .records import is_number, load_records, results_dir
 from .reference import compare_to_reference, format_reference, load_reference, unmatched_entries
 from .tables import format_table, summarize
+from .where import apply_where, parse_where
 
 
 def compare(args, out=None, err=None) -> int:
@@ -19,6 +20,7 @@ def compare(args, out=None, err=None) -> int:
     skipped = []
     records = [r for root in roots
                for r in load_records(root, tasks=args.task, methods=args.method, seeds=args.seeds, skipped=skipped)]
+    records = apply_where(records, parse_where(getattr(args, "where", None)))
     if skipped:  # a table with a smaller n must say why
         print(f"skipped {len(skipped)} file{'s' * (len(skipped) > 1)} that {'are' if len(skipped) > 1 else 'is'} "
               "not a usable run record:", file=err)
@@ -81,7 +83,8 @@ def nothing_found(args, roots) -> str:
                 "(`mixsuite run ... --results-dir FOLDER`; default $MIXSUITE_RESULTS or results/)")
     wanted = ([f"task {', '.join(args.task)}"] if args.task else []) + \
              ([f"methods {', '.join(args.method)}"] if args.method else []) + \
-             ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else [])
+             ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else []) + \
+             list(getattr(args, "where", None) or ())
     where = ', '.join(map(str, roots))
     if not wanted:
         return f"no finished run records under {where} (make some with `mixsuite run ... --results-dir {roots[0]}`)"
