@@ -131,6 +131,7 @@ class MetricTask(KeepsBestWeights, Task):
         self.batch_rng = eng.generator("batches")
         self.flip_rng = eng.generator("flip")
         self.train_seconds = 0.0
+        self.tested_epoch = None        # the last epoch whose evaluation included the test classes
 
     def normalise(self, x_uint8):
         x = x_uint8.float() / 255
@@ -195,7 +196,7 @@ class MetricTask(KeepsBestWeights, Task):
         chosen on validation, best_test_nmi and best_train_rho, and best_test_* when test_every > 1 (otherwise
         the runner has them from that epoch's evaluation)."""
         metrics = {"train_time_s": self.train_seconds}
-        if getattr(self, "tested_epoch", None) != self.engine.epoch:
+        if self.tested_epoch != self.engine.epoch:
             metrics.update(self.test_metrics("test_"))
         metrics.update(self.end_metrics(""))
         with self.selected_weights() as kept:
@@ -210,6 +211,7 @@ class MetricTask(KeepsBestWeights, Task):
         return metrics
 
     def end_metrics(self, prefix: str) -> dict:
+        """The current weights' test NMI and training-image rho, the two measures taken once, at the end."""
         test = self.embed(self.test.images)
         metrics = retrieval_metrics(test, self.test.labels, knn=False, nmi=True, seed=self.cfg.seed,
                                     prefix=f"{prefix}test_")
