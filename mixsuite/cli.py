@@ -25,6 +25,8 @@ EPILOG_SWEEP = """examples:
   mixsuite sweep spirals alpha=0.5,1,2 --seeds 1 2 --dry-run     # the points, their run ids, which are done
   mixsuite sweep spirals alpha=0.5,1,2 --seeds 1 2 --jobs 2      # two worker processes
   mixsuite sweep spirals alpha=0.5,1,2 --seeds 1 2 --ray auto    # Ray tasks on a running cluster
+  mixsuite sweep fewshot -c configs/fewshot/omniglot-lake.yaml --point method=baselinepp \
+      --point 'method=s2m2 epochs=30' --seeds 1 2 3                 # settings that go together: one --point each
 """
 
 
@@ -63,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="config keys and their values (YAML each; bracket a value that holds commas: "
                         "'mix_layers=[input],[input,layer1]'); a single value is a plain override")
     w.add_argument("-c", "--config", action="append", default=[], help="a YAML config file (repeatable, later wins)")
+    w.add_argument("--point", action="append", metavar="'KEY=VALUE ...'",
+                   help="settings that go together, one value of one more axis of the grid (repeatable): "
+                        "--point method=baselinepp --point 'method=s2m2 epochs=30'")
     w.add_argument("--seeds", nargs="+", metavar="SEED",
                    help="run every point once per seed (default: the config's seed); key=value items may follow")
     w.add_argument("--dry-run", action="store_true", help="list the points, their run ids and which are done; run none")
@@ -164,7 +169,7 @@ def cmd_sweep(args) -> int:
         grid, args.ray = [args.ray] + grid, "local"
     return sweep(args.task, grid, config_files=args.config, seeds=[int(a) for a in seeds] or None, results_dir=results_dir(args.results_dir),
                  runs_dir=args.runs_dir, jobs=args.jobs, ray=args.ray, ray_cpus=args.ray_cpus,
-                 ray_gpus=args.ray_gpus, dry_run=args.dry_run)
+                 ray_gpus=args.ray_gpus, dry_run=args.dry_run, bundles=args.point)
 
 
 def cmd_list(args) -> int:

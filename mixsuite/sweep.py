@@ -2,7 +2,9 @@
 
 Every point of a grid (the Cartesian product of the comma-separated values, times the seeds) is an ordinary run:
 the run id, run folder and record that `mixsuite run` makes, so `compare` reads sweeps and runs alike, and a point
-whose finished record exists is skipped (a killed sweep, run again, does only what is missing). Every point's
+whose finished record exists is skipped (a killed sweep, run again, does only what is missing). Settings that go
+together (a method and its own epoch budget) are one `--point 'method=s2m2 epochs=30'` each: the points given so
+are one more axis of the grid. Every point's
 config is built before the first one starts, so a bad key or value anywhere in the grid exits 2 and nothing runs.
 
 Three executors: the points one after another in this process; `--jobs N` worker processes (those of
@@ -17,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -79,6 +82,28 @@ def parse_grid(items: list[str]) -> tuple[list[str], list[tuple[str, list[str]]]
     return fixed, axes
 
 
+def parse_bundles(bundles: list[str] | None, fixed: list[str], axes: list[tuple[str, list[str]]]) -> list[list[str]]:
+    """--point 'k=v k2=v2' items -> [["k=v", "k2=v2"], ...] (one value of one more axis each); [[]] when none.
+    A key a --point sets may not also be an axis or a fixed override: which value wins would be a guess."""
+    out = []
+    for bundle in bundles or ():
+        items = shlex.split(bundle)
+        if not items:
+            raise ConfigError("--point '': give the settings of one point, e.g. --point 'method=s2m2 epochs=30'")
+        for item in items:
+            key, sep, raw = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--point {bundle!r}: {item!r} is not of the form key=value")
+            if len(split_values(raw, key)) > 1:
+                raise ConfigError(f"--point {bundle!r}: {key} has several values; a --point sets one value a key "
+                                  f"(sweep values as {key}=a,b on the grid, or give one --point each)")
+            if key in (k for k, _ in axes) or key in (f.partition("=")[0] for f in fixed):
+                raise ConfigError(f"--point {bundle!r} sets {key}, which the grid also sets; set it in one place "
+                                  f"(in every --point if the points differ in it)")
+        out.append(items)
+    return out or [[]]
+
+
 @dataclass
 class Point:
     grid: list[str]          # this point's key=value on the grid's axes
@@ -94,15 +119,18 @@ class Point:
         return " ".join(self.grid + [f"seed={self.seed}"])
 
 
-def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None, results_dir: Path) -> list[Point]:
+def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None, results_dir: Path,
+         bundles: list[str] | None = None) -> list[Point]:
     """Every point, its config built and checked (a ConfigError names the point), and whether it is done."""
     from .engine import run_id
     from .report.records import read_record, record_path
 
     fixed, axes = parse_grid(items)
     points, seen = [], set()
-    for combo in itertools.product(*[[f"{key}={v}" for v in values] for key, values in axes]):
-        overrides = fixed + list(combo)
+    for bundle, *rest in itertools.product(parse_bundles(bundles, fixed, axes),
+                                           *[[f"{key}={v}" for v in values] for key, values in axes]):
+        combo = bundle + rest
+        overrides = fixed + combo
         try:
             cfg = build_config(task_cls.Config, config_files, overrides)
         except ConfigError as e:
@@ -301,8 +329,9 @@ def ray_capacity(cpus: float, gpus: float) -> int:
 
 def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_dir: Path, runs_dir: str | Path,
           jobs: int = 1, ray: str | None = None, ray_cpus: float = 1, ray_gpus: float = 0, dry_run: bool = False,
-          out=None, err=None) -> int:
-    """Plan the grid, list it (dry run) or run what is not done; the exit code (1 when a point failed)."""
+          bundles: list[str] | None = None, out=None, err=None) -> int:
+    """Plan the grid (`bundles`: the --point items), list it (dry run) or run what is not done; the exit code (1 when
+    a point failed)."""
     from . import task as task_mod
 
     out = out or sys.stdout
@@ -315,7 +344,7 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
     spec = task_mod.resolve(task)
     task_cls = spec.load()
     config_files = [str(Path(f).resolve()) for f in config_files]
-    points = plan(task_cls, config_files, list(items), seeds, Path(results_dir))
+    points = plan(task_cls, config_files, list(items), seeds, Path(results_dir), bundles)
     todo = [p for p in points if not p.done]
     print(f"{len(points)} points, {len(points) - len(todo)} done, {len(todo)} to run", file=out)
     if dry_run:

@@ -62,6 +62,23 @@ def test_dry_run_lists_points_with_grid_items_after_the_seeds(tmp_path, capsys):
     assert "--seeds takes integers, got x" in capsys.readouterr().err
 
 
+def test_points_set_keys_together_and_cross_the_grid_and_the_seeds(tmp_path, capsys):
+    assert main(["sweep", "spirals", "--point", "method=erm", "--point", "method=manifold 'mix_layers=[hidden1]'",
+                 "epochs=3,4", "--seeds", "1", "2", "--dry-run", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "8 points, 0 done, 8 to run"
+    labels = [line.split("  ", 3)[3] for line in out[1:]]
+    assert labels[:2] == ["method=erm epochs=3 seed=1", "method=erm epochs=3 seed=2"]
+    assert labels[-1] == "method=manifold mix_layers=[hidden1] epochs=4 seed=2"
+    assert all(line.split()[1].startswith("spirals-" + ("erm" if "erm" in line else "manifold")) for line in out[1:])
+    for point, message in [("method=erm,manifold", "a --point sets one value a key"),
+                           ("epochs=5", "--point 'epochs=5' sets epochs, which the grid also sets"),
+                           ("method", "'method' is not of the form key=value")]:
+        assert main(["sweep", "spirals", "--point", point, "epochs=3,4", "--dry-run",
+                     "--results-dir", str(tmp_path)]) == 2
+        assert message in capsys.readouterr().err, point
+
+
 def test_a_bad_value_anywhere_exits_2_before_anything_runs(tmp_path, capsys):
     rc = main(["sweep", "spirals", *SMOKE, "alpha=0.5,oops", "--results-dir", str(tmp_path / "r"),
                "--runs-dir", str(tmp_path / "runs")])
