@@ -121,30 +121,33 @@ class Point:
 
 def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None, results_dir: Path,
          bundles: list[str] | None = None) -> list[Point]:
-    """Every point, its config built and checked (a ConfigError names the point), and whether it is done."""
+    """Every point, its config built and checked (a ConfigError names the point), and whether it is done. Seed by
+    seed: every grid point of the first seed, then of the next, so a sweep stopped part-way leaves whole seeds,
+    whose runs pair by seed (`compare --paired`)."""
     from .engine import run_id
     from .report.records import read_record, record_path
 
     fixed, axes = parse_grid(items)
-    points, seen = [], set()
+    configs = []
     for bundle, *rest in itertools.product(parse_bundles(bundles, fixed, axes),
                                            *[[f"{key}={v}" for v in values] for key, values in axes]):
         combo = bundle + rest
-        overrides = fixed + combo
         try:
-            cfg = build_config(task_cls.Config, config_files, overrides)
+            configs.append((combo, build_config(task_cls.Config, config_files, fixed + combo)))
         except ConfigError as e:
             where = f" (grid point {' '.join(combo)})" if combo else ""
             raise ConfigError(f"{e}{where}") from None
-        for seed in seeds or [cfg.seed]:
-            rid = run_id(replace(cfg, seed=seed), task_cls.name)
-            if rid in seen:  # two spellings of one value (1 and 1.0) are one run
-                continue
-            seen.add(rid)
-            path = record_path(results_dir, task_cls.name, rid)
-            record, why = read_record(path) if path.is_file() else (None, "missing")
-            points.append(Point(list(combo), overrides, seed, rid, path,
-                                done=not why and record.get("status") == "finished", epochs=cfg.epochs))
+    points, seen = [], set()
+    for seed, combo, cfg in [(s, combo, cfg) for s in seeds or [None] for combo, cfg in configs]:
+        seed = cfg.seed if seed is None else seed
+        rid = run_id(replace(cfg, seed=seed), task_cls.name)
+        if rid in seen:  # two spellings of one value (1 and 1.0) are one run
+            continue
+        seen.add(rid)
+        path = record_path(results_dir, task_cls.name, rid)
+        record, why = read_record(path) if path.is_file() else (None, "missing")
+        points.append(Point(list(combo), fixed + combo, seed, rid, path,
+                            done=not why and record.get("status") == "finished", epochs=cfg.epochs))
     return points
 
 

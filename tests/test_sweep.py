@@ -68,7 +68,8 @@ def test_points_set_keys_together_and_cross_the_grid_and_the_seeds(tmp_path, cap
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "8 points, 0 done, 8 to run"
     labels = [line.split("  ", 3)[3] for line in out[1:]]
-    assert labels[:2] == ["method=erm epochs=3 seed=1", "method=erm epochs=3 seed=2"]
+    assert labels[:2] == ["method=erm epochs=3 seed=1", "method=erm epochs=4 seed=1"]     # seed by seed
+    assert labels[4] == "method=erm epochs=3 seed=2"
     assert labels[-1] == "method=manifold mix_layers=[hidden1] epochs=4 seed=2"
     assert all(line.split()[1].startswith("spirals-" + ("erm" if "erm" in line else "manifold")) for line in out[1:])
     for point, message in [("method=erm,manifold", "a --point sets one value a key"),
@@ -116,17 +117,18 @@ def test_stopped_sweep_reruns_only_the_missing_points_and_reports_failures(tmp_p
             raise RuntimeError("boom on seed 2")
         return real_run(*args, **kwargs)
 
-    assert calls == [1, 2, 1]                            # points 1-3 finished; the missing ones have seeds 2 1 2 1 2
+    assert calls == [1, 1, 1]            # seed by seed: seed 1's first three points finished; the missing ones are
+    #                                      seed 1's last and seed 2's four
     monkeypatch.setattr(runner, "run", seed_2_fails)
     assert sweep(tmp_path, "a") == 1                     # a failed point: non-zero exit, the others went on
     captured = capsys.readouterr()
-    assert "sweep: 2 ran, 3 skipped (already done), 3 failed" in captured.out
+    assert "sweep: 1 ran, 3 skipped (already done), 4 failed" in captured.out
     assert "RuntimeError: boom on seed 2" in captured.err and "sweep.log" in captured.err
     logs = [p.read_text() for p in (tmp_path / "a" / "runs-folder" / "spirals").glob("*-s2/sweep.log")]
-    assert sum("RuntimeError: boom on seed 2" in log for log in logs) == 3   # the traceback is in each point's log
+    assert sum("RuntimeError: boom on seed 2" in log for log in logs) == 4   # the traceback is in each point's log
     monkeypatch.setattr(runner, "run", real_run)
     assert sweep(tmp_path, "a") == 0
-    assert "sweep: 3 ran, 5 skipped (already done), 0 failed" in capsys.readouterr().out
+    assert "sweep: 4 ran, 4 skipped (already done), 0 failed" in capsys.readouterr().out
     assert len(load_records(tmp_path / "a")) == 8
 
 
