@@ -112,6 +112,8 @@ def test_smoke_config(cli, tmp_path, shared_data):
     assert 0.2 < m["test_5way1shot_acc"] <= 1.0 and 0.2 < m["test_5way5shot_acc"] <= 1.0
     assert m["test_5way5shot_acc"] > m["test_5way1shot_acc"]
     assert 0 < m["test_5way1shot_ci95"] < 0.1
+    epochs = [json.loads(ln) for ln in next((tmp_path / "runs").rglob("metrics.jsonl")).read_text().splitlines()]
+    assert epochs and all(0 < e["images_per_s"] < 1e6 for e in epochs)     # the training rate of every epoch
     # flattening on the novel classes' features: the record's summary is the saved spectra's
     from mixsuite.analysis import effective_rank
     spectra = json.loads(next((tmp_path / "runs").rglob("spectra.json")).read_text())["per_class"]
