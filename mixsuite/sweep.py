@@ -4,8 +4,8 @@ Every point of a grid (the Cartesian product of the comma-separated values, time
 the run id, run folder and record that `mixsuite run` makes, so `compare` reads sweeps and runs alike, and a point
 whose finished record exists is skipped (a killed sweep, run again, does only what is missing). Settings that go
 together (a method and its own epoch budget) are one `--point 'method=s2m2 epochs=30'` each: the points given so
-are one more axis of the grid. Every point's
-config is built before the first one starts, so a bad key or value anywhere in the grid exits 2 and nothing runs.
+are one more axis of the grid. The points run seed by seed. Every point's config is built before the first one
+starts, so a bad key or value anywhere in the grid exits 2 and nothing runs.
 
 Three executors: the points one after another in this process; `--jobs N` worker processes (those of
 `mixsuite run --jobs`); `--ray [ADDRESS]`, each point a Ray task that Ray schedules over a cluster's nodes (which
