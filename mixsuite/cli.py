@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seeds", type=int, nargs="+", help="only the runs with these seeds (e.g. the seeds a search used)")
     c.add_argument("--where", action="append", metavar="KEY=VALUE",
                    help="only the runs whose config has this value (repeatable; dotted keys for nested settings, "
-                        "e.g. --where lake_runs=true --where epochs=40)")
+                        "e.g. --where lake_runs=true --where epochs=40; KEY=V1,V2: any of the values)")
     c.add_argument("--format", default="md", choices=["md", "csv"])
     c.add_argument("--digits", type=int, default=4)
     c.add_argument("--plot", metavar="FILE.png", help="also draw every seed of the first --metric (or the primary), with mean ± std "

@@ -211,6 +211,32 @@ def parse_override(text: str) -> dict:
     return value
 
 
+def split_values(raw: str, key: str) -> list[str]:
+    """'0.5,1,[input,layer1]' -> ['0.5', '1', '[input,layer1]']: commas inside brackets or quotes do not split."""
+    values, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(raw):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            values.append(raw[start:i].strip())
+            start = i + 1
+        if depth < 0:
+            break
+    if depth or quote:
+        raise ConfigError(f"{key}={raw}: unbalanced brackets or quotes (a value that holds commas is bracketed: "
+                          f"'{key}=[a,b],[c]')")
+    values.append(raw[start:].strip())
+    if len(values) > 1 and "" in values:
+        raise ConfigError(f"{key}={raw}: an empty value between commas")
+    return values
+
+
 def load_yaml(path: str | Path, what: str = "config file") -> dict:
     path = Path(path)
     if not path.is_file():

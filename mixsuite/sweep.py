@@ -28,7 +28,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import build_config
+from .config import build_config, split_values
 from .console import duration
 from .errors import ConfigError, UserError
 from .guard import RunInProgress
@@ -37,32 +37,6 @@ RAY_MISSING = ("--ray needs Ray, an optional extra of mixsuite: pip install -e \
                "(or pip install \"mixsuite[ray]\")")
 # What a Ray worker on another node needs to find the code, the data and the caches as this process does.
 WORKER_ENV = ("PYTHONPATH", "MIXSUITE_DATA", "MIXSUITE_CACHE", "MIXSUITE_TASK_PATHS", "OMP_NUM_THREADS")
-
-
-def split_values(raw: str, key: str) -> list[str]:
-    """'0.5,1,[input,layer1]' -> ['0.5', '1', '[input,layer1]']: commas inside brackets or quotes do not split."""
-    values, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(raw):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[{(":
-            depth += 1
-        elif ch in "]})":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            values.append(raw[start:i].strip())
-            start = i + 1
-        if depth < 0:
-            break
-    if depth or quote:
-        raise ConfigError(f"{key}={raw}: unbalanced brackets or quotes (a value that holds commas is bracketed: "
-                          f"'{key}=[a,b],[c]')")
-    values.append(raw[start:].strip())
-    if len(values) > 1 and "" in values:
-        raise ConfigError(f"{key}={raw}: an empty value between commas")
-    return values
 
 
 def parse_grid(items: list[str]) -> tuple[list[str], list[tuple[str, list[str]]]]:

@@ -66,6 +66,9 @@ def test_compare_where_keeps_the_runs_whose_config_holds_the_value(tmp_path, cap
     assert main(["compare", str(tmp_path), "--where", "lake_runs=false", "--where", "model.depth=18"]) == 0
     out = capsys.readouterr().out
     assert "| d | erm | e4 | 2 | 0.5500 ± 0.0707 |" in out and "e40" not in out
+    assert main(["compare", str(tmp_path), "--where", "epochs=4,40", "--where", "model.depth=18,34"]) == 0
+    out = capsys.readouterr().out                                                 # any of the values
+    assert "| d | erm | e4 | 2 |" in out and "| d | erm | e40 | 2 |" in out
     assert main(["compare", str(tmp_path), "--where", "epochs=7"]) == 1
     assert "no finished run records with epochs=7 under" in capsys.readouterr().err
     assert main(["compare", str(tmp_path), "--where", "epoch=40"]) == 2      # a typo names the keys there are
