@@ -93,6 +93,12 @@ def verdict(delta: float, z: float) -> str:
     return "short"
 
 
+def _published(entry: dict, digits: int) -> str:
+    """A reference entry's cell: its mean, ± its std and (n) when it gives them."""
+    return f"{entry['mean']:.{digits}f}" + (f" ± {entry['std']:.{digits}f}" if "std" in entry else "") + \
+        (f" ({entry['n']})" if "n" in entry else "")
+
+
 def format_reference(lines: list[dict], ref: dict, unmatched: list[dict] = ()) -> str:
     """The table of `compare_to_reference`'s lines, then the `unmatched_entries` (their method run by no row)."""
     d = ref["digits"]
@@ -101,15 +107,11 @@ def format_reference(lines: list[dict], ref: dict, unmatched: list[dict] = ()) -
            "|---|---|---|---|---|---|---|---|---|"]
     for x in lines:
         e, r = x["entry"], x["row"]
-        ref_cell = f"{e['mean']:.{d}f}" + (f" ± {e['std']:.{d}f}" if "std" in e else "") + \
-            (f" ({e['n']})" if "n" in e else "")
         out.append(f"| {r['dataset']} | {r['method']} | {r['config_hash']} | {x['mean']:.{d}f} ± {x['std']:.{d}f} "
-                   f"({x['n']}) | {ref_cell} | {x['delta']:+.{d}f} | {x['z']:+.1f} | {verdict(x['delta'], x['z'])} "
+                   f"({x['n']}) | {_published(e, d)} | {x['delta']:+.{d}f} | {x['z']:+.1f} | {verdict(x['delta'], x['z'])} "
                    f"| {e['source']} |")
     for e in unmatched:
-        ref_cell = f"{e['mean']:.{d}f}" + (f" ± {e['std']:.{d}f}" if "std" in e else "") + \
-            (f" ({e['n']})" if "n" in e else "")
-        out.append(f"| {e['dataset']} | {e['method']} (published) | | | {ref_cell} | | | beside no row | "
+        out.append(f"| {e['dataset']} | {e['method']} (published) | | | {_published(e, d)} | | | beside no row | "
                    f"{e['source']} |")
     if not lines and not unmatched:
         out.append("| (no run matches a reference entry's dataset and method) | | | | | | | | |")
