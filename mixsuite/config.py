@@ -202,13 +202,18 @@ def parse_override(text: str) -> dict:
     key, raw = text.split("=", 1)
     if not key:
         raise ConfigError(f"override {text!r} has an empty key")
-    try:
-        value = yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
-        value = raw
+    value = parse_value(raw)
     for part in reversed(key.split(".")):
         value = {part: value}
     return value
+
+
+def parse_value(raw: str):
+    """An override's value as YAML ('1e-3' -> 0.001, '[a,b]' -> ['a', 'b']); text that is not YAML stays text."""
+    try:
+        return yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        return raw
 
 
 def split_values(raw: str, key: str) -> list[str]:

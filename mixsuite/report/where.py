@@ -3,9 +3,7 @@ read as YAML as a run's override is: `lake_runs=true`, `epochs=40`, `mix_layers=
 those holding any of the values, split as a sweep's are (`'mix_layers=[input],[block1,block2]'`)."""
 from __future__ import annotations
 
-import yaml
-
-from ..config import split_values
+from ..config import parse_value, split_values
 from ..errors import ConfigError, UsageError
 from .config_diff import flatten
 
@@ -21,15 +19,8 @@ def parse_where(items) -> list[tuple[str, list]]:
             texts = split_values(raw, key) if raw else [""]
         except ConfigError as e:
             raise UsageError(f"--where {item!r}: {e}") from None
-        out.append((key, [_yaml(text) for text in texts]))
+        out.append((key, [parse_value(text) for text in texts]))
     return out
-
-
-def _yaml(text: str):
-    try:
-        return yaml.safe_load(text) if text else ""
-    except yaml.YAMLError:
-        return text
 
 
 def apply_where(records: list[dict], where: list[tuple[str, list]]) -> list[dict]:
