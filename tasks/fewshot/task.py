@@ -9,7 +9,6 @@ on both gradients).
 from __future__ import annotations
 
 import time
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated

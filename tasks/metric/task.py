@@ -169,9 +169,8 @@ class MetricTask(KeepsBestWeights, Task):
                 out.append(self.net(self.normalise(self.engine.to_device(chunk))).float().cpu())
         return torch.cat(out)
 
-    def test_metrics(self, prefix: str) -> dict:
-        """Retrieval on the test classes, rho and the spectrum summary of their embeddings."""
-        test = self.embed(self.test.images)
+    def test_metrics(self, test: torch.Tensor, prefix: str) -> dict:
+        """Retrieval on the test classes, rho and the spectrum summary of their embeddings `test`."""
         metrics = retrieval_metrics(test, self.test.labels, prefix=prefix)
         metrics[f"{prefix}rho"] = rho_spectrum(test)
         metrics.update(spectrum_summary(singular_values(test, self.test.labels), prefix=f"{prefix}sv_"))
@@ -183,7 +182,7 @@ class MetricTask(KeepsBestWeights, Task):
             metrics.update(retrieval_metrics(self.embed(self.val.images), self.val.labels, prefix="val_"))
         every = self.cfg.test_every if len(self.val.labels) else 1       # no validation classes: the test selects
         if epoch % (every * self.cfg.eval_every) == 0 or epoch >= self.cfg.epochs:
-            metrics.update(self.test_metrics("test_"))
+            metrics.update(self.test_metrics(self.embed(self.test.images), "test_"))
             self.tested_epoch = epoch
         return metrics
 
@@ -195,24 +194,24 @@ class MetricTask(KeepsBestWeights, Task):
         test_* if the last evaluation skipped the test classes (an early stop); with the weights kept at the epoch
         chosen on validation, best_test_nmi and best_train_rho, and best_test_* when test_every > 1 (otherwise
         the runner has them from that epoch's evaluation)."""
-        metrics = {"train_time_s": self.train_seconds}
+        metrics, test = {"train_time_s": self.train_seconds}, self.embed(self.test.images)
         if self.tested_epoch != self.engine.epoch:
-            metrics.update(self.test_metrics("test_"))
-        metrics.update(self.end_metrics(""))
+            metrics.update(self.test_metrics(test, "test_"))
+        metrics.update(self.end_metrics(test, ""))
         with self.selected_weights() as kept:
             if kept:
-                metrics.update(self.end_metrics("best_"))
+                test = self.embed(self.test.images)
+                metrics.update(self.end_metrics(test, "best_"))
                 if self.cfg.test_every > 1:
-                    metrics.update(self.test_metrics("best_test_"))
+                    metrics.update(self.test_metrics(test, "best_test_"))
         line = f"test NMI {metrics['test_nmi']:.4f}, train rho {metrics['train_rho']:.4f}"
         if kept:
             line += f"; selected epoch: {metrics['best_test_nmi']:.4f}, {metrics['best_train_rho']:.4f}"
         self.engine.log(line)
         return metrics
 
-    def end_metrics(self, prefix: str) -> dict:
-        """The current weights' test NMI and training-image rho, the two measures taken once, at the end."""
-        test = self.embed(self.test.images)
+    def end_metrics(self, test: torch.Tensor, prefix: str) -> dict:
+        """The test NMI of the embeddings `test` and the current weights' training-image rho, taken once, at the end."""
         metrics = retrieval_metrics(test, self.test.labels, knn=False, nmi=True, seed=self.cfg.seed,
                                     prefix=f"{prefix}test_")
         every = self.train.images[:: max(1, len(self.train.images) // 5000)]     # at most ~5,000, evenly strided
