@@ -108,8 +108,8 @@ def format_reference(lines: list[dict], ref: dict, unmatched: list[dict] = ()) -
     for x in lines:
         e, r = x["entry"], x["row"]
         out.append(f"| {r['dataset']} | {r['method']} | {r['config_hash']} | {x['mean']:.{d}f} ± {x['std']:.{d}f} "
-                   f"({x['n']}) | {_published(e, d)} | {x['delta']:+.{d}f} | {x['z']:+.1f} | {verdict(x['delta'], x['z'])} "
-                   f"| {e['source']} |")
+                   f"({x['n']}) | {_published(e, d)} | {x['delta']:+.{d}f} | {x['z']:+.1f} | "
+                   f"{verdict(x['delta'], x['z'])} | {e['source']} |")
     for e in unmatched:
         out.append(f"| {e['dataset']} | {e['method']} (published) | | | {_published(e, d)} | | | beside no row | "
                    f"{e['source']} |")
