@@ -206,6 +206,29 @@ def test_test_every_and_an_early_stop_give_the_selected_and_the_last_weights_tes
     assert sparse["best_test_recall_at_1"] != pytest.approx(sparse["test_recall_at_1"], abs=1e-9)
 
 
+def test_select_on_picks_the_epoch_by_that_validation_metric(shared_data, tmp_path, monkeypatch):
+    """Validation MAP@R made to fall after epoch 1 while Recall@1 rises: select_on=map_at_r keeps epoch 1, the
+    default (recall_at_1) epoch 2."""
+    from mixsuite.plugins.metric.task import MetricTask
+    from mixsuite.runner import run
+
+    evaluate = MetricTask.evaluate
+    monkeypatch.setattr(MetricTask, "evaluate", lambda self, epoch: {**evaluate(self, epoch), "val_map_at_r": 1 / epoch,
+                                                                     "val_recall_at_1": epoch / 10})
+
+    def best(*over):
+        cfg = build_config(MetricConfig, [ROOT / "configs/metric/smoke.yaml"],
+                           [*over, f"data_root={shared_data}", "progress=false"])
+        out = tmp_path / "-".join(over or ["default"])
+        return run(MetricTask, cfg, results_dir=out / "res", runs_dir=out / "runs", log=lambda m: None)["metrics"]
+
+    on_map = best("select_on=map_at_r")
+    assert on_map["best_epoch"] == 1 and on_map["best_val_map_at_r"] == 1.0 and on_map["best_val_recall_at_1"] == 0.1
+    assert best()["best_epoch"] == 2
+    with pytest.raises(ConfigError, match="select_on"):
+        build_config(MetricConfig, overrides=["select_on=nmi"])
+
+
 def test_rho_recall_figure_and_correlation(tmp_path):
     import importlib.util
 
