@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="checkpoints, metrics.jsonl and plots (default $MIXSUITE_RUNS or runs/)")
     r.add_argument("--resume", default="auto",
                    help="auto (continue the run's own checkpoint if there is one), never, or a checkpoint path")
+    r.add_argument("--extend", type=int, metavar="N",
+                   help="start each run from the finished run of the same config and seed with epochs=N (its "
+                        "checkpoint and metrics.jsonl in --runs-dir) instead of from scratch: only where training does "
+                        "not depend on the number of epochs (no schedule over the run), which the task declares; "
+                        "the record names that run as extended_from")
     r.add_argument("--reevaluate", action="store_true",
                    help="a run whose finished record exists is skipped; with this flag it is evaluated again from its "
                         "checkpoint (trained again with --resume never), the old record kept beside as .old")
@@ -143,7 +148,7 @@ def cmd_run(args) -> int:
     from .parallel import check_can_fork_seeds, run_seeds
 
     check_can_fork_seeds(args.jobs)
-    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock}
+    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock, "extend": args.extend}
     if args.jobs > 1 and len(seeds) > 1:
         run_seeds(args.task, args.config, overrides, seeds, args.jobs, results_dir=results_dir(args.results_dir),
                   runs_dir=args.runs_dir, resume=args.resume, **options)

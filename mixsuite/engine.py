@@ -9,12 +9,14 @@ import os
 import sys
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint, dist
+from .extend import copy_history, shorter_run
 from .console import duration, log_line
 from .errors import UserError
 from .config import config_hash, method_label, to_dict, to_yaml
@@ -56,7 +58,8 @@ class Engine:
 
     CHECKPOINT = "checkpoint.pt"
 
-    def __init__(self, task_cls, cfg, *, runs_dir: str | Path = "runs", resume: str = "auto", log=None):
+    def __init__(self, task_cls, cfg, *, runs_dir: str | Path = "runs", resume: str = "auto",
+                 extend: int | None = None, log=None):
         self.task_cls = task_cls
         self.cfg = cfg
         self.task_name = task_cls.name
@@ -67,6 +70,10 @@ class Engine:
         self.run_id = run_id(cfg, self.task_name)
         self.run_dir = Path(runs_dir) / self.task_name / self.run_id
         self.resume = resume
+        # extend=N: without a checkpoint of its own, start from the finished run of this config with epochs=N
+        self.extend_from = self.run_dir.with_name(run_id(replace(cfg, epochs=extend), self.task_name)) \
+            if extend else None
+        self.extended = None   # that run's folder, once this run started from it
         self._log = log or log_line
         self._generators: dict[str, torch.Generator] = {}
         self._samplers: list[DistributedSampler] = []
@@ -198,10 +205,10 @@ class Engine:
             raise UserError(f"--resume {self.resume}: no checkpoint at {path}")
         return path
 
-    def _restore(self, task, path: Path) -> tuple[dict, float]:
+    def _restore(self, task, path: Path, made_with: str | None = None) -> tuple[dict, float]:
         state = checkpoint.load(path, how=f"Start the run over with --resume never (it is then replaced), or move "
                                           f"it aside (mv {path} {path}.damaged) and run again")
-        if state.get("config_hash") != config_hash(self.cfg):
+        if state.get("config_hash") != (made_with or config_hash(self.cfg)):
             raise UserError(f"checkpoint {path} was made with another config (hash {state.get('config_hash')}); "
                              "resume with the same config, or pass --resume never to start over")
         task.load_state_dict(state["task"])
@@ -271,6 +278,13 @@ class Engine:
         path = self._resume_path()
         if path is not None:
             best, wall = self._restore(task, path)
+        elif self.extend_from:
+            path, epoch, made_with = shorter_run(cfg, task, self.extend_from)
+            if dist.is_main():
+                copy_history(self.extend_from, self.run_dir, epoch)
+            best, wall = self._restore(task, path, made_with=made_with)
+            self.log(f"extending {self.extend_from} from its epoch {epoch} to epochs={cfg.epochs}")
+            self.extended = str(self.extend_from)
         self._truncate_metrics()
         self._saved_at = time.monotonic()
         last_eval: dict = {}

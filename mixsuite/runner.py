@@ -21,12 +21,14 @@ from .report.records import (git_info, keep_run_files, record_path, results_dir 
 
 
 def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str | Path = "runs",
-        resume: str = "auto", reevaluate: bool = False, wait_lock: bool = False, log=None) -> dict:
+        resume: str = "auto", reevaluate: bool = False, wait_lock: bool = False, extend: int | None = None, log=None) -> dict:
     """Train one config (one seed); on rank 0 write `<results_dir>/runs/<task>/<run_id>.json`. Returns the record.
 
     Before any work: the results and runs folders must be writable, and the run must not be held by another
     process (`wait_lock`: wait for it). A run whose finished record exists is not run again; its record is
     returned. `reevaluate`: run it anyway (from its checkpoint: evaluation only) and keep the old record aside.
+    `extend`: N, the epochs of a finished run of this config (same seed and runs folder) to train on from when the
+    run has no checkpoint of its own (mixsuite.extend says when that gives the numbers of a run from scratch).
     """
     validate(cfg)   # a config built in code is checked as one built from the command line, before any work
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -35,7 +37,7 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
     log = log or log_line
     results_dir = default_results_dir(results_dir) if results_dir is None else Path(results_dir)
     refuse_torchrun_if_single_process(task_cls)
-    engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, log=log)
+    engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, extend=extend, log=log)
     path = record_path(results_dir, task_cls.name, engine.run_id)
     lock = RunLock(engine.run_dir.with_name(engine.run_id + ".lock"), log=log)
     # rank 0 checks and locks; every rank follows its verdict (a refusal on rank 0 alone would hang the others)
@@ -67,6 +69,8 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
             "wall_time_s": round(getattr(engine, "wall_time_s", time.time() - t0), 3),
             "run_dir": str(engine.run_dir),
         }
+        if engine.extended:
+            record["extended_from"] = engine.extended
         if dist.is_main():
             if finished_record(path) is not None:
                 log(f"the previous record is kept as {set_aside(path)}")

@@ -76,6 +76,12 @@ class Task:
     def finish(self) -> dict:
         return {}
 
+    def extension_problem(self, old_epochs: int) -> str | None:
+        """Why a finished run of this config with `old_epochs` epochs, trained on (`mixsuite run --extend`), would not
+        give the numbers of this config trained from scratch; None when it would. By default the number of epochs
+        is taken to shape training (a schedule over the run); a task whose training does not depend on it says so."""
+        return f"the {self.name} task's training may depend on the number of epochs (a schedule over the run)"
+
     # Attributes whose state_dict() a checkpoint carries (models, optimizers, schedulers); override
     # state_dict/load_state_dict for anything else.
     state_attrs: tuple[str, ...] = ()

@@ -192,6 +192,14 @@ class MetricTask(KeepsBestWeights, Task):
     def keeps_best_weights(self) -> bool:
         return len(self.val.labels) > 0
 
+    def extension_problem(self, old_epochs: int) -> str | None:
+        """Adam at a constant lr, nothing staged over the run: only the test epochs depend on `epochs` (the last one
+        is always tested), so a shorter run extends only if its last epoch is one the longer run tests too."""
+        every = (self.cfg.test_every if len(self.val.labels) else 1) * self.cfg.eval_every
+        if old_epochs % every:
+            return f"its last epoch {old_epochs} was tested only because it was the last (a test every {every} epochs)"
+        return None
+
     def finish(self):
         """The last weights' test NMI (one k-means cluster per class) and rho of the training classes, and their
         test_* if the last evaluation skipped the test classes (an early stop); with the weights kept at the epoch
