@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import build_config, to_yaml
+from .config import build_config, parse_override, to_yaml
 from .engine import NonFiniteLoss
 from .errors import ConfigError, UsageError, UserError
 
@@ -51,11 +51,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="checkpoints, metrics.jsonl and plots (default $MIXSUITE_RUNS or runs/)")
     r.add_argument("--resume", default="auto",
                    help="auto (continue the run's own checkpoint if there is one), never, or a checkpoint path")
-    r.add_argument("--extend", type=int, metavar="N",
-                   help="start each run from the finished run of the same config and seed with epochs=N (its "
-                        "checkpoint and metrics.jsonl in --runs-dir) instead of from scratch: only where training does "
-                        "not depend on the number of epochs (no schedule over the run), which the task declares; "
-                        "the record names that run as extended_from")
+    r.add_argument("--extend", action="append", default=[], metavar="KEY=VALUE",
+                   help="start each run from the run of the same config and seed with fewer epochs or less patience "
+                        "(e.g. --extend epochs=40 --extend patience=5; its checkpoint and metrics.jsonl in "
+                        "--runs-dir) instead of from scratch; it gives the numbers of this config from scratch. More "
+                        "epochs only where training does not depend on their number (no schedule over the run), "
+                        "which the task declares; the record names that run as extended_from")
     r.add_argument("--reevaluate", action="store_true",
                    help="a run whose finished record exists is skipped; with this flag it is evaluated again from its "
                         "checkpoint (trained again with --resume never), the old record kept beside as .old")
@@ -148,7 +149,8 @@ def cmd_run(args) -> int:
     from .parallel import check_can_fork_seeds, run_seeds
 
     check_can_fork_seeds(args.jobs)
-    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock, "extend": args.extend}
+    extend = {k: v for o in args.extend for k, v in parse_override(o).items()}
+    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock, "extend": extend}
     if args.jobs > 1 and len(seeds) > 1:
         run_seeds(args.task, args.config, overrides, seeds, args.jobs, results_dir=results_dir(args.results_dir),
                   runs_dir=args.runs_dir, resume=args.resume, **options)

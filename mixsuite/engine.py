@@ -9,14 +9,13 @@ import os
 import sys
 import time
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint, dist
-from .extend import copy_history, shorter_run
+from .extend import copy_history, shorter_config, shorter_run
 from .console import duration, log_line
 from .errors import UserError
 from .config import config_hash, method_label, to_dict, to_yaml
@@ -59,7 +58,7 @@ class Engine:
     CHECKPOINT = "checkpoint.pt"
 
     def __init__(self, task_cls, cfg, *, runs_dir: str | Path = "runs", resume: str = "auto",
-                 extend: int | None = None, log=None):
+                 extend: dict | None = None, log=None):
         self.task_cls = task_cls
         self.cfg = cfg
         self.task_name = task_cls.name
@@ -70,9 +69,9 @@ class Engine:
         self.run_id = run_id(cfg, self.task_name)
         self.run_dir = Path(runs_dir) / self.task_name / self.run_id
         self.resume = resume
-        # extend=N: without a checkpoint of its own, start from the finished run of this config with epochs=N
-        self.extend_from = self.run_dir.with_name(run_id(replace(cfg, epochs=extend), self.task_name)) \
-            if extend else None
+        # extend={"epochs": 40}: without a checkpoint of its own, start from the run of this config with those settings
+        self.shorter = shorter_config(cfg, extend or {})
+        self.extend_from = self.run_dir.with_name(run_id(self.shorter, self.task_name)) if self.shorter else None
         self.extended = None   # that run's folder, once this run started from it
         self._log = log or log_line
         self._generators: dict[str, torch.Generator] = {}
@@ -279,11 +278,12 @@ class Engine:
         if path is not None:
             best, wall = self._restore(task, path)
         elif self.extend_from:
-            path, epoch, made_with = shorter_run(cfg, task, self.extend_from)
+            path, epoch, made_with = shorter_run(self.shorter, task, self.extend_from)
             if dist.is_main():
                 copy_history(self.extend_from, self.run_dir, epoch)
             best, wall = self._restore(task, path, made_with=made_with)
-            self.log(f"extending {self.extend_from} from its epoch {epoch} to epochs={cfg.epochs}")
+            self.log(f"extending {self.extend_from} from its epoch {epoch} (epochs={self.shorter.epochs}, patience="
+                     f"{self.shorter.patience}) to epochs={cfg.epochs}, patience={cfg.patience}")
             self.extended = str(self.extend_from)
         self._truncate_metrics()
         self._saved_at = time.monotonic()

@@ -21,14 +21,15 @@ from .report.records import (git_info, keep_run_files, record_path, results_dir 
 
 
 def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str | Path = "runs",
-        resume: str = "auto", reevaluate: bool = False, wait_lock: bool = False, extend: int | None = None, log=None) -> dict:
+        resume: str = "auto", reevaluate: bool = False, wait_lock: bool = False, extend: dict | None = None, log=None) -> dict:
     """Train one config (one seed); on rank 0 write `<results_dir>/runs/<task>/<run_id>.json`. Returns the record.
 
     Before any work: the results and runs folders must be writable, and the run must not be held by another
     process (`wait_lock`: wait for it). A run whose finished record exists is not run again; its record is
     returned. `reevaluate`: run it anyway (from its checkpoint: evaluation only) and keep the old record aside.
-    `extend`: N, the epochs of a finished run of this config (same seed and runs folder) to train on from when the
-    run has no checkpoint of its own (mixsuite.extend says when that gives the numbers of a run from scratch).
+    `extend`: {"epochs": N, "patience": P}, the settings of a run of this config (same seed and runs folder) with
+    fewer epochs or less patience to train on from when the run has no checkpoint of its own (mixsuite.extend says
+    when that gives the numbers of a run from scratch).
     """
     validate(cfg)   # a config built in code is checked as one built from the command line, before any work
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

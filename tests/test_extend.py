@@ -1,6 +1,6 @@
-"""`mixsuite run --extend N`: a finished run with epochs=N, trained on to a larger `epochs`, gives the numbers of the
-longer run trained from scratch, where the task says nothing in training depends on the number of epochs; elsewhere
-it is refused with the reason."""
+"""`mixsuite run --extend epochs=N --extend patience=P`: a run with fewer epochs or less patience, trained on, gives
+the numbers of the longer config trained from scratch, where the task says nothing in training depends on the
+number of epochs (more patience alone: any task); elsewhere it is refused with the reason."""
 import json
 
 import pytest
@@ -31,7 +31,7 @@ def test_an_extended_run_equals_the_longer_run_from_scratch(tmp_path):
     straight = spirals(tmp_path, "a", "epochs=5")
     short = spirals(tmp_path, "b", "epochs=3")
     logs = []
-    extended = spirals(tmp_path, "b", "epochs=5", extend=3, log=logs.append)
+    extended = spirals(tmp_path, "b", "epochs=5", extend={"epochs": 3}, log=logs.append)
     for key in ("test_nll", "test_acc", "best_test_acc", "best_epoch", "boundary_distance", "uncertain_share"):
         assert extended["metrics"][key] == straight["metrics"][key], key
     assert extended["run_id"] == straight["run_id"] and "extended_from" not in straight
@@ -40,19 +40,38 @@ def test_an_extended_run_equals_the_longer_run_from_scratch(tmp_path):
     assert epochs_logged(tmp_path, "b", extended) == [1, 2, 3, 4, 5]
 
 
+def test_more_patience_trains_an_early_stopped_run_on_to_the_numbers_of_that_patience(tmp_path, monkeypatch):
+    """The select metric (test_acc) made best at epoch 2: patience 1 stops at epoch 3, patience 3 at 5;
+    patience 3 from the patience-1 run equals it from scratch, for a task whose training may depend on epochs."""
+    monkeypatch.setattr(SPIRALS, "extension_problem", Task.extension_problem)
+    evaluate = SPIRALS.evaluate
+    monkeypatch.setattr(SPIRALS, "evaluate", lambda self, epoch: {**evaluate(self, epoch), "test_acc": 0.9 if epoch == 2 else 0.5})
+    straight = spirals(tmp_path, "a", "epochs=8", "patience=3")
+    short = spirals(tmp_path, "b", "epochs=8", "patience=1")
+    extended = spirals(tmp_path, "b", "epochs=8", "patience=3", extend={"patience": 1})
+    assert (short["metrics"]["last_epoch"], straight["metrics"]["last_epoch"]) == (3, 5)
+    for key in ("test_nll", "best_test_nll", "best_epoch", "last_epoch", "boundary_distance"):
+        assert extended["metrics"][key] == straight["metrics"][key], key
+    assert epochs_logged(tmp_path, "b", extended) == [1, 2, 3, 4, 5]
+
+
 def test_extension_is_refused_with_the_reason(tmp_path, monkeypatch):
-    with pytest.raises(UserError, match="no run of this config with the shorter epochs"):
-        spirals(tmp_path, "none", "epochs=5", extend=3)
+    with pytest.raises(UserError, match="no run of this config with epochs=3, patience=0"):
+        spirals(tmp_path, "none", "epochs=5", extend={"epochs": 3})
     spirals(tmp_path, "c", "epochs=5")
     with pytest.raises(UserError, match="set epochs above it"):
-        spirals(tmp_path, "c", "epochs=4", extend=5)
+        spirals(tmp_path, "c", "epochs=4", extend={"epochs": 5})
+    for bad, why in (({"lr": 0.1}, "only epochs and patience"), ({"epochs": "x"}, "whole number"),
+                     ({"patience": 3}, "must stop early .* sooner"), ({"epochs": 5}, "that is this config")):
+        with pytest.raises(UserError, match=why):
+            spirals(tmp_path, "c", "epochs=5", "patience=2", extend=bad)
     spirals(tmp_path, "d", "epochs=3", "eval_every=2")
     with pytest.raises(UserError, match="evaluated only because it was the last"):
-        spirals(tmp_path, "d", "epochs=6", "eval_every=2", extend=3)
+        spirals(tmp_path, "d", "epochs=6", "eval_every=2", extend={"epochs": 3})
     spirals(tmp_path, "e", "epochs=2")
     monkeypatch.setattr(SPIRALS, "extension_problem", Task.extension_problem)
     with pytest.raises(UserError, match="may depend on the number of epochs"):
-        spirals(tmp_path, "e", "epochs=4", extend=2)
+        spirals(tmp_path, "e", "epochs=4", extend={"epochs": 2})
 
 
 def test_the_metric_task_extends_to_the_same_numbers_and_keeps_its_selected_weights(shared_data, tmp_path):
@@ -67,9 +86,9 @@ def test_the_metric_task_extends_to_the_same_numbers_and_keeps_its_selected_weig
 
     straight = metric("a", "epochs=4")
     with pytest.raises(UserError, match="tested only because it was the last"):
-        metric("b", "epochs=3"), metric("b", "epochs=4", extend=3)
+        metric("b", "epochs=3"), metric("b", "epochs=4", extend={"epochs": 3})
     metric("c", "epochs=2")
-    extended = metric("c", "epochs=4", extend=2)
+    extended = metric("c", "epochs=4", extend={"epochs": 2})
     for key in ("test_recall_at_1", "test_rho", "best_test_recall_at_1", "best_test_nmi", "best_epoch",
                 "val_map_at_r", "train_rho"):
         assert extended[key] == straight[key], key
