@@ -282,6 +282,8 @@ class Engine:
             if dist.is_main():
                 copy_history(self.extend_from, self.run_dir, epoch)
             best, wall = self._restore(task, path, made_with=made_with)
+            if dist.is_main():   # its own checkpoint from the start: a run that trains no further can be extended too
+                checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, wall))
             self.log(f"extending {self.extend_from} from its epoch {epoch} (epochs={self.shorter.epochs}, patience="
                      f"{self.shorter.patience}) to epochs={cfg.epochs}, patience={cfg.patience}")
             self.extended = str(self.extend_from)

@@ -53,6 +53,15 @@ def test_more_patience_trains_an_early_stopped_run_on_to_the_numbers_of_that_pat
     for key in ("test_nll", "best_test_nll", "best_epoch", "last_epoch", "boundary_distance"):
         assert extended["metrics"][key] == straight["metrics"][key], key
     assert epochs_logged(tmp_path, "b", extended) == [1, 2, 3, 4, 5]
+    again = spirals(tmp_path, "b", "epochs=8", "patience=3", extend={"patience": 1})   # finished: not run again
+    assert again["metrics"] == extended["metrics"]
+    # a run extended with no epoch left to train keeps a checkpoint of its own, so it can be extended in turn
+    spirals(tmp_path, "b", "epochs=3", "patience=1")
+    stopped = spirals(tmp_path, "b", "epochs=3", "patience=2", extend={"patience": 1})
+    assert stopped["metrics"]["last_epoch"] == 3
+    monkeypatch.setattr(SPIRALS, "extension_problem", lambda self, old_epochs: None)
+    further = spirals(tmp_path, "b", "epochs=8", "patience=2", extend={"epochs": 3})
+    assert further["metrics"]["last_epoch"] == 4
 
 
 def test_extension_is_refused_with_the_reason(tmp_path, monkeypatch):
