@@ -204,12 +204,16 @@ class Engine:
             raise UserError(f"--resume {self.resume}: no checkpoint at {path}")
         return path
 
-    def _restore(self, task, path: Path, made_with: str | None = None) -> tuple[dict, float]:
+    def _restore(self, task, path: Path) -> tuple[dict, float]:
         state = checkpoint.load(path, how=f"Start the run over with --resume never (it is then replaced), or move "
                                           f"it aside (mv {path} {path}.damaged) and run again")
-        if state.get("config_hash") != (made_with or config_hash(self.cfg)):
+        if state.get("config_hash") != config_hash(self.cfg):
             raise UserError(f"checkpoint {path} was made with another config (hash {state.get('config_hash')}); "
                              "resume with the same config, or pass --resume never to start over")
+        return self._load_state(task, state, path)
+
+    def _load_state(self, task, state: dict, path: Path) -> tuple[dict, float]:
+        """Task, generators, RNG, scaler and counters from a checkpoint's `state`; its best epoch and wall time."""
         task.load_state_dict(state["task"])
         for name, gstate in state["generators"].items():
             self.generator(name).set_state(gstate)
@@ -278,13 +282,14 @@ class Engine:
         if path is not None:
             best, wall = self._restore(task, path)
         elif self.extend_from:
-            path, epoch, made_with = shorter_run(self.shorter, task, self.extend_from)
+            path = self.extend_from / self.CHECKPOINT
+            state = shorter_run(self.shorter, task, path)
             if dist.is_main():
-                copy_history(self.extend_from, self.run_dir, epoch)
-            best, wall = self._restore(task, path, made_with=made_with)
+                copy_history(self.extend_from, self.run_dir, state["epoch"])
+            best, wall = self._load_state(task, state, path)
             if dist.is_main():   # its own checkpoint from the start: a run that trains no further can be extended too
                 checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, wall))
-            self.log(f"extending {self.extend_from} from its epoch {epoch} (epochs={self.shorter.epochs}, patience="
+            self.log(f"extending {self.extend_from} from its epoch {self.epoch} (epochs={self.shorter.epochs}, patience="
                      f"{self.shorter.patience}) to epochs={cfg.epochs}, patience={cfg.patience}")
             self.extended = str(self.extend_from)
         self._truncate_metrics()

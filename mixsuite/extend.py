@@ -18,7 +18,6 @@ from . import checkpoint
 from .config import config_hash
 from .errors import UserError
 
-CHECKPOINT = "checkpoint.pt"
 EXTENDABLE = ("epochs", "patience")
 
 
@@ -44,17 +43,15 @@ def shorter_config(cfg, settings: dict):
     return short
 
 
-def shorter_run(short, task, run_dir: str | Path) -> tuple[Path, int, str]:
-    """The checkpoint of the shorter run (config `short`) in `run_dir`, the epoch it holds and the hash of its
-    config, once it is sure that training on from it gives the longer config's numbers from scratch."""
-    run_dir = Path(run_dir)
-    path = run_dir / CHECKPOINT
+def shorter_run(short, task, path: Path) -> dict:
+    """The state in the shorter run's (config `short`) checkpoint `path`, once it is sure that training on from it
+    gives the longer config's numbers from scratch."""
     if not path.is_file():
         raise UserError(f"--extend: no run of this config with epochs={short.epochs}, patience={short.patience} at "
-                        f"{run_dir} (its {CHECKPOINT}); run that one first, or drop --extend")
+                        f"{path.parent} (its {path.name}); run that one first, or drop --extend")
     state = checkpoint.load(path, how="Extend another run, or train from scratch")
     if state.get("config_hash") != config_hash(short):
-        raise UserError(f"--extend: the checkpoint in {run_dir} was made with another config than its folder says")
+        raise UserError(f"--extend: the checkpoint in {path.parent} was made with another config than its folder says")
     if short.epochs < task.cfg.epochs:   # more patience alone changes nothing the run has done
         if short.epochs % short.eval_every:
             raise UserError(f"--extend: the shorter run's last epoch {short.epochs} was evaluated only because it was "
@@ -63,7 +60,7 @@ def shorter_run(short, task, run_dir: str | Path) -> tuple[Path, int, str]:
         problem = task.extension_problem(short.epochs)
         if problem:
             raise UserError(f"--extend: {problem}; train the longer config from scratch")
-    return path, state["epoch"], state["config_hash"]
+    return state
 
 
 def copy_history(run_dir: str | Path, into: Path, upto: int) -> None:
