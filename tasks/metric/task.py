@@ -183,8 +183,7 @@ class MetricTask(KeepsBestWeights, Task):
         metrics = {}
         if len(self.val.labels):
             metrics.update(retrieval_metrics(self.embed(self.val.images), self.val.labels, prefix="val_"))
-        every = self.cfg.test_every if len(self.val.labels) else 1       # no validation classes: the test selects
-        if epoch % (every * self.cfg.eval_every) == 0 or epoch >= self.cfg.epochs:
+        if epoch % self.test_period() == 0 or epoch >= self.cfg.epochs:
             metrics.update(self.test_metrics(self.embed(self.test.images), "test_"))
             self.tested_epoch = epoch
         return metrics
@@ -192,10 +191,15 @@ class MetricTask(KeepsBestWeights, Task):
     def keeps_best_weights(self) -> bool:
         return len(self.val.labels) > 0
 
+    def test_period(self) -> int:
+        """The test classes are measured every this many epochs (and at the last); every evaluation when there
+        are no validation classes, since the test then selects."""
+        return (self.cfg.test_every if len(self.val.labels) else 1) * self.cfg.eval_every
+
     def extension_problem(self, old_epochs: int) -> str | None:
         """Adam at a constant lr, nothing staged over the run: only the test epochs depend on `epochs` (the last one
         is always tested), so a shorter run extends only if its last epoch is one the longer run tests too."""
-        every = (self.cfg.test_every if len(self.val.labels) else 1) * self.cfg.eval_every
+        every = self.test_period()
         if old_epochs % every:
             return f"its last epoch {old_epochs} was tested only because it was the last (a test every {every} epochs)"
         return None
