@@ -27,7 +27,14 @@ EPILOG_SWEEP = """examples:
   mixsuite sweep spirals alpha=0.5,1,2 --seeds 1 2 --ray auto    # Ray tasks on a running cluster
   mixsuite sweep fewshot -c configs/fewshot/omniglot-lake.yaml --point method=baselinepp \
       --point 'method=s2m2 epochs=30' --seeds 1 2 3                 # settings that go together: one --point each
+  mixsuite sweep metric method=erm,manifold patience=15 --seeds 1 2 3 --extend patience=5   # train the patience-5 runs on
 """
+
+EXTEND_HELP = ("start each run from the run of the same config and seed with fewer epochs or less patience "
+               "(e.g. --extend epochs=40 --extend patience=5; its checkpoint and metrics.jsonl in --runs-dir) instead "
+               "of from scratch; it gives the numbers of this config from scratch. More epochs only where training "
+               "does not depend on their number (no schedule over the run), which the task declares; the record "
+               "names that run as extended_from")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,12 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="checkpoints, metrics.jsonl and plots (default $MIXSUITE_RUNS or runs/)")
     r.add_argument("--resume", default="auto",
                    help="auto (continue the run's own checkpoint if there is one), never, or a checkpoint path")
-    r.add_argument("--extend", action="append", default=[], metavar="KEY=VALUE",
-                   help="start each run from the run of the same config and seed with fewer epochs or less patience "
-                        "(e.g. --extend epochs=40 --extend patience=5; its checkpoint and metrics.jsonl in "
-                        "--runs-dir) instead of from scratch; it gives the numbers of this config from scratch. More "
-                        "epochs only where training does not depend on their number (no schedule over the run), "
-                        "which the task declares; the record names that run as extended_from")
+    r.add_argument("--extend", action="append", default=[], metavar="KEY=VALUE", help=EXTEND_HELP)
     r.add_argument("--reevaluate", action="store_true",
                    help="a run whose finished record exists is skipped; with this flag it is evaluated again from its "
                         "checkpoint (trained again with --resume never), the old record kept beside as .old")
@@ -78,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="run every point once per seed (default: the config's seed); key=value items may follow")
     w.add_argument("--dry-run", action="store_true", help="list the points, their run ids and which are done; run none")
     w.add_argument("--jobs", type=int, default=1, metavar="N", help="run the points in N worker processes")
+    w.add_argument("--extend", action="append", default=[], metavar="KEY=VALUE", help=EXTEND_HELP.replace("each run", "each point"))
     w.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run each point as a Ray task: on a local Ray instance, or on the cluster at ADDRESS "
                         "(auto, ray://host:port); the nodes must share the data root and the results and runs "
@@ -149,8 +152,7 @@ def cmd_run(args) -> int:
     from .parallel import check_can_fork_seeds, run_seeds
 
     check_can_fork_seeds(args.jobs)
-    extend = {k: v for o in args.extend for k, v in parse_override(o).items()}
-    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock, "extend": extend}
+    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock, "extend": parse_extend(args.extend)}
     if args.jobs > 1 and len(seeds) > 1:
         run_seeds(args.task, args.config, overrides, seeds, args.jobs, results_dir=results_dir(args.results_dir),
                   runs_dir=args.runs_dir, resume=args.resume, **options)
@@ -161,6 +163,11 @@ def cmd_run(args) -> int:
         runner.run(task_cls, replace(cfg, seed=seed), results_dir=results_dir(args.results_dir),
                    runs_dir=args.runs_dir, resume=args.resume, **options)
     return 0
+
+
+def parse_extend(items: list[str]) -> dict:
+    """`--extend epochs=40 --extend patience=5` as {"epochs": 40, "patience": 5} (mixsuite.extend checks them)."""
+    return {k: v for o in items for k, v in parse_override(o).items()}
 
 
 def cmd_sweep(args) -> int:
@@ -176,7 +183,7 @@ def cmd_sweep(args) -> int:
         grid, args.ray = [args.ray] + grid, "local"
     return sweep(args.task, grid, config_files=args.config, seeds=[int(a) for a in seeds] or None, results_dir=results_dir(args.results_dir),
                  runs_dir=args.runs_dir, jobs=args.jobs, ray=args.ray, ray_cpus=args.ray_cpus,
-                 ray_gpus=args.ray_gpus, dry_run=args.dry_run, bundles=args.point)
+                 ray_gpus=args.ray_gpus, dry_run=args.dry_run, bundles=args.point, extend=parse_extend(args.extend))
 
 
 def cmd_list(args) -> int:

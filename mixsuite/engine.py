@@ -189,7 +189,7 @@ class Engine:
         return {"epoch": self.epoch, "step": self.step_count, "task": task.state_dict(),
                 "generators": {k: g.get_state() for k, g in self._generators.items()},
                 "rng": checkpoint.rng_state(), "scaler": self.scaler.state_dict(), "best": best,
-                "wall_time_s": wall, "config_hash": config_hash(self.cfg)}
+                "wall_time_s": wall, "config_hash": config_hash(self.cfg), "extended_from": self.extended}
 
     def _resume_path(self) -> Path | None:
         if self.resume in ("never", "no", None, ""):
@@ -220,6 +220,7 @@ class Engine:
         checkpoint.set_rng_state(state["rng"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step_count = state["epoch"], state["step"]
+        self.extended = state.get("extended_from")   # a killed extended run, resumed, still names where it began
         self.log(f"resumed from {path} at epoch {self.epoch}")
         return state["best"], state["wall_time_s"]
 
@@ -287,11 +288,11 @@ class Engine:
             if dist.is_main():
                 copy_history(self.extend_from, self.run_dir, state["epoch"])
             best, wall = self._load_state(task, state, path)
+            self.extended = str(self.extend_from)
             if dist.is_main():   # its own checkpoint from the start: a run that trains no further can be extended too
                 checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, wall))
             self.log(f"extending {self.extend_from} from its epoch {self.epoch} (epochs={self.shorter.epochs}, patience="
                      f"{self.shorter.patience}) to epochs={cfg.epochs}, patience={cfg.patience}")
-            self.extended = str(self.extend_from)
         self._truncate_metrics()
         self._saved_at = time.monotonic()
         last_eval: dict = {}

@@ -12,7 +12,8 @@ Three executors: the points one after another in this process; `--jobs N` worker
 must see the same data root, results and runs folders). A point's output goes to
 `<runs>/<task>/<run_id>/sweep.log`; the console gets one progress line and a summary. A point another process
 trains (its lock held: a second sweep of the same grid, another machine on the same folders) is skipped, not failed,
-so sweeps started side by side share a grid.
+so sweeps started side by side share a grid. `--extend patience=5` starts every point from the run of its config
+with that patience (or fewer epochs), as `mixsuite run --extend` does; the dry run names each point's shorter run.
 """
 from __future__ import annotations
 
@@ -125,6 +126,25 @@ def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None
     return points
 
 
+def _shorter_runs(task_cls, config_files: list, todo: list[Point], extend: dict, runs_dir: Path) -> dict[str, str]:
+    """For each point to run, the run it extends and whether its checkpoint is there (a bad --extend fails here,
+    before anything runs)."""
+    from .engine import Engine, run_id
+    from .extend import shorter_config
+
+    notes = {}
+    for p in todo:
+        short = shorter_config(replace(build_config(task_cls.Config, config_files, p.overrides), seed=p.seed), extend)
+        folder = runs_dir / task_cls.name / run_id(short, task_cls.name)
+        if (runs_dir / task_cls.name / p.run_id / Engine.CHECKPOINT).is_file():
+            notes[p.run_id] = "  (resumes its own checkpoint)"
+        elif (folder / Engine.CHECKPOINT).is_file():
+            notes[p.run_id] = f"  (extends {folder.name})"
+        else:
+            notes[p.run_id] = f"  (no {folder / Engine.CHECKPOINT} to extend: fails)"
+    return notes
+
+
 def run_point(job: dict) -> dict:
     """Train one point (in this process, a worker process or a Ray worker); never raises for a failed run."""
     import torch
@@ -144,7 +164,7 @@ def run_point(job: dict) -> dict:
             task_cls = task_mod.resolve(job["task"]).load()
             cfg = build_config(task_cls.Config, job["config_files"], job["overrides"])
             runner.run(task_cls, replace(cfg, seed=job["seed"], progress=False), results_dir=job["results_dir"],
-                       runs_dir=job["runs_dir"], resume="auto")
+                       runs_dir=job["runs_dir"], resume="auto", extend=job.get("extend"))
         except RunInProgress as e:  # another sweep (or machine sharing the folders) trains it: not a failure
             print(e)
             out.update(status="elsewhere", error=str(e))
@@ -306,9 +326,9 @@ def ray_capacity(cpus: float, gpus: float) -> int:
 
 def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_dir: Path, runs_dir: str | Path,
           jobs: int = 1, ray: str | None = None, ray_cpus: float = 1, ray_gpus: float = 0, dry_run: bool = False,
-          bundles: list[str] | None = None, out=None, err=None) -> int:
+          bundles: list[str] | None = None, extend: dict | None = None, out=None, err=None) -> int:
     """Plan the grid (`bundles`: the --point items), list it (dry run) or run what is not done; the exit code (1 when
-    a point failed)."""
+    a point failed). `extend`: the shorter run's settings each point starts from ({"patience": 5})."""
     from . import task as task_mod
 
     out = out or sys.stdout
@@ -323,17 +343,19 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
     config_files = [str(Path(f).resolve()) for f in config_files]
     points = plan(task_cls, config_files, list(items), seeds, Path(results_dir), bundles)
     todo = [p for p in points if not p.done]
+    shorter = _shorter_runs(task_cls, config_files, todo, extend, Path(runs_dir)) if extend else {}
     print(f"{len(points)} points, {len(points) - len(todo)} done, {len(todo)} to run", file=out)
     if dry_run:
         for p in points:
-            print(f"  {'done' if p.done else 'todo'}  {p.run_id}  {p.label}", file=out)
+            print(f"  {'done' if p.done else 'todo'}  {p.run_id}  {p.label}{shorter.get(p.run_id, '')}", file=out)
         return 0
     task_ref = str(spec.folder) if spec.folder is not None else task
     runs_dir, results_dir = str(runs_dir), str(results_dir)   # kept relative: records name run folders as `run` does
     by_id = {p.run_id: p for p in todo}
     work = [{"task": task_ref, "task_name": task_cls.name, "config_files": config_files, "overrides": p.overrides,
              "seed": p.seed, "run_id": p.run_id, "results_dir": results_dir, "runs_dir": runs_dir,
-             "cwd": os.getcwd(), "threads": max(1, int(ray_cpus)) if ray is not None else None} for p in todo]
+             "cwd": os.getcwd(), "threads": max(1, int(ray_cpus)) if ray is not None else None,
+             "extend": extend or None} for p in todo]
     capacity = 1 if jobs == 1 and ray is None else jobs if ray is None else ray_capacity(ray_cpus, ray_gpus)
     watched = {p.run_id: (Path(runs_dir) / task_cls.name / p.run_id / "metrics.jsonl", p.epochs) for p in todo}
     progress = Progress(len(todo), capacity, err, watched)

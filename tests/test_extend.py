@@ -40,6 +40,27 @@ def test_an_extended_run_equals_the_longer_run_from_scratch(tmp_path):
     assert epochs_logged(tmp_path, "b", extended) == [1, 2, 3, 4, 5]
 
 
+def test_an_extended_run_killed_and_resumed_still_names_the_run_it_began_from(tmp_path, monkeypatch):
+    straight = spirals(tmp_path, "a", "epochs=5")
+    short = spirals(tmp_path, "b", "epochs=3")
+    original = SPIRALS.train_epoch
+
+    def crash(self, epoch):
+        if epoch == 4:
+            raise KeyboardInterrupt("killed")
+        return original(self, epoch)
+
+    monkeypatch.setattr(SPIRALS, "train_epoch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        spirals(tmp_path, "b", "epochs=5", extend={"epochs": 3})
+    monkeypatch.setattr(SPIRALS, "train_epoch", original)
+    logs = []
+    resumed = spirals(tmp_path, "b", "epochs=5", log=logs.append)   # its own checkpoint now; --extend not needed
+    assert any("resumed from" in line and "epoch 3" in line for line in logs)
+    assert resumed["extended_from"] == str(tmp_path / "b" / "runs" / "spirals" / short["run_id"])
+    assert resumed["metrics"]["test_nll"] == straight["metrics"]["test_nll"]
+
+
 def test_more_patience_trains_an_early_stopped_run_on_to_the_numbers_of_that_patience(tmp_path, monkeypatch):
     """The select metric (test_acc) made best at epoch 2: patience 1 stops at epoch 3, patience 3 at 5;
     patience 3 from the patience-1 run equals it from scratch, for a task whose training may depend on epochs."""

@@ -218,3 +218,23 @@ def test_the_time_to_go_counts_the_epochs_the_running_points_have_left(tmp_path)
     assert progress.line() == "sweep: 1 done, 2 running (epochs 10/40), 0 failed, 5 to go, ETA 3m50s"
     (tmp_path / "b" / "metrics.jsonl").write_text("not json\n")      # a torn file never breaks the line
     assert progress.line() == "sweep: 1 done, 2 running, 0 failed, 5 to go, ETA 4m10s"
+
+
+def test_extend_starts_each_point_from_its_shorter_run_and_gives_the_numbers_from_scratch(tmp_path, capsys, one_thread):
+    def grid(name, *extra, alphas="alpha=0.5,2"):
+        return main(["sweep", "spirals", *SMOKE, alphas, "--seeds", "1", "--results-dir", str(tmp_path / name),
+                     "--runs-dir", str(tmp_path / name / "runs"), *extra])
+
+    assert grid("b", "epochs=3", alphas="alpha=0.5") == 0                     # only alpha 0.5 has a shorter run
+    assert grid("b", "epochs=5", "--extend", "lr=0.1") == 1                  # a bad --extend: nothing runs
+    assert "only epochs and patience" in capsys.readouterr().err and len(load_records(tmp_path / "b")) == 1
+    assert grid("b", "epochs=5", "--extend", "epochs=3", "--dry-run") == 0
+    todo = [line for line in capsys.readouterr().out.splitlines() if "todo" in line]
+    assert "(extends spirals-manifold-" in todo[0] and "to extend: fails)" in todo[1]
+    assert grid("b", "epochs=5", "--extend", "epochs=3") == 1                 # alpha 2 fails, with the reason
+    assert "no run of this config with epochs=3" in capsys.readouterr().err
+    assert grid("a", "epochs=5", alphas="alpha=0.5") == 0                     # from scratch, elsewhere
+    extended = [r for r in load_records(tmp_path / "b") if r["config"]["epochs"] == 5]
+    (straight,) = load_records(tmp_path / "a")
+    assert len(extended) == 1 and extended[0]["extended_from"].endswith(todo[0].split("(extends ")[1].rstrip(")"))
+    assert extended[0]["metrics"]["test_nll"] == straight["metrics"]["test_nll"]
