@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--curves", nargs=2, metavar=("METRIC[,METRIC...]", "FILE.png"),
                    help="also draw METRIC against the epoch from the runs' metrics.jsonl (mean ± std over seeds); "
                         "several, comma-separated, one panel each (e.g. train_acc,loss,val_err,val_nll)")
+    c.add_argument("--curve-stats", metavar="METRIC[,METRIC...]",
+                   help="also the curves in numbers, from the runs' metrics.jsonl: per config and metric the range "
+                        "over seeds of the best value, its epoch and the last value (e.g. val_nll,train_acc)")
+    c.add_argument("--reach", action="append", metavar="METRIC=VALUE",
+                   help="with --curve-stats: also the first epoch each seed's METRIC reached VALUE (at or beyond it "
+                        "in the better direction; repeatable), e.g. --reach train_acc=0.99")
     c.add_argument("--spectra", metavar="FILE.png",
                    help="also draw the class-conditional singular values of the last hidden layer from the runs' "
                         "spectra.json (the blog's Figure 6: first 6 classes, normalised, mean over seeds)")

@@ -289,3 +289,49 @@ def test_compare_unknown_metric_names_the_metrics_there_are(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "--metric nosuch: no run record read has it; the metrics there are: epoch, test_acc" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_curve_stats_give_each_seeds_best_its_epoch_the_last_and_the_first_epoch_reaching_a_value(tmp_path, capsys):
+    from mixsuite.cli import main
+    from mixsuite.report.curve_stats import curve_stats
+
+    curves = {0: {"val_nll": [1.5, 1.2, 1.2, 1.9], "train_acc": [0.5, 0.99, 1.0, 1.0]},   # a tie: the first epoch
+              1: {"val_nll": [1.4, 1.3, 1.1, 1.6], "train_acc": [0.4, 0.8, 0.9, 0.95]}}   # never reaches 0.99
+    for seed, logged in curves.items():
+        run_dir = tmp_path / "runs" / f"erm-{seed}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "metrics.jsonl").write_text("".join(
+            json.dumps({"epoch": e + 1, **{m: v[e] for m, v in logged.items()}}) + "\n" for e in range(4)))
+        write_record(tmp_path / "results", {**rec("erm", seed, 0.5), "run_dir": str(run_dir)})
+    rows = curve_stats(load_records(tmp_path / "results"), ["val_nll", "train_acc"], {"train_acc": 0.99})
+    nll, acc = rows
+    assert nll["mode"] == "min" and acc["mode"] == "max"
+    assert nll["seeds"][0] == {"best": 1.2, "best_epoch": 2, "last": 1.9, "last_epoch": 4}
+    assert nll["seeds"][1] == {"best": 1.1, "best_epoch": 3, "last": 1.6, "last_epoch": 4}
+    assert acc["seeds"][0] == {"best": 1.0, "best_epoch": 3, "last": 1.0, "last_epoch": 4, "reach_epoch": 2}
+    assert acc["seeds"][1]["reach_epoch"] is None and acc["seeds"][1]["best"] == 0.95
+    assert main(["compare", str(tmp_path / "results"), "--curve-stats", "val_nll,train_acc",
+                 "--reach", "train_acc=0.99", "--digits", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| d | erm | h1 | val_nll (lower is better) | 2 | 1.10–1.20 | 2–3 | 1.60–1.90 | 4 |  |" in out
+    assert "| d | erm | h1 | train_acc (higher is better) | 2 | 0.95–1.00 | 3–4 | 0.95–1.00 | 4 | ≥ 0.99: 2 (1 of 2 seeds) |" in out
+
+
+def test_curve_stats_name_what_is_wrong_with_their_options(tmp_path, capsys):
+    from mixsuite.cli import main
+
+    run_dir = tmp_path / "runs" / "erm-0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "loss": 1.0}) + "\n")
+    write_record(tmp_path / "results", {**rec("erm", 0, 0.5), "run_dir": str(run_dir)})
+    results = str(tmp_path / "results")
+    assert main(["compare", results, "--curve-stats", "loss,val_nll"]) == 1
+    assert "'val_nll'" in capsys.readouterr().err
+    assert main(["compare", results, "--reach", "loss=0.1"]) == 2
+    assert "give --curve-stats" in capsys.readouterr().err
+    assert main(["compare", results, "--curve-stats", "loss", "--reach", "loss"]) == 2
+    assert "--reach 'loss': give METRIC=VALUE" in capsys.readouterr().err
+    assert main(["compare", results, "--curve-stats", "loss", "--reach", "val_err=30"]) == 2
+    assert "--reach val_err: add it to --curve-stats" in capsys.readouterr().err
+    assert main(["compare", results, "--curve-stats", "loss", "--format", "csv"]) == 1
+    assert "--curve-stats adds a markdown table" in capsys.readouterr().err

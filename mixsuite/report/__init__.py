@@ -7,6 +7,7 @@ learning curves and plots. The CLI calls `compare(args)`; the runner writes reco
   paired.py       each config against a baseline on the seeds both ran
   reference.py    published numbers beside ours, the gap in standard errors
   plots.py        every seed's value per row, the paired differences; curves.py: metrics against the epoch
+  curve_stats.py  the curves in numbers: best value, its epoch, the last, the first epoch reaching a value
   spectra.py      the class-conditional singular values of runs that write spectra.json (Figure 6)
   compare.py      `mixsuite compare`: the options put together
 """

@@ -30,9 +30,11 @@ def compare(args, out=None, err=None) -> int:
         raise UserError(nothing_found(args, roots))
     if getattr(args, "paired_plot", None) and not args.paired:
         raise UsageError("--paired-plot draws the paired differences: give --paired BASELINE with it")
-    for option in ("reference", "paired"):
-        if getattr(args, option) and args.format != "md":
-            raise UserError(f"--{option} adds a markdown table; use it with --format md (the default)")
+    if getattr(args, "reach", None) and not getattr(args, "curve_stats", None):
+        raise UsageError("--reach adds a column to the --curve-stats table: give --curve-stats METRIC[,METRIC...] with it")
+    for option in ("reference", "paired", "curve_stats"):
+        if getattr(args, option, None) and args.format != "md":
+            raise UserError(f"--{option.replace('_', '-')} adds a markdown table; use it with --format md (the default)")
     check_metrics(records, args.metric)
     if getattr(args, "grid", None) or getattr(args, "across_tasks", False):
         return _special_views(args, records, roots, out, err)
@@ -51,6 +53,8 @@ def compare(args, out=None, err=None) -> int:
               end="", file=out)
     for metric, lines in paired:  # one table a metric
         print("\n" + format_paired(lines, args.paired, metric, args.digits), end="", file=out)
+    if getattr(args, "curve_stats", None):
+        print("\n" + _curve_stats_table(records, args), end="", file=out)
     if getattr(args, "paired_plot", None):
         try:
             print(f"paired plot: {plot_paired(paired, args.paired, args.paired_plot)}", file=err)
@@ -73,6 +77,21 @@ def compare(args, out=None, err=None) -> int:
         except ValueError as e:
             raise UserError(str(e)) from None
     return 0
+
+
+def _curve_stats_table(records: list[dict], args) -> str:
+    from .curve_stats import curve_stats, format_curve_stats, parse_reach
+
+    metrics = [m for m in args.curve_stats.split(",") if m]
+    reach = parse_reach(args.reach)
+    unlisted = [m for m in reach if m not in metrics]
+    if unlisted:
+        raise UsageError(f"--reach {', '.join(unlisted)}: add {'them' if len(unlisted) > 1 else 'it'} to "
+                         "--curve-stats too (the column belongs to that metric's line)")
+    try:
+        return format_curve_stats(curve_stats(records, metrics, reach), args.digits)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def nothing_found(args, roots) -> str:
@@ -110,9 +129,10 @@ def _special_views(args, records: list[dict], roots: list, out, err) -> int:
     """--grid (a table and heatmap over two config keys) or --across-tasks (the front page), in place of the table."""
     if args.grid and args.across_tasks:
         raise UsageError("--grid and --across-tasks are two views: give one of them")
-    for option in ("reference", "paired", "curves", "spectra"):
-        if getattr(args, option):
-            raise UsageError(f"--{option} goes with the ordinary table, not with --grid or --across-tasks")
+    for option in ("reference", "paired", "curves", "curve_stats", "spectra"):
+        if getattr(args, option, None):
+            raise UsageError(f"--{option.replace('_', '-')} goes with the ordinary table, not with --grid or "
+                             "--across-tasks")
     if args.format != "md":
         raise UsageError("--grid and --across-tasks print markdown; leave out --format csv")
     if args.across_tasks:
