@@ -317,6 +317,18 @@ def test_curve_stats_give_each_seeds_best_its_epoch_the_last_and_the_first_epoch
     assert "| d | erm | h1 | train_acc (higher is better) | 2 | 0.95–1.00 | 3–4 | 0.95–1.00 | 4 | ≥ 0.99: 2 (1 of 2 seeds) |" in out
 
 
+def test_curve_stats_leave_out_epochs_whose_value_is_not_a_number(tmp_path):
+    from mixsuite.report.curve_stats import curve_stats
+
+    run_dir = tmp_path / "runs" / "erm-0"
+    run_dir.mkdir(parents=True)   # a diverged epoch logs NaN (json.dumps writes it), which must not count as best
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "val_nll": v}) + "\n"
+                                                   for e, v in [(1, float("nan")), (2, 2.0), (3, 1.5), (4, 1.7)]))
+    write_record(tmp_path / "results", {**rec("erm", 0, 0.5), "run_dir": str(run_dir)})
+    (row,) = curve_stats(load_records(tmp_path / "results"), ["val_nll"])
+    assert row["seeds"][0] == {"best": 1.5, "best_epoch": 3, "last": 1.7, "last_epoch": 4}
+
+
 def test_curve_stats_name_what_is_wrong_with_their_options(tmp_path, capsys):
     from mixsuite.cli import main
 

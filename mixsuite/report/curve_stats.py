@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from ..errors import UsageError
 from .curves import read_metrics
-from .records import group_key
+from .records import group_key, is_number
 from .task_traits import metric_mode
 
 
@@ -51,7 +51,7 @@ def curve_stats(records: list[dict], metrics: list[str], reach: dict[str, float]
     for metric in metrics:
         groups: dict[tuple, dict[int, dict]] = defaultdict(dict)
         for rec in records:
-            per_epoch = {e: r[metric] for e, r in logs[id(rec)].items() if isinstance(r.get(metric), (int, float))}
+            per_epoch = {e: r[metric] for e, r in logs[id(rec)].items() if is_number(r.get(metric))}   # not NaN
             if per_epoch:
                 mode, _ = metric_mode(rec["task"], metric)
                 groups[group_key(rec)][rec["seed"]] = seed_curve_stats(per_epoch, mode, reach.get(metric))
