@@ -32,6 +32,11 @@ def compare(args, out=None, err=None) -> int:
         raise UsageError("--paired-plot draws the paired differences: give --paired BASELINE with it")
     if getattr(args, "reach", None) and not getattr(args, "curve_stats", None):
         raise UsageError("--reach adds a column to the --curve-stats table: give --curve-stats METRIC[,METRIC...] with it")
+    curve_options = None
+    if getattr(args, "curve_stats", None):
+        from .curve_stats import parse_options
+
+        curve_options = parse_options(args.curve_stats, args.reach)
     for option in ("reference", "paired", "curve_stats"):
         if getattr(args, option, None) and args.format != "md":
             raise UserError(f"--{option.replace('_', '-')} adds a markdown table; use it with --format md (the default)")
@@ -53,8 +58,8 @@ def compare(args, out=None, err=None) -> int:
               end="", file=out)
     for metric, lines in paired:  # one table a metric
         print("\n" + format_paired(lines, args.paired, metric, args.digits), end="", file=out)
-    if getattr(args, "curve_stats", None):
-        print("\n" + _curve_stats_table(records, args), end="", file=out)
+    if curve_options:
+        print("\n" + _curve_stats_table(records, *curve_options, args.digits), end="", file=out)
     if getattr(args, "paired_plot", None):
         try:
             print(f"paired plot: {plot_paired(paired, args.paired, args.paired_plot)}", file=err)
@@ -79,17 +84,11 @@ def compare(args, out=None, err=None) -> int:
     return 0
 
 
-def _curve_stats_table(records: list[dict], args) -> str:
-    from .curve_stats import curve_stats, format_curve_stats, parse_reach
+def _curve_stats_table(records: list[dict], metrics: list[str], reach: dict[str, float], digits: int) -> str:
+    from .curve_stats import curve_stats, format_curve_stats
 
-    metrics = [m for m in args.curve_stats.split(",") if m]
-    reach = parse_reach(args.reach)
-    unlisted = [m for m in reach if m not in metrics]
-    if unlisted:
-        raise UsageError(f"--reach {', '.join(unlisted)}: add {'them' if len(unlisted) > 1 else 'it'} to "
-                         "--curve-stats too (the column belongs to that metric's line)")
     try:
-        return format_curve_stats(curve_stats(records, metrics, reach), args.digits)
+        return format_curve_stats(curve_stats(records, metrics, reach), digits)
     except ValueError as e:
         raise UserError(str(e)) from None
 

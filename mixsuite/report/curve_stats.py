@@ -11,9 +11,20 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..errors import UsageError
-from .curves import read_metrics
+from .curves import not_logged, read_metrics
 from .records import group_key, is_number
 from .task_traits import metric_mode
+
+
+def parse_options(curve_stats_arg: str, reach_items) -> tuple[list[str], dict[str, float]]:
+    """`--curve-stats` and `--reach` as (metrics, {metric: value}); a --reach metric must be one of the metrics."""
+    metrics = [m for m in curve_stats_arg.split(",") if m]
+    reach = parse_reach(reach_items)
+    unlisted = [m for m in reach if m not in metrics]
+    if unlisted:
+        raise UsageError(f"--reach {', '.join(unlisted)}: add {'them' if len(unlisted) > 1 else 'it'} to "
+                         "--curve-stats too (the column belongs to that metric's line)")
+    return metrics, reach
 
 
 def parse_reach(items) -> dict[str, float]:
@@ -49,19 +60,18 @@ def curve_stats(records: list[dict], metrics: list[str], reach: dict[str, float]
     logs = {id(rec): read_metrics(rec) for rec in records}
     rows = []
     for metric in metrics:
-        groups: dict[tuple, dict[int, dict]] = defaultdict(dict)
+        curves: dict[tuple, dict[int, dict[int, float]]] = defaultdict(dict)
         for rec in records:
             per_epoch = {e: r[metric] for e, r in logs[id(rec)].items() if is_number(r.get(metric))}   # not NaN
             if per_epoch:
-                mode, _ = metric_mode(rec["task"], metric)
-                groups[group_key(rec)][rec["seed"]] = seed_curve_stats(per_epoch, mode, reach.get(metric))
-        for key, seeds in sorted(groups.items()):
-            rows.append({"group": key, "metric": metric, "mode": metric_mode(key[0], metric)[0], "seeds": seeds,
-                         "target": reach.get(metric)})
+                curves[group_key(rec)][rec["seed"]] = per_epoch
+        for key, seeds in sorted(curves.items()):
+            mode, _ = metric_mode(key[0], metric)
+            rows.append({"group": key, "metric": metric, "mode": mode, "target": reach.get(metric),
+                         "seeds": {seed: seed_curve_stats(c, mode, reach.get(metric)) for seed, c in seeds.items()}})
     missing = [m for m in metrics if not any(r["metric"] == m for r in rows)]
     if missing:
-        raise ValueError(f"no run folder has {', '.join(map(repr, missing))} in its metrics.jsonl (are the runs' "
-                         "folders, or the files kept beside their records, still there?)")
+        raise not_logged(missing)
     return rows
 
 

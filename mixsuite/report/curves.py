@@ -20,6 +20,12 @@ def read_metrics(record: dict) -> dict[int, dict]:
     return {int(r["epoch"]): r for r in rows if "epoch" in r}
 
 
+def not_logged(metrics: list[str]) -> ValueError:
+    """The error for metrics that no run's metrics.jsonl holds."""
+    return ValueError(f"no run folder has {', '.join(map(repr, metrics))} in its metrics.jsonl (are the runs' "
+                      "folders, or the files kept beside their records, still there?)")
+
+
 def group_curves(records: list[dict], metric: str, logs: dict[int, dict] | None = None) -> list[dict]:
     """One curve per (task, dataset, method, config hash): epochs, mean, std over the seeds that logged them.
     `logs` (id(record) -> read_metrics(record)) lets several metrics share one read of each run's file."""
@@ -49,8 +55,7 @@ def plot_curves(records: list[dict], metrics: str, path: str | Path) -> Path:
     panels = [(m, group_curves(records, m, logs)) for m in names]
     missing = [m for m, curves in panels if not curves]
     if missing:
-        raise ValueError(f"no run folder has {', '.join(map(repr, missing))} in its metrics.jsonl (are the runs' "
-                         "folders still there?)")
+        raise not_logged(missing)
     fig, axes = panel_grid(len(panels), max_cols=2, panel_size=(6.4, 4))
     for ax, (metric, curves) in zip(axes, panels):
         for c in curves:
