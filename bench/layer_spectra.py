@@ -47,6 +47,7 @@ from mixsuite.config import config_hash, from_record, load_yaml  # noqa: E402
 from mixsuite.engine import Engine  # noqa: E402
 from mixsuite.mixing.hooks import resolve_layers  # noqa: E402
 from mixsuite.report.paired import paired_difference  # noqa: E402
+from mixsuite.report.stats import fmt_ci, fmt_p  # noqa: E402
 from mixsuite.report.spectra import numerical_rank  # noqa: E402
 from mixsuite.task import resolve  # noqa: E402
 
@@ -183,7 +184,7 @@ def main():
     paired = {}
     methods = sorted({r["method"] for r in rows} - {args.baseline})
     print(f"\nclass-mean effective rank, top-1 variance share and class spread, {args.split} images, "
-          f"{args.weights} weights, paired against {args.baseline} (mean ± SE, seeds above / equal / below)")
+          f"{args.weights} weights, paired against {args.baseline} (mean ± SE, 95 % CI, p, seeds above / equal / below)")
     for layer in args.layers:
         base = {r["seed"]: r["layers"][layer] for r in rows if r["method"] == args.baseline}
         for method in methods:
@@ -192,11 +193,13 @@ def main():
                 d = paired_difference({s: v[metric] for s, v in mine.items()}, {s: v[metric] for s, v in base.items()})
                 if d is None:
                     continue
-                paired[f"{layer}/{method}/{metric}"] = {k: d[k] for k in ("mean", "se", "above", "equal", "below")}
+                paired[f"{layer}/{method}/{metric}"] = {k: d[k] for k in ("mean", "se", "ci_low", "ci_high", "p",
+                                                                          "above", "equal", "below")}
                 base_mean = sum(v[metric] for v in base.values()) / len(base)
                 se = f"{d['se']:.3f}" if not math.isnan(d["se"]) else "-"
                 print(f"  {layer:9s} {method:9s} {metric:20s} {args.baseline} {base_mean:8.3f}  "
-                      f"{d['mean']:+8.3f} ± {se}  (n {len(d['seeds'])}, {d['above']} / {d['equal']} / {d['below']})")
+                      f"{d['mean']:+8.3f} ± {se}  95 % CI {fmt_ci(d, 3)}  p {fmt_p(d['p'])}  "
+                      f"(n {len(d['seeds'])}, {d['above']} / {d['equal']} / {d['below']})")
     if args.figure:
         for layer, by_method in spectra.items():
             path = plot_class_spectra({m: normalised_mean(s) for m, s in sorted(by_method.items())},

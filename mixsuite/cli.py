@@ -98,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("results_dirs", nargs="*", metavar="results_dir",
                    help="results folders, read together (default $MIXSUITE_RESULTS, else runs/results)")
     c.add_argument("--task", action="append", help="only these tasks (repeatable)")
-    c.add_argument("--metric", action="append", help="only these metrics, in this order (repeatable)")
+    c.add_argument("--metric", action="append",
+                   help="only these metrics, in this order (repeatable); `all` for every metric (default: the task's "
+                        "headline metrics)")
     c.add_argument("--method", action="append", help="only these methods (repeatable)")
     c.add_argument("--seeds", type=int, nargs="+", help="only the runs with these seeds (e.g. the seeds a search used)")
     c.add_argument("--where", action="append", metavar="KEY=VALUE",
@@ -125,11 +127,14 @@ def _parser() -> argparse.ArgumentParser:
                         "(repeatable; format in mixsuite/report/reference.py, e.g. tasks/graphmix/reference.yaml)")
     c.add_argument("--paired", metavar="BASELINE",
                    help="also each config against BASELINE (a method, or a config hash) on the seeds both ran: "
-                        "each --metric's (or the primary's) mean per-seed difference ± its standard error, "
-                        "and on how many seeds it is above / equal to / below the baseline (of several baseline "
-                        "configs, the nearest: most shared seeds, then fewest differing settings)")
+                        "each --metric's (or the primary's) mean per-seed difference ± its standard error, its 95 %% "
+                        "CI (Student's t, n - 1 df), p, n to decide, and on how many seeds it is above / equal to / "
+                        "below the baseline (of several baseline configs, the nearest: most shared seeds, then fewest "
+                        "differing settings)")
+    c.add_argument("--holm", action="store_true",
+                   help="with --paired: Holm-adjust the p-values of each paired table together (the caption says so)")
     c.add_argument("--paired-plot", metavar="FILE.png",
-                   help="with --paired: draw the per-seed differences (dots) and their mean ± 2 SE for every config, "
+                   help="with --paired: draw the per-seed differences (dots) and their mean with its 95 %% CI for every config, "
                         "one panel for each --metric, a line at zero")
     c.add_argument("--grid", nargs=2, metavar=("ROW_KEY", "COL_KEY"),
                    help="instead of the table: the first --metric's (or the primary's) mean ± std over seeds with "
@@ -139,6 +144,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="instead of the table: one table for every task (rows methods, columns task/dataset), the "
                         "primary metric and the paired difference against each task's baseline; a markdown page "
                         "with links to the results folder's pages (results/README.md is made with it)")
+    c.add_argument("--claims", metavar="FILE.yaml",
+                   help="instead of the table: the claims ledger, each declared claim's verdict from its primary "
+                        "comparison (format: docs/claims.md); with --across-tasks: the claims table of the front page "
+                        "(default there: claims.yaml in the first results folder)")
+    c.add_argument("--all", action="store_true",
+                   help="with --across-tasks: every config group, not only the headline protocols")
+    c.add_argument("--show-hash", action="store_true",
+                   help="with --across-tasks: the config hash beside each config group's name")
     return p
 
 

@@ -81,9 +81,11 @@ def test_across_tasks_pairs_each_method_with_its_tasks_baseline_in_its_direction
     assert "| method | image / cifar<br>test_err ↓ | nosuch / d<br>test_nll ↓ | [spirals](spirals.md) / spirals<br>" \
            "test_acc ↑ |" in out
     assert "| erm | 11.0000 ± 1.4142 (2); baseline | 0.5000 ± 0.0000 (1) | 0.9200 ± 0.0200 (3); baseline |" in out
-    assert "| input | 14.5000 ± 2.1213 (2); Δ +3.5000 ± 0.5000 (2) ▼ |  |  |" in out
-    assert "| manifold | 9.5000 ± 0.7071 (2); Δ -1.5000 ± 0.5000 (2) ▲ |  | 0.9600 ± 0.0100 (3); " \
-           "Δ +0.0400 ± 0.0058 (3) ▲ |" in out
+    # input: Δ 3.5 ± t(0.975, 1) = 12.706 SE of 0.5, t = 7 on 1 df, p 0.09; two seeds: no mark however large
+    assert "| input | 14.5000 ± 2.1213 (2); Δ +3.5000 [-2.8531, +9.8531], p 0.09 (2) |  |  |" in out
+    # spirals manifold: Δ .04, SE .01 / sqrt(3), ± 4.3027 SE; t = 6.93 on 2 df, p 0.02: three seeds, CI above zero
+    assert "| manifold | 9.5000 ± 0.7071 (2); Δ -1.5000 [-7.8531, +4.8531], p 0.20 (2) |  | 0.9600 ± 0.0100 (3); " \
+           "Δ +0.0400 [+0.0152, +0.0648], p 0.02 (3) ▲ |" in out
     assert "Baselines: image erm, spirals erm." in out
     assert "- nosuch: no baseline method declared (Task.baseline_method), or the task is not installed" in out
 

@@ -83,11 +83,12 @@ def test_compare_paired_against_a_baseline_on_shared_seeds(tmp_path, capsys):
               rec("mix", 1, 0.85), rec("mix", 2, 0.9), rec("mix", 3, 1.1), rec("mix", 4, 0.0)]:
         write_record(tmp_path / "a", r)
     assert main(["compare", str(tmp_path / "a"), "--paired", "erm"]) == 0
-    out = capsys.readouterr().out  # d = +0.05, 0, +0.1 on seeds 1-3 (seed 4 has no baseline): se = 0.05 / sqrt(3)
-    assert "| t | d | mix | h1 | erm h1 | 3 | +0.0500 ± 0.0289 | +1.7 | 2 / 1 / 0 |" in out
+    out = capsys.readouterr().out  # d = +0.05, 0, +0.1 on seeds 1-3 (seed 4 has no baseline): se = 0.05 / sqrt(3),
+    # CI ± t(0.975, 2) = 4.3027 SE, t = sqrt(3), p 0.23; 7 seeds: t(0.975, 6) / sqrt(7) = 0.925 < mean / sd = 1
+    assert "| t | d | mix | h1 | erm h1 | 3 | +0.0500 ± 0.0289 | [-0.0742, +0.1742] | 0.23 | 7 | 2 / 1 / 0 |" in out
     assert main(["compare", str(tmp_path / "a"), "--paired", "erm", "--metric", "epoch", "--metric", "test_acc"]) == 0
     tables = capsys.readouterr().out.split("### ")  # one paired table a metric, in the order asked
-    assert tables[-2].startswith("epoch: paired against erm") and "| +0.0000 ± 0.0000 |  | 0 / 3 / 0 |" in tables[-2]
+    assert tables[-2].startswith("epoch: paired against erm") and "| +0.0000 ± 0.0000 | [+0.0000, +0.0000] | 1.00 | — | 0 / 3 / 0 |" in tables[-2]
     assert tables[-1].startswith("test_acc: paired against erm") and "| +0.0500 ± 0.0289 |" in tables[-1]
     from mixsuite.report.paired import paired_difference
     line = paired_difference({1: 0.85, 2: 0.9, 3: 1.1, 4: 0.0}, {1: 0.8, 2: 0.9, 3: 1.0})   # the dots drawn

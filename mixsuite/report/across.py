@@ -2,20 +2,20 @@
 
 Columns are task / dataset, rows are methods (a method's configs on one dataset told apart by their config hash,
 with the legend under the table). A cell holds the task's primary metric, mean ± std (n), and the paired difference
-against the task's baseline method (`Task.baseline_method`) ± its SE on the seeds both ran, marked ▲ (better) or ▼
-(worse) when it is at least two SE in the metric's direction (`Task.primary_mode`). Records carry neither the
+against the task's baseline method (`Task.baseline_method`) with its 95 % CI on the seeds both ran, marked ▲ (better)
+or ▼ (worse) in the metric's direction (`Task.primary_mode`) by stats.mark (n ≥ 3, the CI excludes zero). Records carry neither the
 baseline nor the direction, so each task's class is imported by the record's task name (task_traits.py); old
 records need nothing new, and a task whose declaration changes re-reads every record the new way.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from .config_diff import config_differences, format_differences, group_configs
 from .paired import by_seed, nearest_baseline, paired_difference
 from .records import mean_std
+from .stats import fmt_ci, fmt_p, mark
 from .task_traits import baseline_method, metric_mode
 
 
@@ -59,10 +59,8 @@ def across_tasks(records: list[dict]) -> dict:
 
 
 def _mark(paired: dict, mode: str) -> str:
-    z = paired["z"]
-    if not math.isfinite(z) or abs(z) < 2:
-        return ""
-    return " ▲" if (z > 0) == (mode == "max") else " ▼"
+    symbol = mark(paired, mode)
+    return f" {symbol}" if symbol else ""
 
 
 def _cell(cell: dict | None, mode: str, digits: int) -> str:
@@ -73,9 +71,10 @@ def _cell(cell: dict | None, mode: str, digits: int) -> str:
         return text + "; baseline"
     paired = cell.get("paired")
     if paired:
-        se = f" ± {paired['se']:.{digits}f}" if math.isfinite(paired["se"]) else ""
+        ci = fmt_ci(paired, digits)
         against = f" vs {cell['against']}" if cell.get("against") else ""
-        text += f"; Δ {paired['mean']:+.{digits}f}{se} ({len(paired['seeds'])}{against}){_mark(paired, mode)}"
+        text += (f"; Δ {paired['mean']:+.{digits}f} {ci}, p {fmt_p(paired['p'])} ({paired['n']}{against})"
+                 f"{_mark(paired, mode)}")
     return text
 
 
@@ -93,8 +92,9 @@ def format_across(table: dict, digits: int = 4, pages: dict | None = None) -> st
                  for c in table["columns"]]
         out.append(f"| {row} | " + " | ".join(cells) + " |")
     out += ["", "Each cell: the task's primary metric, mean ± std (n seeds); Δ: the paired difference against the "
-            "task's baseline (marked `baseline`) ± its SE on the (n) seeds both ran; ▲ / ▼: better / worse by at "
-            "least 2 SE in the metric's direction (↑ higher is better, ↓ lower).", ""]
+            "task's baseline (marked `baseline`) with its 95 % CI (Student's t, n − 1 df) and p on the (n) seeds both "
+            "ran; ▲ / ▼: better / worse in the metric's direction (↑ higher is better, ↓ lower) where n ≥ 3 and the CI "
+            "excludes zero.", ""]
     baselines = ", ".join(f"{c['task']} {c['baseline']}" for c in _one_per_task(table["columns"]) if c["baseline"])
     sources = sorted({f"{c['task']} {c['metric']} ({c['mode_source']})" for c in table["columns"]})
     out += [f"Baselines: {baselines or 'none declared'}. Directions: {'; '.join(sources)}.", ""]

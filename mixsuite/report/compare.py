@@ -28,6 +28,8 @@ def compare(args, out=None, err=None) -> int:
             print(f"  {path}: {why}", file=err)
     if not records:
         raise UserError(nothing_found(args, roots))
+    if getattr(args, "holm", False) and not args.paired:
+        raise UsageError("--holm adjusts the p-values of the paired tables: give --paired BASELINE with it")
     if getattr(args, "paired_plot", None) and not args.paired:
         raise UsageError("--paired-plot draws the paired differences: give --paired BASELINE with it")
     if getattr(args, "reach", None) and not getattr(args, "curve_stats", None):
@@ -57,7 +59,8 @@ def compare(args, out=None, err=None) -> int:
         print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref, unmatched_entries(ref_rows, ref)),
               end="", file=out)
     for metric, lines in paired:  # one table a metric
-        print("\n" + format_paired(lines, args.paired, metric, args.digits), end="", file=out)
+        print("\n" + format_paired(lines, args.paired, metric, args.digits, getattr(args, "holm", False)), end="",
+              file=out)
     if curve_options:
         print("\n" + _curve_stats_table(records, *curve_options, args.digits), end="", file=out)
     if getattr(args, "paired_plot", None):

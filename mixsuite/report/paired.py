@@ -4,18 +4,18 @@ Runs with the same seed start from the same random draws (the initial weights, t
 per-seed difference of two configurations is less noisy than the difference of their means. For every group of
 runs (task, dataset, method, config) and the baseline group of the same task and dataset (of several, the nearest:
 `nearest_baseline`, e.g. each loss's own erm), the table gives the mean per-seed difference of one metric,
-its standard error stdev(d)/sqrt(n), the ratio of the two, and on how many seeds the group was above, equal to or
-below the baseline (above is better for accuracy, worse for a loss).
+its standard error, the 95 % CI from Student's t (n − 1 df), the two-sided p, n to decide, and on how many seeds
+the group was above, equal to or below the baseline (above is better for accuracy, worse for a loss); the
+statistics themselves are stats.py's. With `holm=True` the table's p-values are Holm-adjusted together.
 """
 from __future__ import annotations
 
-import math
-import statistics
 from collections import defaultdict
 
 from ..errors import UserError
 from .config_diff import ABSENT, canonical, group_configs
 from .records import is_number, group_key
+from .stats import fmt_ci, fmt_counts, fmt_n_to_decide, fmt_p, fmt_se, holm, paired
 
 
 def by_seed(records: list[dict], metric: str) -> dict[tuple, dict[int, float]]:
@@ -75,29 +75,27 @@ def paired_differences(records: list[dict], baseline: str, metric: str) -> list[
 
 
 def paired_difference(values: dict[int, float], base: dict[int, float]) -> dict | None:
-    """{seed: value} against the baseline's on the seeds both have: mean difference, its SE, Δ / SE, and the seeds
-    above / equal / below; None when they share no seed."""
-    seeds = sorted(set(values) & set(base))
-    if not seeds:
-        return None
-    d = [values[s] - base[s] for s in seeds]
-    mean = statistics.fmean(d)
-    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-    return {"seeds": seeds, "diffs": d, "mean": mean, "se": se, "z": mean / se if se > 0 else float("nan"),
-            "above": sum(x > 0 for x in d), "equal": sum(x == 0 for x in d), "below": sum(x < 0 for x in d)}
+    """{seed: value} against the baseline's on the seeds both have (stats.paired): mean difference, SE, 95 % CI,
+    p, and the seeds above / equal / below; None when they share no seed."""
+    return paired(values, base)
 
 
-def format_paired(lines: list[dict], baseline: str, metric: str, digits: int = 4) -> str:
+def format_paired(lines: list[dict], baseline: str, metric: str, digits: int = 4, holm_on: bool = False) -> str:
+    ps = holm([x["p"] for x in lines]) if holm_on else [x["p"] for x in lines]
+    p_head = "p (Holm)" if holm_on else "p"
     out = [f"### {metric}: paired against {baseline} (same seeds)\n",
-           "| task | dataset | method | config | baseline | n | Δ mean ± SE | Δ / SE | seeds above / equal / below |",
-           "|---|---|---|---|---|---|---|---|---|"]
-    for x in lines:
+           f"| task | dataset | method | config | baseline | n | Δ mean ± SE | 95 % CI | {p_head} | n to decide | "
+           "seeds above / equal / below |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for x, p in zip(lines, ps):
         task, dataset, method, chash = x["key"]
-        se = f" ± {x['se']:.{digits}f}" if math.isfinite(x["se"]) else ""
-        z = f"{x['z']:+.1f}" if math.isfinite(x["z"]) else ""
         out.append(f"| {task} | {dataset} | {method} | {chash} | {x['baseline'][2]} {x['baseline'][3]} | "
-                   f"{len(x['seeds'])} | {x['mean']:+.{digits}f}{se} | {z} | "
-                   f"{x['above']} / {x['equal']} / {x['below']} |")
+                   f"{x['n']} | {x['mean']:+.{digits}f}{fmt_se(x, digits)} | {fmt_ci(x, digits)} | {fmt_p(p)} | "
+                   f"{fmt_n_to_decide(x)} | {fmt_counts(x)} |")
     if not lines:
-        out.append(f"| (no run shares a seed with {baseline} on its task and dataset) | | | | | | | | |")
-    return "\n".join(out) + "\n"
+        out.append(f"| (no run shares a seed with {baseline} on its task and dataset) | | | | | | | | | | |")
+    caption = ("95 % CI: Student's t with n − 1 degrees of freedom; n to decide: the seeds the observed mean and sd "
+               "would need for the CI to exclude zero (at least 3)")
+    if holm_on:
+        caption += f"; p Holm-adjusted across the table's {sum(1 for q in ps if q == q)} comparisons"
+    return "\n".join(out) + f"\n\n{caption}.\n"

@@ -57,7 +57,7 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) ->
 
 def plot_paired(tables: list[tuple[str, list[dict]]], baseline: str, path: str | Path) -> Path:
     """The paired differences of `compare --paired`, one panel a metric: each config's per-seed differences against
-    its baseline (dots) and their mean ± 2 SE (black), a line at zero; `tables` is [(metric, paired lines)]."""
+    its baseline (dots) and their mean with its 95 % CI (black; Student's t, stats.py), a line at zero; `tables` is [(metric, paired lines)]."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,7 +71,7 @@ def plot_paired(tables: list[tuple[str, list[dict]]], baseline: str, path: str |
     for ax, (metric, lines) in zip(axes[0], tables):
         for i, x in enumerate(lines):
             ax.scatter(x["diffs"], [i + 0.15] * len(x["diffs"]), s=10, alpha=0.5, color="tab:blue")
-            err = 2 * x["se"] if math.isfinite(x["se"]) else 0.0   # no SE from one seed
+            err = x["ci_high"] - x["mean"] if math.isfinite(x["ci_high"]) else 0.0   # no CI from one seed
             ax.errorbar(x["mean"], i - 0.1, xerr=err, fmt="o", color="black", capsize=3, markersize=4)
         ax.axvline(0.0, color="tab:red", linewidth=0.8)
         task, dataset, *_ = lines[0]["key"]
@@ -79,7 +79,7 @@ def plot_paired(tables: list[tuple[str, list[dict]]], baseline: str, path: str |
         ax.set_yticks(range(len(lines)), labels, fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel(f"Δ {metric} (config − {baseline})", fontsize=8)
-        ax.set_title(f"{task} / {dataset}: per seed (dots), mean ± 2 SE", fontsize=8)
+        ax.set_title(f"{task} / {dataset}: per seed (dots), mean and 95 % CI", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     from ..analysis import save_figure
 
