@@ -17,6 +17,8 @@ def compare(args, out=None, err=None) -> int:
     """Everything `mixsuite compare` does, from its parsed arguments (see cli.py for their meaning)."""
     out, err = out or sys.stdout, err or sys.stderr
     roots = [results_dir(d) for d in args.results_dirs] or [results_dir()]
+    if getattr(args, "claims", None) and not getattr(args, "across_tasks", False):
+        return _claims_ledger(args, roots, out)
     skipped = []
     records = [r for root in roots
                for r in load_records(root, tasks=args.task, methods=args.method, seeds=args.seeds, skipped=skipped)]
@@ -84,6 +86,21 @@ def compare(args, out=None, err=None) -> int:
             print(f"spectra: {plot_group_spectra(records, args.spectra)}", file=err)
         except ValueError as e:
             raise UserError(str(e)) from None
+    return 0
+
+
+def _claims_ledger(args, roots: list, out) -> int:
+    """--claims FILE: the ledger in place of the table (filters and table options do not apply to it)."""
+    from .claims import ledger
+    from .claims_file import load_claims
+
+    for option in ("task", "method", "seeds", "where", "metric", "paired", "reference", "grid", "curves",
+                   "curve_stats", "spectra", "plot"):
+        if getattr(args, option, None):
+            raise UsageError(f"--{option.replace('_', '-')} does not apply to --claims: each claim declares its own "
+                             "comparison in the claims file")
+    claims = load_claims(args.claims)   # checked before any record is read
+    print(ledger(claims, roots, args.claims), end="", file=out)
     return 0
 
 
