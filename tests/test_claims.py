@@ -134,3 +134,30 @@ def test_a_bad_claims_file_exits_2_before_any_record_is_read(tmp_path, capsys):
     assert "`claims:` must be a list of claims" in capsys.readouterr().err
     assert main(["compare", str(tmp_path), "--claims", claims_file(tmp_path, LEDGER), "--metric", "acc"]) == 2
     assert "--metric does not apply to --claims" in capsys.readouterr().err
+
+
+def test_each_side_can_have_its_own_protocol_and_the_command_keeps_both(tmp_path, capsys):
+    """s2m2 ran with an epoch cap of 30, baseline++ with 60 (and a first attempt at 25): method_where /
+    baseline_where pick one config each; the command filters on either value and still pairs the right two."""
+    for seed in (1, 2, 3):
+        write_record(tmp_path / "r", rec("base", seed, {"err": 0.30 + seed / 100}, chash="b060", epochs=60))
+        write_record(tmp_path / "r", rec("new", seed, {"err": 0.25 + seed / 100}, chash="n030", epochs=30))
+    write_record(tmp_path / "r", rec("base", 1, {"err": 0.9}, chash="b025", epochs=25))
+    body = """
+    claims:
+      - id: 9
+        claim: new lowers the error
+        primary: {task: t, method_where: {epochs: 30}, baseline_where: {epochs: 60}, method: new, baseline: base,
+                  metric: err, expect: lower}
+      - id: 10
+        claim: pinned by hash
+        primary: {task: t, baseline_config: b025, method: new, baseline: base, metric: err, expect: lower}
+    """
+    assert main(["compare", str(tmp_path / "r"), "--claims", claims_file(tmp_path, body)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| 9 |"))
+    assert "**supported** | t: new (epochs 30) vs base (epochs 60), err 0.320 → 0.270 | 3 |" in row  # d = −.05 each
+    assert "--where epochs=30,60 --method base --method new --paired base --metric err" in row   # b025 filtered out
+    pinned = next(line for line in out.splitlines() if line.startswith("| 10 |"))
+    assert "**not measured** | no seed of new has a paired base run" not in pinned   # seed 1 is paired with b025
+    assert "| 1 |" in pinned and "--paired b025" in pinned     # --paired base would pick the nearest, b060

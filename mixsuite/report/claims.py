@@ -42,15 +42,18 @@ def _check_where_keys(records: list[dict], where: dict, label: str) -> None:
                             + (f"; close ones: {', '.join(close)}" if close else ""))
 
 
-def _one_config(records: list[dict], method: str, label: str, where: dict) -> list[dict]:
-    """The records of `method`; more than one config among them is an error naming each with its settings."""
-    mine = [r for r in records if r["method"] == method]
+def _one_config(records: list[dict], spec: dict, side: str, label: str) -> list[dict]:
+    """The records of one side (method or baseline) under its where (and config pin); more than one config among
+    them is an error naming each with its settings."""
+    method, where, pin = spec[side], spec["sides"][side], spec.get(f"{side}_config")
+    mine = [r for r in records if r["method"] == method and _matches(r, where)
+            and (pin is None or r["config_hash"].startswith(pin))]
     keys = sorted({group_key(r) for r in mine})
     if len(keys) > 1:
         differences = config_differences(mine)
         listed = "; ".join(f"{k[1]} {k[3]} ({describe_settings(differences.get(k, {}))})" for k in keys)
         raise UserError(f"{label}: {method} matches {len(keys)} configs with where {where or '{}'}: {listed}; add "
-                        "the settings that tell them apart to `where`")
+                        f"the settings that tell them apart to `where` (or `{side}_where`)")
     return mine
 
 
@@ -61,40 +64,60 @@ def compare_spec(spec: dict, records: list[dict], label: str, folder: str = "res
     if not task_records:
         tasks = sorted({r["task"] for r in records})
         raise UserError(f"{label}: no record of task {spec['task']!r}; the tasks there: {', '.join(tasks) or 'none'}")
-    _check_where_keys(task_records, spec["where"], label)
+    for side in ("method", "baseline"):
+        _check_where_keys(task_records, spec["sides"][side], label)
     there = sorted({k for r in task_records for k, v in r["metrics"].items() if is_number(v)})
     if spec["metric"] not in there:
         close = difflib.get_close_matches(spec["metric"], there, n=4, cutoff=0.5)
         raise UserError(f"{label}: metric {spec['metric']!r} is in no {spec['task']} record's metrics"
                         + (f"; close ones: {', '.join(close)}" if close else f"; they are: {', '.join(there)}"))
-    chosen = [r for r in task_records if _matches(r, spec["where"])]
-    method = _one_config(chosen, spec["method"], label, spec["where"])
-    base = _one_config(chosen, spec["baseline"], label, spec["where"])
+    method = _one_config(task_records, spec, "method", label)
+    base = _one_config(task_records, spec, "baseline", label)
     values = {r["seed"]: r["metrics"][spec["metric"]] for r in method if is_number(r["metrics"].get(spec["metric"]))}
     base_values = {r["seed"]: r["metrics"][spec["metric"]] for r in base if is_number(r["metrics"].get(spec["metric"]))}
     d = paired(values, base_values)
     seeds = d["seeds"] if d else []
+    base_config = base[0]["config_hash"] if base else None
     return {"spec": spec, "d": d, "seeds": seeds,
             "method_mean": _mean([values[s] for s in seeds]), "base_mean": _mean([base_values[s] for s in seeds]),
-            "method_config": method[0]["config_hash"] if method else None,
-            "base_config": base[0]["config_hash"] if base else None,
-            "command": command(spec, seeds, sorted(set(values) | set(base_values)), folder)}
+            "method_config": method[0]["config_hash"] if method else None, "base_config": base_config,
+            "command": command(spec, seeds, sorted(set(values) | set(base_values)), folder,
+                               _paired_name(spec, base_config, task_records))}
+
+
+def command_where(spec: dict) -> dict[str, list]:
+    """The --where filters of the command: the common `where`, and each key both sides set, at either value."""
+    out = {key: [value] for key, value in spec["where"].items()}
+    method_where, base_where = spec["sides"]["method"], spec["sides"]["baseline"]
+    for key in sorted(set(method_where) & set(base_where) - set(out)):
+        out[key] = [method_where[key]] + ([base_where[key]] if canonical(base_where[key]) != canonical(method_where[key])
+                                          else [])
+    return out
+
+
+def _paired_name(spec: dict, base_config: str | None, records: list[dict]) -> str:
+    """What `--paired` needs in the command: the baseline method, or its config hash where the command's filters
+    leave it several configs (a `baseline_where` or `baseline_config` the --where filters cannot say)."""
+    where = command_where(spec)
+    left = {r["config_hash"] for r in records if r["method"] == spec["baseline"]
+            and all(any(_matches(r, {k: v}) for v in values) for k, values in where.items())}
+    return spec["baseline"] if len(left) <= 1 or base_config is None else base_config
 
 
 def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def command(spec: dict, seeds: list, all_seeds: list, results: str = "results") -> str:
+def command(spec: dict, seeds: list, all_seeds: list, results: str = "results", paired_with: str = "") -> str:
     """`mixsuite compare` that prints the comparison's every figure: the means (table) and Δ, CI, p (paired)."""
-    folder = f"{results}/{spec['results']}" if spec.get("results") else results
-    parts = ["mixsuite", "compare", folder, "--task", spec["task"]]
-    for key, value in spec["where"].items():
-        parts += ["--where", f"{key}={_yaml_text(value)}"]
+    folders = [results if f in (".", "") else f"{results}/{f}" for f in spec.get("results") or ["."]]
+    parts = ["mixsuite", "compare", *folders, "--task", spec["task"]]
+    for key, values in command_where(spec).items():
+        parts += ["--where", f"{key}={','.join(_yaml_text(v) for v in values)}"]
     parts += ["--method", spec["baseline"], "--method", spec["method"]]
     if seeds and seeds != all_seeds:   # the means over the paired seeds only
         parts += ["--seeds", *map(str, seeds)]
-    parts += ["--paired", spec["baseline"], "--metric", spec["metric"]]
+    parts += ["--paired", paired_with or spec["baseline"], "--metric", spec["metric"]]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -125,14 +148,15 @@ def evaluate(claims: dict, roots: list[Path]) -> list[dict]:
     cache: dict[str, list[dict]] = {}
 
     def records_for(spec: dict) -> list[dict]:
-        folder = spec.get("results") or ""
-        if folder not in cache:
-            paths = [roots[0] / folder] if folder else roots
+        folders = tuple(spec.get("results") or ())
+        if folders not in cache:
+            paths = [roots[0] / f for f in folders] if folders else roots
             missing = [str(p) for p in paths if not p.is_dir()]
             if missing:
-                raise UserError(f"results {folder or roots[0]}: no such folder ({', '.join(missing)})")
-            cache[folder] = [r for p in paths for r in load_records(p)]
-        return cache[folder]
+                raise UserError(f"results {', '.join(folders)}: no such folder ({', '.join(missing)}) under "
+                                f"{roots[0]}")
+            cache[folders] = [r for p in paths for r in load_records(p)]
+        return cache[folders]
 
     out = []
     for claim in claims["claims"]:
@@ -153,7 +177,7 @@ def evaluate(claims: dict, roots: list[Path]) -> list[dict]:
 def headline(result: dict, claims: dict) -> str:
     """'test error 42.7 % → 39.6 %' (baseline → method, over the paired seeds)."""
     fmt = metric_format(claims, result["spec"]["metric"])
-    return (f"{fmt['label']} {units.value(result['base_mean'], fmt['unit'], fmt['scale'])} → "
+    return (f"{fmt.get('short') or fmt['label']} {units.value(result['base_mean'], fmt['unit'], fmt['scale'])} → "
             f"{units.value(result['method_mean'], fmt['unit'], fmt['scale'])}")
 
 
@@ -174,8 +198,16 @@ def _verdict_text(claim: dict) -> str:
 
 
 def _side(spec: dict, between: str = "−") -> str:
-    where = ", ".join(f"{k} {_yaml_text(v)}" for k, v in spec["where"].items())
-    return f"{spec['task']}{' · ' + where if where else ''}: {spec['method']} {between} {spec['baseline']}"
+    """'image · epochs 40: manifold (alpha 0.2) − erm'."""
+    def settings(where: dict) -> str:
+        return ", ".join(f"{k} {_yaml_text(v)}" for k, v in where.items())
+
+    def one(side: str) -> str:
+        own = {k: v for k, v in spec["sides"][side].items() if k not in spec["where"]}
+        return spec[side] + (f" ({settings(own)})" if own else "")
+
+    common = settings(spec["where"])
+    return f"{spec['task']}{' · ' + common if common else ''}: {one('method')} {between} {one('baseline')}"
 
 
 def ledger_rows(evaluated: list[dict], claims: dict, link: str = "") -> list[str]:

@@ -1,7 +1,8 @@
 """A claims file, read and checked before any record is: what each claim expects, fixed before looking.
 
 ```yaml
-metrics:                       # optional: how a metric reads (label, unit, scale applied to the recorded value)
+metrics:                       # optional: how a metric reads (label, short: for a column head, unit, scale
+                               # applied to the recorded value)
   best_test_err: {label: test error, unit: "%"}
 claims:
   - id: 4
@@ -16,12 +17,15 @@ claims:
     claim: virtually no extra computation
     not_measured: a benchmark, not a run record   # in place of a primary: the verdict is "not measured"
 tasks:                         # optional: the front page's table per task (across.py)
-  image: {baseline: erm, metrics: [best_test_err, best_test_nll], protocols: [{where: {epochs: 80}}]}
+  image: {baseline: erm, metrics: {best_test_err: lower, best_test_nll: lower}, protocols: [{where: {epochs: 80}}]}
 ```
 
 A comparison: `task`, `method`, `baseline`, `metric`, `expect` (higher | lower), optional `where` ({config key:
-value}, dotted keys for nested settings, `dataset` the record's dataset) and `results` (a folder under the results
-folder holding the records, e.g. search/spirals-grid; default the results folder itself). Every mistake is a
+value}, dotted keys for nested settings, `dataset` the record's dataset; `method_where` / `baseline_where` add keys
+for one side only, where the two ran different protocols), `method_config` / `baseline_config` (a config hash
+prefix: only where no setting tells the config apart, e.g. records that predate a setting) and `results` (a folder
+under the results folder holding the records, e.g. search/spirals-grid, or a list of them, '.' for the results
+folder itself; default the results folder). Every mistake is a
 ConfigError (exit 2) that names the claim and the key.
 """
 from __future__ import annotations
@@ -33,11 +37,12 @@ import yaml
 
 from ..errors import ConfigError
 
-COMPARISON_KEYS = {"task", "where", "method", "baseline", "metric", "expect", "results"}
+COMPARISON_KEYS = {"task", "where", "method", "baseline", "metric", "expect", "results", "method_where",
+                   "baseline_where", "method_config", "baseline_config"}
 REQUIRED = ("task", "method", "baseline", "metric", "expect")
 FIGURE_KEYS = {"figure", "source", "command"}
 CLAIM_KEYS = {"id", "claim", "primary", "secondary", "note", "not_measured"}
-METRIC_KEYS = {"label", "unit", "scale"}
+METRIC_KEYS = {"label", "short", "unit", "scale"}
 TASK_KEYS = {"baseline", "metrics", "protocols", "summary"}
 PROTOCOL_KEYS = {"where", "name", "results"}
 EXPECT = ("higher", "lower")
@@ -70,7 +75,18 @@ def check_comparison(spec, where: str) -> dict:
                           "expects of method − baseline)")
     if spec["method"] == spec["baseline"]:
         raise ConfigError(f"{where}: method and baseline are both {spec['method']!r}")
-    return {**spec, "where": dict(_mapping(spec.get("where") or {}, f"{where}.where"))}
+    results = spec.get("results") or []
+    results = [results] if isinstance(results, str) else results
+    if not isinstance(results, list) or not all(isinstance(r, str) for r in results):
+        raise ConfigError(f"{where}.results: a folder under the results folder, or a list of them ('.' for itself)")
+    common = dict(_mapping(spec.get("where") or {}, f"{where}.where"))
+    sides = {side: {**common, **_mapping(spec.get(f"{side}_where") or {}, f"{where}.{side}_where")}
+             for side in ("method", "baseline")}
+    for side in ("method", "baseline"):
+        pin = spec.get(f"{side}_config")
+        if pin is not None and (not isinstance(pin, str) or len(pin) < 4):
+            raise ConfigError(f"{where}.{side}_config: a config hash (at least its first 4 characters), got {pin!r}")
+    return {**spec, "where": common, "sides": sides, "results": results}
 
 
 def _secondary(item, where: str) -> dict:
@@ -113,21 +129,25 @@ def check_claims(data, source: str = "claims file") -> dict:
     for name, spec in _mapping(data.get("metrics") or {}, f"{source}: metrics").items():
         spec = _mapping(spec, f"{source}: metrics.{name}")
         _unknown(spec, METRIC_KEYS, f"{source}: metrics.{name}")
-        metrics[name] = {"label": spec.get("label", name), "unit": spec.get("unit", ""),
+        metrics[name] = {"label": spec.get("label", name), "short": spec.get("short", ""), "unit": spec.get("unit", ""),
                          "scale": float(spec.get("scale", 1.0))}
     tasks = {}
     for name, spec in _mapping(data.get("tasks") or {}, f"{source}: tasks").items():
         where = f"{source}: tasks.{name}"
         spec = _mapping(spec, where)
         _unknown(spec, TASK_KEYS, where)
-        if not spec.get("baseline") or not spec.get("metrics"):
-            raise ConfigError(f"{where}: needs baseline (a method) and metrics (a list of metric names)")
+        if not spec.get("baseline") or not isinstance(spec.get("metrics"), dict) or not spec["metrics"]:
+            raise ConfigError(f"{where}: needs baseline (a method) and metrics ({{metric: higher | lower}}, the "
+                              "better direction of each headline metric)")
+        for metric, better in spec["metrics"].items():
+            if better not in EXPECT:
+                raise ConfigError(f"{where}.metrics.{metric}: {better!r}; give higher or lower (which is better)")
         protocols = []
         for j, p in enumerate(spec.get("protocols") or [{}]):
             p = _mapping(p, f"{where}.protocols[{j}]")
             _unknown(p, PROTOCOL_KEYS, f"{where}.protocols[{j}]")
             protocols.append({**p, "where": dict(p.get("where") or {})})
-        tasks[name] = {"baseline": spec["baseline"], "metrics": list(spec["metrics"]), "protocols": protocols,
+        tasks[name] = {"baseline": spec["baseline"], "metrics": dict(spec["metrics"]), "protocols": protocols,
                        "summary": str(spec.get("summary") or "").strip()}
     return {"claims": out, "metrics": metrics, "tasks": tasks}
 
@@ -145,4 +165,4 @@ def load_claims(path: str | Path) -> dict:
 
 
 def metric_format(claims: dict, metric: str) -> dict:
-    return claims["metrics"].get(metric, {"label": metric, "unit": "", "scale": 1.0})
+    return claims["metrics"].get(metric, {"label": metric, "short": "", "unit": "", "scale": 1.0})
