@@ -141,9 +141,10 @@ def _parser() -> argparse.ArgumentParser:
                         "rows and columns the values of two config keys (dotted for nested ones), per task, dataset "
                         "and method, the best cell in bold; with --plot a heatmap")
     c.add_argument("--across-tasks", action="store_true",
-                   help="instead of the table: one table for every task (rows methods, columns task/dataset), the "
-                        "primary metric and the paired difference against each task's baseline; a markdown page "
-                        "with links to the results folder's pages (results/README.md is made with it)")
+                   help="instead of the table: the results' front page (results/README.md is made with it): the claims "
+                        "table and, per task, its headline protocols (methods × headline metrics, Δ against the "
+                        "baseline with its 95 %% CI), from the `tasks:` of RESULTS/claims.yaml (or --claims); without "
+                        "one, one table for every task with its primary metric")
     c.add_argument("--claims", metavar="FILE.yaml",
                    help="instead of the table: the claims ledger, each declared claim's verdict from its primary "
                         "comparison (format: docs/claims.md); with --across-tasks: the claims table of the front page "

@@ -44,6 +44,9 @@ def compare(args, out=None, err=None) -> int:
     for option in ("reference", "paired", "curve_stats"):
         if getattr(args, option, None) and args.format != "md":
             raise UserError(f"--{option.replace('_', '-')} adds a markdown table; use it with --format md (the default)")
+    every_metric = args.metric == ["all"]
+    if every_metric:
+        args.metric = None
     check_metrics(records, args.metric)
     if getattr(args, "grid", None) or getattr(args, "across_tasks", False):
         return _special_views(args, records, roots, out, err)
@@ -55,7 +58,9 @@ def compare(args, out=None, err=None) -> int:
     if args.format == "md":  # the CSV has no room for a legend
         differences = config_differences(records)
         legends = {task: format_differences(differences, task) for task in {r["task"] for r in rows}}
-    print(format_table(rows, args.format, args.metric, args.digits, legends), end="", file=out)
+    headline = {} if every_metric or args.metric else declared_headlines(roots)
+    print(format_table(rows, args.format, args.metric, args.digits, legends, headline, every_metric), end="",
+          file=out)
     for ref in refs:
         ref_rows = rows if not args.metric or ref["metric"] in args.metric else summarize(records, [ref["metric"]])
         print("\n" + format_reference(compare_to_reference(ref_rows, ref), ref, unmatched_entries(ref_rows, ref)),
@@ -135,6 +140,16 @@ def nothing_found(args, roots) -> str:
             + (f"the records there are of: {found}" if found else "there are none at all"))
 
 
+def declared_headlines(roots: list) -> dict[str, list[str]]:
+    """{task: its headline metrics} from the `tasks:` of the first results folder's claims.yaml, if it has one."""
+    path = roots[0] / "claims.yaml"
+    if not path.is_file():
+        return {}
+    from .claims_file import load_claims
+
+    return {task: list(spec["metrics"]) for task, spec in load_claims(path)["tasks"].items()}
+
+
 def check_metrics(records: list[dict], wanted) -> None:
     """Every --metric must be a number in at least one record read; else name the ones there are."""
     there = sorted({k for r in records for k, v in r["metrics"].items() if is_number(v)})
@@ -157,6 +172,18 @@ def _special_views(args, records: list[dict], roots: list, out, err) -> int:
     if args.across_tasks:
         if args.plot:
             raise UsageError("--across-tasks draws no figure; leave out --plot")
+        claims_path = getattr(args, "claims", None) or (str(roots[0] / "claims.yaml")
+                                                         if (roots[0] / "claims.yaml").is_file() else None)
+        if claims_path:
+            from .claims_file import load_claims
+
+            claims = load_claims(claims_path)
+            if claims["tasks"]:
+                from .front_page import front_page as claims_front_page
+
+                print(claims_front_page(claims, records, roots, claims_path, getattr(args, "all", False),
+                                        getattr(args, "show_hash", False)), end="", file=out)
+                return 0
         from .across import front_page
 
         print(front_page(records, roots, args.digits), end="", file=out)

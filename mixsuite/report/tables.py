@@ -29,11 +29,14 @@ def _cell(stat, digits: int) -> str:
     if stat is None:
         return ""
     mean, std, n = stat
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f} ± " + (f"{std:.{digits}f}" if n > 1 else "—")   # no spread from one seed
 
 
-def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 4, legends=None) -> str:
-    """A markdown or CSV table; markdown gets one table per task, each followed by `legends[task]` (lines)."""
+def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 4, legends=None, headline=None,
+                 every_metric: bool = False) -> str:
+    """A markdown or CSV table; markdown gets one table per task, each followed by `legends[task]` (lines).
+    Without `metrics` a markdown table shows the task's headline metrics (`headline[task]`, else `headline_metrics`),
+    or with `every_metric` all of them."""
     if fmt not in ("md", "csv"):
         raise ValueError(f"format must be md or csv, got {fmt!r}")
     if fmt == "csv":
@@ -50,7 +53,9 @@ def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 
     out = []
     for task in sorted({r["task"] for r in rows}):
         trows = [r for r in rows if r["task"] == task]
-        names = metrics or _default_metrics(trows)
+        names = metrics or (_default_metrics(trows, skip=()) if every_metric else
+                            [m for m in (headline or {}).get(task, []) if any(m in r["stats"] for r in trows)]
+                            or headline_metrics(trows))
         out.append(f"### {task}\n")
         out.append("| dataset | method | config | n | " + " | ".join(names) + " |")
         out.append("|---|---|---|---|" + "---|" * len(names))
@@ -62,13 +67,20 @@ def format_table(rows: list[dict], fmt: str = "md", metrics=None, digits: int = 
     return "\n".join(out)
 
 
-def _default_metrics(rows: list[dict]) -> list[str]:
-    """The primary metric first, then the rest, leaving out bookkeeping numbers."""
+def _default_metrics(rows: list[dict], skip=("epoch", "time", "wall")) -> list[str]:
+    """The primary metric first, then the rest, leaving out bookkeeping numbers (those named in `skip`)."""
     names = sorted({m for r in rows for m in r["stats"]})
-    skip = ("epoch", "time", "wall")
     names = [m for m in names if not any(s in m for s in skip)]
     primary = [r["primary_metric"] for r in rows if r["primary_metric"] in names][:1]
     return primary + [m for m in names if m not in primary]
+
+
+def headline_metrics(rows: list[dict]) -> list[str]:
+    """The primary metric, then the test metrics read at the epoch chosen on validation (best_test_*), leaving
+    out the spectra (`--metric all` shows every metric)."""
+    names = sorted({m for r in rows for m in r["stats"]})
+    primary = [r["primary_metric"] for r in rows if r["primary_metric"] in names][:1]
+    return primary + [m for m in names if m.startswith("best_test_") and "sv_" not in m and m not in primary]
 
 
 def row_labels(rows: list[dict]) -> list[str]:

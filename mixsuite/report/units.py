@@ -20,6 +20,7 @@ def sig(x: float, digits: int = 3) -> str:
         return f"{x:,.0f}"
     if abs(x) < 1e-4:
         return f"{x:.{digits - 1}e}"
+    x = float(f"{x:.{digits}g}")   # 9.9996 -> 10.0, so its digits are counted after rounding
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
     return f"{x:.{decimals}f}"
 
@@ -38,15 +39,17 @@ def _decimals(d: dict, scale: float) -> int:
     half = (d["ci_high"] - d["mean"]) * scale if math.isfinite(d["ci_high"]) else float("nan")
     if math.isfinite(half) and half > 0:
         return max(0, 1 - math.floor(math.log10(half)))
-    reference = abs(d["mean"] * scale)
-    return max(0, 2 - math.floor(math.log10(reference))) if reference > 0 else 3
+    return 3   # a CI of zero width: every difference the same
 
 
 def delta(d: dict, unit: str = "", scale: float = 1.0) -> str:
     """'+2.07 pt', the paired mean difference."""
-    k = _decimals(d, scale)
     u = delta_unit(unit)
-    return f"{d['mean'] * scale:+.{k}f}" + (f" {u}" if u else "")
+    if math.isfinite(d["ci_high"]):
+        text = f"{d['mean'] * scale:+.{_decimals(d, scale)}f}"
+    else:   # one seed: no CI to set the precision
+        text = ("-" if d["mean"] < 0 else "+") + sig(abs(d["mean"] * scale))
+    return text + (f" {u}" if u else "")
 
 
 def ci(d: dict, unit: str = "", scale: float = 1.0) -> str:
