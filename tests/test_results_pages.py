@@ -1,0 +1,49 @@
+"""The committed pages cannot go stale: results/claims.md and results/README.md are what `mixsuite compare` makes
+from the committed records and results/claims.yaml, byte for byte, and every ledger row's command prints the
+row's figures."""
+import shlex
+from pathlib import Path
+
+import pytest
+
+from mixsuite.cli import main
+from mixsuite.report.claims import evaluate
+from mixsuite.report.claims_file import load_claims
+from mixsuite.report.stats import fmt_ci, fmt_p
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("page,argv", [
+    ("claims.md", ["compare", "results", "--claims", "results/claims.yaml"]),
+    ("README.md", ["compare", "results", "--across-tasks"]),
+])
+def test_the_committed_page_is_what_compare_prints(page, argv, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    committed = (ROOT / "results" / page).read_text()
+    assert printed == committed, (f"results/{page} is stale: regenerate it with "
+                                  f"`mixsuite {' '.join(argv)} > results/{page}`")
+
+
+def test_every_ledger_rows_command_prints_its_figures(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    for claim in evaluate(load_claims("results/claims.yaml"), [Path("results")]):
+        result = claim["result"]
+        if result is None:
+            continue
+        argv = shlex.split(result["command"])
+        assert argv[:2] == ["mixsuite", "compare"]
+        assert main(argv[1:]) == 0, result["command"]
+        out = capsys.readouterr().out
+        d, spec = result["d"], result["spec"]
+        paired_rows = [ln for ln in out.splitlines() if f"| {spec['method']} | {result['method_config']} |" in ln
+                       and f"| {spec['baseline']} {result['base_config']} |" in ln]
+        assert len(paired_rows) == 1, (claim["id"], result["command"])
+        assert f"| {d['n']} | {d['mean']:+.4f}" in paired_rows[0] and f"| {fmt_ci(d, 4)} | {fmt_p(d['p'])} |" in \
+            paired_rows[0], (claim["id"], paired_rows[0])
+        for side, mean in ((spec["method"], result["method_mean"]), (spec["baseline"], result["base_mean"])):
+            config = result["method_config"] if side == spec["method"] else result["base_config"]
+            rows = [ln for ln in out.splitlines() if f"| {side} | {config} | {d['n']} |" in ln]
+            assert rows and f"| {mean:.4f} ±" in rows[0], (claim["id"], side, rows)
