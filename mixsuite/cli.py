@@ -153,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --across-tasks: every config group, not only the headline protocols")
     c.add_argument("--show-hash", action="store_true",
                    help="with --across-tasks: the config hash beside each config group's name")
+    c.add_argument("--summaries", action="store_true",
+                   help="with --across-tasks: also write a short generated summary at the top of each task page "
+                        "(RESULTS/<task>.md, between markers; the rest of the page is left as it is)")
     return p
 
 

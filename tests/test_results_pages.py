@@ -47,3 +47,26 @@ def test_every_ledger_rows_command_prints_its_figures(capsys, monkeypatch):
             config = result["method_config"] if side == spec["method"] else result["base_config"]
             rows = [ln for ln in out.splitlines() if f"| {side} | {config} | {d['n']} |" in ln]
             assert rows and f"| {mean:.4f} ±" in rows[0], (claim["id"], side, rows)
+
+
+def test_each_task_pages_summary_is_what_compare_writes(monkeypatch):
+    from mixsuite.report.records import load_records
+    from mixsuite.report.summaries import BEGIN, summary, with_summary
+
+    monkeypatch.chdir(ROOT)
+    claims = load_claims("results/claims.yaml")
+    records = load_records("results")
+    evaluated = evaluate(claims, [Path("results")])
+    for task in claims["tasks"]:
+        text = (ROOT / "results" / f"{task}.md").read_text()
+        assert BEGIN in text, f"results/{task}.md has no summary"
+        assert with_summary(text, summary(task, claims, evaluated, records)) == text, (
+            f"results/{task}.md's summary is stale: `mixsuite compare results --across-tasks --summaries`")
+
+
+def test_a_summary_goes_under_the_title_and_replaces_itself():
+    from mixsuite.report.summaries import BEGIN, END, with_summary
+
+    page = with_summary("# Title\n\nBody.\n", [BEGIN, "one", END])
+    assert page == f"# Title\n\n{BEGIN}\none\n{END}\n\nBody.\n"
+    assert with_summary(page, [BEGIN, "two", END]) == f"# Title\n\n{BEGIN}\ntwo\n{END}\n\nBody.\n"

@@ -183,7 +183,15 @@ def _special_views(args, records: list[dict], roots: list, out, err) -> int:
 
                 print(claims_front_page(claims, records, roots, claims_path, getattr(args, "all", False),
                                         getattr(args, "show_hash", False)), end="", file=out)
+                if getattr(args, "summaries", False):
+                    from .summaries import write_summaries
+
+                    for page in write_summaries(claims, records, roots):
+                        print(f"summary: {page}", file=err)
                 return 0
+        if getattr(args, "summaries", False):
+            raise UsageError("--summaries writes each task page's summary from the claims file's `tasks:`; give "
+                             "--claims FILE (or put claims.yaml in the results folder)")
         from .across import front_page
 
         print(front_page(records, roots, args.digits), end="", file=out)
