@@ -206,6 +206,8 @@ def _side(spec: dict, between: str = "−") -> str:
         own = {k: v for k, v in spec["sides"][side].items() if k not in spec["where"]}
         return spec[side] + (f" ({settings(own)})" if own else "")
 
+    if spec.get("protocol"):
+        return f"{spec['task']} · {spec['protocol']}: {spec['method']} {between} {spec['baseline']}"
     common = settings(spec["where"])
     return f"{spec['task']}{' · ' + common if common else ''}: {one('method')} {between} {one('baseline')}"
 

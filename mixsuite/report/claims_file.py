@@ -25,7 +25,8 @@ value}, dotted keys for nested settings, `dataset` the record's dataset; `method
 for one side only, where the two ran different protocols), `method_config` / `baseline_config` (a config hash
 prefix: only where no setting tells the config apart, e.g. records that predate a setting) and `results` (a folder
 under the results folder holding the records, e.g. search/spirals-grid, or a list of them, '.' for the results
-folder itself; default the results folder). Every mistake is a
+folder itself; default the results folder), `protocol` (the protocol in words for the page, in place of the where
+settings, e.g. "Lake's protocol"). Every mistake is a
 ConfigError (exit 2) that names the claim and the key.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ import yaml
 from ..errors import ConfigError
 
 COMPARISON_KEYS = {"task", "where", "method", "baseline", "metric", "expect", "results", "method_where",
-                   "baseline_where", "method_config", "baseline_config"}
+                   "baseline_where", "method_config", "baseline_config", "protocol"}
 REQUIRED = ("task", "method", "baseline", "metric", "expect")
 FIGURE_KEYS = {"figure", "source", "command"}
 CLAIM_KEYS = {"id", "claim", "primary", "secondary", "note", "not_measured"}
