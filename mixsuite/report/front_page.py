@@ -147,7 +147,8 @@ def front_page(claims: dict, records: list[dict], roots: list[Path], claims_path
            "## The claims", "", RULE, ""]
     out += ledger_rows(evaluate(claims, roots), claims, link="claims.md") + [""]
     out += ["## Each task's headline protocol", "",
-            "Rows: methods; columns: the task's headline metrics, chosen on validation (mean over seeds), n seeds, "
+            "Rows: methods; columns: the task's headline metrics, read at the epoch chosen on validation where the task "
+            "has a validation set (mean over seeds), n seeds, "
             "and each method's paired difference from the task's baseline (same seeds) with its 95 % CI; ▲ / ▼: "
             "better / worse where n ≥ 3 and the CI excludes zero. pt: percentage points. Of several configs of one "
             "method the one with the most seeds is shown" + ("" if show_all else " (all of them: `--all`)") + ".", ""]
