@@ -24,7 +24,7 @@ from .stats import decided, fmt_n_to_decide, fmt_p, paired
 VERDICTS = ("supported", "contradicted", "inconclusive", "not measured")
 
 
-def _matches(record: dict, where: dict) -> bool:
+def matches(record: dict, where: dict) -> bool:
     config = flatten(record.get("config") or {})
     for key, want in where.items():
         have = record["dataset"] if key == "dataset" else config.get(key, ABSENT)
@@ -46,7 +46,7 @@ def _one_config(records: list[dict], spec: dict, side: str, label: str) -> list[
     """The records of one side (method or baseline) under its where (and config pin); more than one config among
     them is an error naming each with its settings."""
     method, where, pin = spec[side], spec["sides"][side], spec.get(f"{side}_config")
-    mine = [r for r in records if r["method"] == method and _matches(r, where)
+    mine = [r for r in records if r["method"] == method and matches(r, where)
             and (pin is None or r["config_hash"].startswith(pin))]
     keys = sorted({group_key(r) for r in mine})
     if len(keys) > 1:
@@ -100,7 +100,7 @@ def _paired_name(spec: dict, base_config: str | None, records: list[dict]) -> st
     leave it several configs (a `baseline_where` or `baseline_config` the --where filters cannot say)."""
     where = command_where(spec)
     left = {r["config_hash"] for r in records if r["method"] == spec["baseline"]
-            and all(any(_matches(r, {k: v}) for v in values) for k, values in where.items())}
+            and all(any(matches(r, {k: v}) for v in values) for k, values in where.items())}
     return spec["baseline"] if len(left) <= 1 or base_config is None else base_config
 
 
@@ -113,7 +113,7 @@ def command(spec: dict, seeds: list, all_seeds: list, results: str = "results", 
     folders = [results if f in (".", "") else f"{results}/{f}" for f in spec.get("results") or ["."]]
     parts = ["mixsuite", "compare", *folders, "--task", spec["task"]]
     for key, values in command_where(spec).items():
-        parts += ["--where", f"{key}={','.join(_yaml_text(v) for v in values)}"]
+        parts += ["--where", f"{key}={','.join(yaml_text(v) for v in values)}"]
     parts += ["--method", spec["baseline"], "--method", spec["method"]]
     if seeds and seeds != all_seeds:   # the means over the paired seeds only
         parts += ["--seeds", *map(str, seeds)]
@@ -121,13 +121,13 @@ def command(spec: dict, seeds: list, all_seeds: list, results: str = "results", 
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _yaml_text(value) -> str:
+def yaml_text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
     if isinstance(value, list):
-        return "[" + ",".join(_yaml_text(v) for v in value) + "]"
+        return "[" + ",".join(yaml_text(v) for v in value) + "]"
     return str(value)
 
 
@@ -200,7 +200,7 @@ def _verdict_text(claim: dict) -> str:
 def _side(spec: dict, between: str = "−") -> str:
     """'image · epochs 40: manifold (alpha 0.2) − erm'."""
     def settings(where: dict) -> str:
-        return ", ".join(f"{k} {_yaml_text(v)}" for k, v in where.items())
+        return ", ".join(f"{k} {yaml_text(v)}" for k, v in where.items())
 
     def one(side: str) -> str:
         own = {k: v for k, v in spec["sides"][side].items() if k not in spec["where"]}

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from . import units
-from .claims import _matches, _yaml_text, evaluate, ledger_rows, RULE
+from .claims import matches, yaml_text, evaluate, ledger_rows, RULE
 from .claims_file import metric_format
 from .config_diff import canonical, config_differences, describe as describe_settings, flatten
 from .records import group_key, is_number, load_records
@@ -56,7 +56,7 @@ def protocol_name(task: str, config: dict) -> str:
     if best is None:
         return "the task's defaults"
     _, stem, changed = best
-    return " · ".join([stem] + [f"{k} {_yaml_text(flat[k])}" for k in changed])
+    return " · ".join([stem] + [f"{k} {yaml_text(flat[k])}" for k in changed])
 
 
 def _choose(groups: dict, show_all: bool) -> list[tuple]:
@@ -73,7 +73,7 @@ def _choose(groups: dict, show_all: bool) -> list[tuple]:
 
 def protocol_table(task: str, spec: dict, protocol: dict, records: list[dict], claims: dict, show_all: bool,
                    show_hash: bool, appendix: list) -> list[str]:
-    recs = [r for r in records if r["task"] == task and _matches(r, protocol["where"])]
+    recs = [r for r in records if r["task"] == task and matches(r, protocol["where"])]
     if not recs:
         return [f"(no record matches {protocol['where']})", ""]
     groups = defaultdict(list)
@@ -84,7 +84,7 @@ def protocol_table(task: str, spec: dict, protocol: dict, records: list[dict], c
     base = max(base_keys, key=lambda k: len(groups[k])) if base_keys else None
     differences = config_differences([r for k in keys for r in groups[k]])
     name = protocol.get("name") or protocol_name(task, (groups[base] if base else recs)[0]["config"]) \
-        or ", ".join(f"{k} {_yaml_text(v)}" for k, v in protocol["where"].items())
+        or ", ".join(f"{k} {yaml_text(v)}" for k, v in protocol["where"].items())
     metrics = spec["metrics"]
     formats = {m: metric_format(claims, m) for m in metrics}
     short = {m: formats[m].get("short") or formats[m]["label"] for m in metrics}
