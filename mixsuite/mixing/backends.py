@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..registry import Registry
-from .hooks import INPUT, apply_plan, resolve_layers
+from .hooks import INPUT, apply_plan, register_hooks, resolve_layers
 from .plan import MixPlan, identity_plan
 from .sampling import sample_lambda, sample_permutation
 
@@ -49,6 +49,8 @@ class Mixer:
         self.generator = generator if generator is not None else generator_from_global_rng()
         self.output_index = output_index
         self.modules = resolve_layers(model, self.layers) if model is not None else {}
+        if model is not None:
+            register_hooks(model, self.modules)   # all of S now: a model compiled after this sees every hook
 
     def _choose_layer(self) -> str:
         i = int(torch.randint(len(self.layers), (1,), generator=self.generator, device=self.generator.device))

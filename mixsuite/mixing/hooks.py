@@ -6,10 +6,13 @@ during backward. Two things follow, both handled here:
 - timm's `checkpoint_seq(..., flatten=True)` calls the blocks of a stage one by one, never the stage itself, so a
   hook on `layer2` (an nn.Sequential) would never fire; its last block's output is the stage's output, so the
   last block is hooked too and mixes when it runs outside the stage;
-- the recomputation happens after the `with mixer.step()` block, usually: a step's hooks stay on the model until
-  its next plan and, while autograd runs a backward, mix the recomputed forward with the same plan (same
-  lambda, same pairs), so the gradients equal those of the run without checkpointing. Outside a backward they
-  let every forward pass untouched.
+- the recomputation happens after the `with mixer.step()` block, usually: a step stays the model's current one
+  until its next plan and, while autograd runs a backward, its hooks mix the recomputed forward with the same plan
+  (same lambda, same pairs), so the gradients equal those of the run without checkpointing. Outside a backward
+  they let every forward pass untouched.
+
+The hooks are registered once per module and kept (`_Router`): a step only changes what they read, so
+torch.compile, which guards on a module's hooks, keeps its compiled code from step to step.
 """
 from __future__ import annotations
 
@@ -91,28 +94,60 @@ def _in_backward() -> bool:
     return torch._C._current_graph_task_id() != -1
 
 
-class _Hooks:
-    """The hooks of one applied plan. `live` inside the `with` block; afterwards they mix only recomputations."""
+class _Router:
+    """The mixing hooks of one model, registered once per hooked module and then kept: each reads the current
+    step's plan from here. A step changes this object's fields, never the model's hooks, so a model compiled with
+    torch.compile sees the same hooks every step and recompiles only for a layer of S it has not seen yet (the
+    target module is the one value its guards depend on; lambda and the pairing are tensors).
 
-    def __init__(self, model: nn.Module, plan: MixPlan, module: nn.Module, output_index):
-        # a weak reference: these hooks are the value of a WeakKeyDictionary keyed by the model
-        self.model, self.plan, self.output_index = weakref.ref(model), plan, output_index
+    During a step (`live`) the first forward through the target module is mixed; after it the step lingers
+    until the model's next plan and mixes only forwards run inside a backward (gradient checkpointing)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = weakref.ref(model)   # the router is reachable from the model's hooks: no cycle through it
+        self.hooked: dict[int, list] = {}   # id(module) -> its hook handles
+        self.plan: MixPlan | None = None
+        self.points: tuple[nn.Module, ...] = ()
+        self.output_index = None
+        self.live, self.fired, self.depth, self.other_forwards = False, 0, 0, 0
+
+    def hook(self, module: nn.Module, is_input: bool) -> tuple[nn.Module, ...]:
+        """Register the hooks of `module` once (the input's pre-hook on the model itself); its output points."""
+        points = (module,) if is_input else tuple(output_points(module))
+        for point in points:
+            key = (id(point), is_input)
+            if key in self.hooked:
+                continue
+            if is_input:
+                self.hooked[key] = [point.register_forward_pre_hook(self._pre_hook_input, with_kwargs=True)]
+            else:
+                self.hooked[key] = [point.register_forward_pre_hook(self._enter),
+                                    point.register_forward_hook(self._leave, always_call=True)]
+        return points
+
+    def start(self, plan: MixPlan, points: tuple[nn.Module, ...], output_index) -> None:
+        plan.prepare()
+        self.plan, self.points, self.output_index = plan, points, output_index
         self.live, self.fired, self.depth, self.other_forwards = True, 0, 0, 0
-        self.handles = []
-        if plan.layer == INPUT:
-            self.handles.append(module.register_forward_pre_hook(self._pre_hook_input, with_kwargs=True))
-        else:
-            for point in output_points(module):
-                self.handles.append(point.register_forward_pre_hook(self._enter))
-                self.handles.append(point.register_forward_hook(self._leave, always_call=True))
+
+    def clear(self) -> None:
+        self.plan, self.points, self.live = None, (), False
 
     def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles = []
+        for handles in self.hooked.values():
+            for handle in handles:
+                handle.remove()
+        self.hooked = {}
+        self.clear()
+
+    def _targets(self, mod: nn.Module, is_input: bool) -> bool:
+        plan = self.plan
+        if plan is None or (plan.layer == INPUT) != is_input:
+            return False
+        return any(mod is point for point in self.points)
 
     def _should_mix(self) -> bool:
-        if _in_backward():
+        if not torch.compiler.is_compiling() and _in_backward():
             if not self.live and self.other_forwards:
                 raise RuntimeError(
                     f"gradient checkpointing recomputes mixing layer {self.plan.layer!r}, and the model ran "
@@ -136,7 +171,7 @@ class _Hooks:
         return _replace(value, self.output_index, self.plan.mix(h))
 
     def _pre_hook_input(self, mod, args, kwargs):
-        if not self._should_mix():
+        if not self._targets(mod, True) or not self._should_mix():
             return None
         if args:
             return (self._mix(args[0]), *args[1:]), kwargs
@@ -146,16 +181,34 @@ class _Hooks:
         return args, kwargs
 
     def _enter(self, mod, args):
-        self.depth += 1
+        if self._targets(mod, False):
+            self.depth += 1
 
     def _leave(self, mod, args, output):
+        if not self._targets(mod, False):
+            return None
         self.depth -= 1
         if self.depth > 0 or output is None:  # an inner point (the stage's last block) inside the stage's own
             return None                       # call; or the forward raised (the hook is always called)
         return self._mix(output) if self._should_mix() else None
 
 
-_LINGERING: "weakref.WeakKeyDictionary[nn.Module, _Hooks]" = weakref.WeakKeyDictionary()
+_ROUTERS: "weakref.WeakKeyDictionary[nn.Module, _Router]" = weakref.WeakKeyDictionary()
+
+
+def router(model: nn.Module) -> _Router:
+    """The model's one router (made on first use)."""
+    found = _ROUTERS.get(model)
+    if found is None:
+        found = _ROUTERS[model] = _Router(model)
+    return found
+
+
+def register_hooks(model: nn.Module, modules: dict[str, nn.Module]) -> None:
+    """Hook every layer of S now (a mixer does it when built), so a model compiled afterwards has all its hooks."""
+    r = router(model)
+    for name, module in modules.items():
+        r.hook(module, name == INPUT)
 
 
 @contextmanager
@@ -163,30 +216,29 @@ def apply_plan(model: nn.Module, plan: MixPlan, module: nn.Module | None = None,
     """Within the block, the first forward through `module` (or the model input) is mixed by `plan`.
 
     Raises if the module runs twice (it would be mixed twice) or never runs (the layer name does not lie on
-    the forward path). The hooks stay until the model's next plan, for gradient checkpointing (module docstring).
+    the forward path). The step lingers until the model's next plan, for gradient checkpointing (module docstring).
     """
-    previous = _LINGERING.pop(model, None)
-    if previous is not None:
-        previous.remove()
+    r = router(model)
+    r.clear()
     if not plan.active:
         yield plan
         return
-    hooks = _Hooks(model, plan, model if module is None else module, output_index)
+    is_input = plan.layer == INPUT
+    r.start(plan, r.hook(model if module is None else module, is_input), output_index)
     try:
         yield plan
     except BaseException:
-        hooks.remove()
+        r.clear()
         raise
-    hooks.live = False
-    if hooks.fired == 0:
-        hooks.remove()
+    r.live = False
+    if r.fired == 0:
+        r.clear()
         raise RuntimeError(
             f"the forward never reached mixing layer {plan.layer!r}; check that it lies on the model's forward path")
-    _LINGERING[model] = hooks
 
 
 def release(model: nn.Module) -> None:
-    """Remove the hooks the model's last plan left for recomputation (the next plan does it too)."""
-    hooks = _LINGERING.pop(model, None)
-    if hooks is not None:
-        hooks.remove()
+    """Remove every mixing hook from the model (a later plan registers what it needs again)."""
+    found = _ROUTERS.pop(model, None)
+    if found is not None:
+        found.remove()

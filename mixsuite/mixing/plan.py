@@ -50,6 +50,11 @@ class MixPlan:
         mixed = lam * h[rows] + (1 - lam) * h[perm[rows]]
         return h.index_copy(0, rows, mixed)
 
+    def prepare(self) -> None:
+        """Compute, before the forward, what `mix` needs besides h (the inverse pairing), so the forward itself
+        runs no data-dependent check (torch.compile then traces it without a graph break)."""
+        self._inverse
+
     @cached_property
     def _inverse(self) -> torch.Tensor | None:
         """The inverse pairing (None if perm is not a permutation), computed once per plan."""
