@@ -86,3 +86,16 @@ def test_a_late_import_of_an_extra_exits_2_too(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_list", run_that_imports_late)
     assert cli.main(["list"]) == 2
     assert "mixsuite[metric]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module,package,extra", [("lightning", "lightning", "lightning"),
+                                                  ("transformers", "transformers", "hf")])
+def test_an_integration_without_its_extra_names_it(module, package, extra, monkeypatch):
+    import importlib
+
+    from mixsuite.errors import MissingExtra
+
+    monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.delitem(sys.modules, f"mixsuite.integrations.{module}", raising=False)
+    with pytest.raises(MissingExtra, match=re.escape(f"mixsuite[{extra}]")):
+        importlib.import_module(f"mixsuite.integrations.{module}")
