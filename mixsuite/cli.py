@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import build_config, parse_override, to_yaml
-from .engine import NonFiniteLoss
-from .errors import ConfigError, UsageError, UserError
+from .errors import ConfigError, NonFiniteLoss, UsageError, UserError   # no torch here: --help, list and compare
 
 EPILOG_RUN = """examples:
   mixsuite run tasks/spirals                       # a task folder, default config
@@ -88,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--ray-cpus", type=float, default=1, metavar="N", help="CPUs per point on Ray (default 1)")
     w.add_argument("--ray-gpus", type=float, default=0, metavar="N", help="GPUs per point on Ray (default 0)")
     w.add_argument("--device", help="auto | cpu | cuda | cuda:N (same as device=...)")
-    w.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS or results/)")
+    w.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS, else runs/results)")
     w.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS", "runs"),
                    help="checkpoints, metrics.jsonl, plots and each point's sweep.log (default $MIXSUITE_RUNS or runs/)")
 
@@ -253,8 +252,14 @@ def main(argv=None) -> int:
     except NonFiniteLoss as e:
         print(f"mixsuite: stopped: {e}", file=sys.stderr)
         return 1
-    finally:
-        from . import dist
+    except ModuleNotFoundError as e:  # imported late by a task (torchaudio): name the extra that installs it
+        from .extras import missing_extra
 
-        dist.cleanup()
+        if (extra := missing_extra(e, f"mixsuite {args.command}")) is None:
+            raise
+        print(f"mixsuite: error: {extra}", file=sys.stderr)
+        return extra.exit_code
+    finally:
+        if "mixsuite.dist" in sys.modules:  # no process group without it (and no torch import to find that out)
+            sys.modules["mixsuite.dist"].cleanup()
 

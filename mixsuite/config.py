@@ -35,6 +35,13 @@ NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "check
                 "log_every", "tensorboard"}
 HASHED_WHEN_SET = "hashed_when_set"
 COMPUTED_BEFORE = "computed_before"
+DRAWING_ONLY = "drawing_only"
+
+
+def drawing_field(default):
+    """A field that changes only what a run draws, never the numbers its record holds (spirals' `beside`: another
+    method's decision maps in the figure): left out of the config hash, as NON_SEMANTIC's fields are."""
+    return field(default=default, metadata={DRAWING_ONLY: True})
 
 
 def added_field(default, before=None):
@@ -330,9 +337,10 @@ def to_yaml(cfg) -> str:
 
 
 def config_hash(cfg) -> str:
-    """A short hash of what the config computes (seed, device and paths left out, and `added_field`s at the value
-    that computes what the code did before they existed)."""
-    unset = {f.name for f in dataclasses.fields(cfg) if f.metadata.get(HASHED_WHEN_SET) and _computes_as_before(cfg, f)}
+    """A short hash of what the config computes (seed, device, paths and `drawing_field`s left out, and
+    `added_field`s at the value that computes what the code did before they existed)."""
+    unset = {f.name for f in dataclasses.fields(cfg) if f.metadata.get(DRAWING_ONLY)
+             or f.metadata.get(HASHED_WHEN_SET) and _computes_as_before(cfg, f)}
     d = {k: v for k, v in to_dict(cfg).items() if k not in NON_SEMANTIC and k not in unset}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
 

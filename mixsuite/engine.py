@@ -17,12 +17,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import checkpoint, dist
 from .extend import copy_history, shorter_config, shorter_run
 from .console import duration, log_line
-from .errors import UserError
+from .errors import NonFiniteLoss, UserError  # noqa: F401  (NonFiniteLoss re-exported: mixsuite.engine.NonFiniteLoss)
 from .config import config_hash, method_label, to_dict, to_yaml
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or infinite; the run stops with its last good checkpoint kept."""
 
 
 def select_device(spec: str = "auto") -> torch.device:

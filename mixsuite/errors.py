@@ -51,3 +51,14 @@ class DataNotFound(UserError, FileNotFoundError):
     def __init__(self, what: str, looked_in, how: str):
         paths = looked_in if isinstance(looked_in, (list, tuple)) else [looked_in]
         super().__init__(f"{what} not found; looked in: {', '.join(str(p) for p in paths)}. {how}")
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the run stops with its last good checkpoint kept (exit code 1)."""
+
+
+class MissingExtra(UserError, ImportError):
+    """A task or an integration needs a package of an optional extra that is not installed
+    (mixsuite/extras.py names the extra). Exit code 2."""
+
+    exit_code = 2

@@ -151,7 +151,14 @@ class TaskSpec:
         if self.folder is not None:
             use_task_folders(self.folder.parent)
         module_name, _, attr = self.target.partition(":")
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:  # a package of an optional extra (torch_geometric: graph): name the extra
+            from .extras import missing_extra
+
+            if (extra := missing_extra(e, f"the {self.name} task")) is None:
+                raise
+            raise extra from e
         cls = getattr(module, attr, None)
         if not (isinstance(cls, type) and issubclass(cls, Task)):
             raise TypeError(f"{self.target} ({self.source}) is not a mixsuite Task subclass")

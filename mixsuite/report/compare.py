@@ -123,7 +123,7 @@ def nothing_found(args, roots) -> str:
     absent = [str(root) for root in roots if not root.exists()]
     if absent:
         return (f"{', '.join(absent)}: no such folder; pass the folder the runs wrote their records to "
-                "(`mixsuite run ... --results-dir FOLDER`; default $MIXSUITE_RESULTS or results/)")
+                "(`mixsuite run ... --results-dir FOLDER`; default $MIXSUITE_RESULTS, else runs/results)")
     wanted = ([f"task {', '.join(args.task)}"] if args.task else []) + \
              ([f"methods {', '.join(args.method)}"] if args.method else []) + \
              ([f"seeds {' '.join(map(str, args.seeds))}"] if args.seeds else []) + \

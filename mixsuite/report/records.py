@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+
 REQUIRED = ("task", "dataset", "method", "seed", "metrics", "primary_metric", "config", "config_hash", "status")
 
 
@@ -101,7 +102,7 @@ def write_record(root: Path, record: dict) -> Path:
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise ValueError(f"run record lacks {missing}")
-    from ..checkpoint import atomic_write_json   # here, not at the top: reading records needs no torch
+    from ..checkpoint import atomic_write_json   # here, not at the top: reading records (compare) needs no torch
 
     path = record_path(root, record["task"], record["run_id"])
     atomic_write_json(path, record)

@@ -52,7 +52,7 @@ class HandwritingConfig(MixingConfig, RunConfig):
     alpha: float = 2.0
     mix_layers: list[str] = field(default_factory=lambda: ["input", "block1", "block2", "block3"])
     augment: bool = False                 # light random affine + time/frequency masking
-    decoder: Annotated[str, one_of(DECODERS)] = "greedy"   # greedy | beam (needs the ctc extra)
+    decoder: Annotated[str, one_of(DECODERS)] = "greedy"   # greedy | beam (needs flashlight-text: the htr extra)
     beam_size: Annotated[int, at_least(1)] = 10
     lexicon: bool = False                 # beam search restricted to the training words
     train_lines: Annotated[int, non_negative] = 0   # 0 = all; fewer for quick runs
@@ -61,7 +61,7 @@ class HandwritingConfig(MixingConfig, RunConfig):
     def check(self) -> list[str]:
         found = super().check()
         if self.decoder == "beam" and importlib.util.find_spec("flashlight") is None:
-            found.append("decoder: beam search needs the ctc extra (pip install -e '.[ctc]', flashlight-text); "
+            found.append("decoder: beam search needs flashlight-text (the htr extra: pip install -e '.[htr]'); "
                          "install it or use decoder=greedy")
         return found
 

@@ -54,7 +54,7 @@ class BeamDecoder:
         try:
             from torchaudio.models.decoder import ctc_decoder
         except (ImportError, RuntimeError) as e:  # flashlight-text missing
-            raise ImportError("beam search needs the ctc extra: pip install -e '.[ctc]' (flashlight-text)") from e
+            raise ImportError("beam search needs flashlight-text, in the htr extra: pip install -e '.[htr]'") from e
         self.tokens = ["<blank>"] + [self.SIL if c == " " else c for c in alphabet.chars]
         if self.SIL not in self.tokens:
             self.tokens.append(self.SIL)

@@ -3,7 +3,7 @@ CutMix, dropout and cutout, and manifold mixup's descendants (PatchUp, Noisy Fea
 ResizeMix) with their papers' settings; SGD with the paper's step schedule; test error, NLL, ECE, and the singular
 values of the last hidden layer.
 
-The paper reports the best test value seen during training (manifold_mixup#10). The engine records the
+The paper reports the best test value seen during training (issue 10 of the authors' repository). The engine records the
 final epoch's `test_*` and the select metric's best epoch as `best_*`: without a validation split the select
 metric is `test_err` (the paper's protocol, optimistic); with `val_per_class > 0` it is `val_err`, and
 `best_test_*` is the test value at the epoch chosen on validation.
@@ -38,7 +38,7 @@ DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0, "patchup": 2.0, "
 MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
          "cutmix": "cutmix", "patchup": "patchup", "patchup-hard": "patchup", "nfm": "nfm", "alignmix": "alignmix",
          "fmix": "fmix", "resizemix": "resizemix"}
-# The descendants' own S on this task's PreActResNets (PAPERS.md section 3), used while mix_layers is left at
+# The descendants' own S on this task's PreActResNets (each paper's CIFAR setting), used while mix_layers is left at
 # manifold mixup's default; fmix and resizemix mix the input. Other settings: each backend's defaults (the paper's).
 PAPER_LAYERS = {"patchup": ["input", "conv1", "layer1"], "patchup-hard": ["input", "conv1", "layer1"],
                 "nfm": ["input", "layer1", "layer2", "layer3"], "alignmix": ["input", "layer4"]}

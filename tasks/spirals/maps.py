@@ -50,21 +50,24 @@ def hidden_space_map(head, codes: torch.Tensor, n: int = 200, margin: float = 0.
     return {"xs": xs, "ys": ys, "probs": head(pts).softmax(-1).view(n, n, -1)}
 
 
-def plot_figure1(in_map: dict, hid_map: dict, train_x, train_y, codes, path: str | Path, title: str) -> Path:
+def plot_figure1(rows: list[dict], train_y, path: str | Path, title: str) -> Path:
+    """Figure 1: a row per model (`label`, `in_map`, `hid_map`, the training points `train_x` and their `codes`),
+    its decision map over the input plane beside the one over its 2-D hidden space."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    panels = [(in_map, train_x, "input space"), (hid_map, codes, "2-D hidden space (bottleneck)")]
-    for ax, (m, pts, name) in zip(axes, panels):
-        p1 = m["probs"][..., 1].numpy()
-        im = ax.imshow(p1, origin="lower", cmap="RdBu_r", vmin=0, vmax=1, aspect="auto",
-                       extent=[m["xs"][0], m["xs"][-1], m["ys"][0], m["ys"][-1]])
-        ax.contour(m["xs"].numpy(), m["ys"].numpy(), p1, levels=[0.5], colors="k", linewidths=0.8)
-        ax.scatter(pts[:, 0], pts[:, 1], c=train_y.numpy(), cmap="bwr", edgecolors="k", s=18, linewidths=0.5)
-        ax.set_title(name)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(10, 4.6 * len(rows)), squeeze=False)
+    for row, ax_row in zip(rows, axes):
+        panels = [(row["in_map"], row["train_x"], "input space"), (row["hid_map"], row["codes"], "2-D hidden space (bottleneck)")]
+        for ax, (m, pts, name) in zip(ax_row, panels):
+            p1 = m["probs"][..., 1].numpy()
+            im = ax.imshow(p1, origin="lower", cmap="RdBu_r", vmin=0, vmax=1, aspect="auto",
+                           extent=[m["xs"][0], m["xs"][-1], m["ys"][0], m["ys"][-1]])
+            ax.contour(m["xs"].numpy(), m["ys"].numpy(), p1, levels=[0.5], colors="k", linewidths=0.8)
+            ax.scatter(pts[:, 0], pts[:, 1], c=train_y.numpy(), cmap="bwr", edgecolors="k", s=18, linewidths=0.5)
+            ax.set_title(f"{row['label']}: {name}" if len(rows) > 1 else name)
     fig.colorbar(im, ax=axes, label="p(class 1)")
     fig.suptitle(title)
     return save_figure(fig, path, dpi=100, tight=False)

@@ -16,10 +16,11 @@ from torch.utils.data import TensorDataset
 from mixsuite import dist
 from mixsuite.analysis import (class_spread, classification_metrics, plot_spectra, singular_values,
                                spectrum_summary)
-from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive
+from mixsuite.config import RunConfig, at_least, drawing_field, non_negative, one_of, positive
 from mixsuite.mixing import MIXERS, MixingConfig, mixer_from_config
 from mixsuite.task import Task
 
+from .beside import train_beside
 from .data import make_spirals
 from .maps import hidden_space_map, input_space_map, plot_figure1
 from .model import SpiralNet
@@ -45,6 +46,8 @@ class SpiralsConfig(MixingConfig, RunConfig):
     weight_decay: Annotated[float, non_negative] = 0.0
     grid: Annotated[int, at_least(2)] = 200  # resolution of the decision maps
     plots: bool = True
+    # Figure 1 draws this method's maps beside the run's (trained for the figure alone; null: the run's only).
+    beside: Annotated[str | None, one_of(MIXERS)] = drawing_field("erm")
     log_every: int = 10                      # a line every 10 epochs (a progress bar in between on a terminal)
 
 
@@ -103,7 +106,16 @@ class SpiralsTask(Task):
                    **spectrum_summary(spectra, prefix="bottleneck_sv_")}
         if cfg.plots and self.engine.run_dir is not None and dist.is_main():   # one copy under torchrun
             title = cfg.method_label() + (f" (alpha={cfg.alpha})" if cfg.method != "erm" else "") + f", seed {cfg.seed}"
-            plot_figure1(in_map, hid_map, self.train_x, self.train_y, codes, self.engine.run_dir / "figure1.png", title)
+            rows = [{"label": cfg.method_label(), "in_map": in_map, "hid_map": hid_map, "train_x": self.train_x,
+                     "codes": codes}]
+            if cfg.beside is not None and cfg.beside != cfg.method:   # the contrast, the other method first
+                other = train_beside(cfg, self.train_x, self.train_y)
+                other_codes = other.encode(self.train_x)
+                rows.insert(0, {"label": cfg.beside, "in_map": input_space_map(other, self.train_x, cfg.grid),
+                                "hid_map": hidden_space_map(other.head, other_codes, cfg.grid),
+                                "train_x": self.train_x, "codes": other_codes})
+                title = f"{cfg.beside} beside {title}"
+            plot_figure1(rows, self.train_y, self.engine.run_dir / "figure1.png", title)
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "bottleneck_spectra.png", title)
         net.to(self.engine.device)
         return metrics
