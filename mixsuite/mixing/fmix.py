@@ -79,8 +79,8 @@ class FMix(Mixer):
         super().__init__(model, **kw)
         self.decay_power, self.max_soft = float(decay_power), float(max_soft)
 
-    def draw(self, batch_size, rows=None, device=None):
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
-        plan = super().draw(batch_size, None, device)
+        plan = super().draw(batch_size, None, device, labels, perm)
         return FMixPlan(plan.layer, plan.lam, plan.perm, seed=draw_seed(self.generator),
                         decay_power=self.decay_power, max_soft=self.max_soft)

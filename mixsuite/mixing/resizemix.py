@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from .backends import MIXERS, Mixer
 from .hooks import INPUT
-from .sampling import sample_permutation
 from .shaped import ShapedPlan, draw_seed, feature_map, refuse_rows
 
 SCALE = (0.1, 0.8)
@@ -64,12 +63,12 @@ class ResizeMix(Mixer):
         super().__init__(model, **kw)
         self.scale, self.mode = (float(low), float(high)), mode
 
-    def draw(self, batch_size, rows=None, device=None):
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
         g = self.generator
         layer = self._choose_layer()
         low, high = self.scale
         tau = low + (high - low) * torch.rand(batch_size if self.per_sample else 1, generator=g, device=g.device)
         tau = (tau if self.per_sample else tau[0]).to(device or g.device)
-        perm = sample_permutation(batch_size, generator=g, device=device)
+        perm = self.pair(batch_size, None, device, labels, perm)
         return ResizeMixPlan(layer, 1 - tau ** 2, perm, seed=draw_seed(g), tau=tau, mode=self.mode)
