@@ -72,7 +72,7 @@ class MixingConfig:
     def check(self) -> list[str]:
         found = super().check() if hasattr(super(), "check") else []
         backend = self.mixing_backend()
-        if backend in MIXERS and self.mixes() and not MIXERS.get(backend).default_layers and not self.mix_layers:
+        if backend in MIXERS and self.mixes() and not MIXERS.get(backend).default_layers and not self.mixing_layers():
             found.append(f"mix_layers: {self.method} mixes at a layer drawn from mix_layers; name at least one "
                          "module (or 'input'), e.g. mix_layers=[input,layer1]")
         return found

@@ -10,7 +10,7 @@ leaves it unmixed); `kernel_partners` does the same by default (`exclude_self=Tr
 independently, so two rows may share a partner: the pairing is not a permutation. As sigma grows the kernel
 flattens and the draw becomes uniform over the candidates (with replacement).
 
-Every draw comes from the mixer's seeded generator (one `torch.multinomial` call per plan).
+Every draw comes from the mixer's seeded generator (one uniform per row, inverse-CDF sampling).
 
     mixer = build_mixer("input", model, alpha=2.0, pairing=KernelPairing(1.75), generator=g)
     with mixer.step(len(x), labels=y) as plan:     # partners drawn by label distance within the batch
@@ -54,9 +54,18 @@ def kernel_partners(y_rows: torch.Tensor, y_pool: torch.Tensor, bandwidth: float
 
     exclude_self=True (only when `y_rows` is `y_pool`) forbids j = i; C-Mixup's code allows it.
     """
-    probs = kernel_weights(y_rows, y_pool, bandwidth, exclude_self)
-    device = generator.device
-    return torch.multinomial(probs.to(device), 1, replacement=True, generator=generator).view(-1)
+    return draw_rows(kernel_weights(y_rows, y_pool, bandwidth, exclude_self).cumsum(1), generator=generator)
+
+
+def draw_rows(cdf: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    """One index per row of `cdf` (N, M), the running sums of each row's probabilities: j with
+    cdf[j - 1] <= u * cdf[-1] < cdf[j], u ~ U(0, 1), one uniform draw per row (inverse-CDF sampling).
+
+    A task that draws partners from a fixed pool every step can keep `kernel_weights(pool, pool).cumsum(1)` and
+    pass the batch's rows of it: the same law as `kernel_partners` without recomputing the kernel."""
+    cdf = cdf.to(generator.device)
+    u = torch.rand(len(cdf), 1, generator=generator, device=generator.device, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).view(-1).clamp_max(cdf.shape[1] - 1)
 
 
 class PermutationPairing:
