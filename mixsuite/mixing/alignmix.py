@@ -69,7 +69,7 @@ class AlignMixPlan(MixPlan):
             return onto_partner.view_as(h)
         return torch.where(direction.view(-1, 1, 1).bool(), onto_partner, onto_sample).view_as(h)
 
-    def mix_targets(self, y: torch.Tensor) -> torch.Tensor:
+    def mix_by_weight(self, y: torch.Tensor) -> torch.Tensor:
         return MixPlan.mix(self, y)
 
 

@@ -154,10 +154,20 @@ class CutMixPlan(MixPlan):
         y0, y1, x0, x1 = self.box
         out = h.clone()
         out[:, :, y0:y1, x0:x1] = h[self.perm.to(h.device)][:, :, y0:y1, x0:x1]
+        if self.pixel_mask is None:   # the first tensor mixed is the layer's: the targets' mask is at its size
+            self.pixel_mask = box_mask(len(h), h.shape[-2:], self.box, h.device)
         return out
 
-    def mix_targets(self, y):
+    def mix_by_weight(self, y):
         return MixPlan.mix(self, y)
+
+
+def box_mask(batch: int, size, box, device) -> torch.Tensor:
+    """(B, 1, H, W): 0 inside the box (y0, y1, x0, x1), 1 outside."""
+    y0, y1, x0, x1 = box
+    mask = torch.ones(1, 1, *size, device=device)
+    mask[..., y0:y1, x0:x1] = 0
+    return mask.expand(batch, 1, *size)
 
 
 @MIXERS.register()

@@ -62,6 +62,7 @@ class FMixPlan(ShapedPlan):
         self.target_lam = mask.flatten(1).mean(1)
         self.target_lam = self.target_lam[0] if self.lam.dim() == 0 else self.target_lam
         partner = h.index_select(0, self.perm.to(h.device))
+        self.pixel_mask = mask.unsqueeze(1).expand(len(h), 1, height, width)
         return torch.lerp(partner, h, mask.unsqueeze(1).to(h.dtype))
 
 

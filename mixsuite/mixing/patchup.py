@@ -66,6 +66,8 @@ class PatchUpPlan(ShapedPlan):
             changed = changed[0] if len(changed) == 1 else changed
             lam = self.lam.to(h.device) if self.mode == "soft" else torch.zeros((), device=h.device)
         self.target_lam = 1 - changed * (1 - lam)
+        own = 1 - holes * (1 - rowwise(lam, holes))     # each feature's share of the example's own
+        self.pixel_mask = own.mean(1, keepdim=True).expand(shape[0], 1, *shape[2:])
         return h + holes.to(h.dtype) * (1 - rowwise(lam, h)) * (partner - h)
 
 
