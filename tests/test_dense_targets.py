@@ -179,3 +179,18 @@ def test_timm_mixup_mixes_every_head_with_one_draw():
     assert torch.allclose(out["tags"], lam * ys["tags"] + (1 - lam) * ys["tags"].flip(0), atol=1e-5)
     with pytest.raises(ValueError, match="head"):
         Mixup(num_classes={"cls": 5}, generator=torch.Generator().manual_seed(0))(x, {"other": ys["cls"]})
+
+
+def test_resizemix_pastes_the_shrunk_partner_map_into_the_target():
+    x, y = torch.randn(B, C, H, W), torch.randint(7, (B, H, W))
+    model = nn.Sequential(nn.Identity())
+    mixer = build_mixer("resizemix", model, generator=torch.Generator().manual_seed(2))
+    with mixer.step(B) as plan:
+        model(x)
+    m = plan.pixel_mask[:, 0]
+    mixed = plan.mix_targets(y)
+    assert mixed.dtype == y.dtype and torch.equal(mixed[m == 1], y[m == 1])
+    rows, cols = (m[0] == 0).nonzero(as_tuple=True)
+    y0, y1, x0, x1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    shrunk = F.interpolate(y[plan.perm].unsqueeze(1).float(), size=(y1 - y0, x1 - x0), mode="nearest")[:, 0].long()
+    assert torch.equal(mixed[:, y0:y1, x0:x1], shrunk)
