@@ -146,3 +146,19 @@ def test_every_regression_config_is_valid():
     cfg = build_config(RegressionConfig, [], ["dataset=no2", "method=cmixup"])
     assert cfg.mixing_backend() == "input" and cfg.protocol("bandwidth") == 1.2 and cfg.protocol("batch_size") == 32
     assert json.dumps(cfg.mixing_layers()) == '["block_1"]'
+
+
+def test_partners_within_the_batch_use_the_core_kernel_pairing(tmp_path, shared_data):
+    task = _task(tmp_path, "method=cmixup", "partners=batch")
+    x, y, rows = task.train_x[:16], task.train_y[:16], torch.arange(16)
+    state = task.mixer.generator.get_state()
+    with task.mixer.step(16, labels=y) as plan:
+        task.model(x)
+    g = torch.Generator().manual_seed(0)
+    g.set_state(state)
+    torch.randint(1, (1,), generator=g)
+    sample_lambda(2.0, 1, generator=g)
+    from mixsuite.mixing.pairing import kernel_partners
+    assert torch.equal(plan.perm, kernel_partners(y, y, 1.75, generator=g))
+    task.mixer.generator.set_state(state)
+    assert task.training_step((x, y, rows))["loss"].requires_grad
