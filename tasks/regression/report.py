@@ -18,6 +18,7 @@ from scipy import stats
 METRICS = (("best_test_rmse", "RMSE"), ("best_test_mape", "MAPE %"))
 METHODS = ("erm", "input", "manifold", "cmixup")
 DATASETS = ("airfoil", "no2", "exchange_rate")
+PROTOCOL_BANDWIDTH = {"airfoil": 1.75, "no2": 1.2, "exchange_rate": 0.05}   # C-Mixup's (task.PROTOCOL)
 BEGIN, END = "<!-- tables: begin (tasks/regression/report.py) -->", "<!-- tables: end -->"
 
 
@@ -53,8 +54,12 @@ def load(results: Path) -> tuple[dict, dict]:
         record = json.loads(path.read_text())
         if record.get("status") != "finished":
             continue
+        method = record["method"]
+        bandwidth = record["config"].get("cmixup_bandwidth")
+        if method == "cmixup" and bandwidth not in (None, PROTOCOL_BANDWIDTH.get(record["dataset"])):
+            method = f"cmixup σ={bandwidth:g}"     # a bandwidth other than C-Mixup's: its own row
         for metric, _ in METRICS:
-            found[record["dataset"], record["method"]][metric][record["seed"]] = record["metrics"][metric]
+            found[record["dataset"], method][metric][record["seed"]] = record["metrics"][metric]
         if record["method"] == "cmixup" and record["config"].get("cmixup_mixing"):
             twin[record["dataset"]] = record["config"]["cmixup_mixing"]
     return found, twin
@@ -73,6 +78,7 @@ def tables(found: dict, twin: dict) -> str:
     lines = []
     for dataset in DATASETS:
         methods = [m for m in METHODS if (dataset, m) in found]
+        methods += sorted(m for d, m in found if d == dataset and m not in METHODS)
         if not methods:
             continue
         digits = 4 if dataset == "exchange_rate" else 3
