@@ -3,7 +3,8 @@ from .backends import MIXERS, CutMix, ERM, InputMixup, ManifoldMixup, Mixer, bui
 from .config import MixingConfig, mixer_from_config, mixing_used
 from .gate import GatedMixer
 from .hooks import INPUT, apply_plan, release, resolve_layers
-from .losses import bce_on_softmax, mixed_ctc_loss, mixed_loss, one_hot, soft_cross_entropy
+from .losses import bce_on_softmax, mixed_ctc_loss, mixed_loss, multilabel_bce, one_hot, soft_cross_entropy
+from .pairing import KernelPairing, PermutationPairing, kernel_partners, kernel_weights
 from .plan import MixPlan, identity_plan
 from .sampling import pair_within, sample_beta, sample_lambda, sample_permutation
 from .timm_mixup import Mixup
@@ -20,4 +21,5 @@ __all__ = [
     "resolve_layers", "bce_on_softmax", "mixed_ctc_loss", "mixed_loss", "one_hot", "soft_cross_entropy", "MixPlan",
     "identity_plan", "pair_within", "sample_beta", "sample_lambda", "sample_permutation", "Mixup", "release",
     "MixingShapeError", "ShapedPlan", "PatchUp", "NoisyFeatureMixup", "AlignMixup", "sinkhorn", "FMix", "ResizeMix",
+    "KernelPairing", "PermutationPairing", "kernel_partners", "kernel_weights", "multilabel_bce",
 ]

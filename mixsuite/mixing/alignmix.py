@@ -69,7 +69,7 @@ class AlignMixPlan(MixPlan):
             return onto_partner.view_as(h)
         return torch.where(direction.view(-1, 1, 1).bool(), onto_partner, onto_sample).view_as(h)
 
-    def mix_targets(self, y: torch.Tensor) -> torch.Tensor:
+    def mix_by_weight(self, y: torch.Tensor) -> torch.Tensor:
         return MixPlan.mix(self, y)
 
 
@@ -86,9 +86,9 @@ class AlignMixup(ManifoldMixup):
         super().__init__(model, **kw)
         self.eps, self.max_iter, self.tol = float(eps), int(max_iter), float(tol)
 
-    def draw(self, batch_size, rows=None, device=None):
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
-        plan = super().draw(batch_size, None, device)
+        plan = super().draw(batch_size, None, device, labels, perm)
         g = self.generator
         direction = torch.randint(2, (batch_size if self.per_sample else 1,), generator=g, device=g.device)
         if plan.layer == INPUT:          # the paper's other half of the steps: plain input mixup

@@ -19,7 +19,8 @@ from torch import nn
 from ..registry import Registry
 from .hooks import INPUT, apply_plan, register_hooks, resolve_layers
 from .plan import MixPlan, identity_plan
-from .sampling import sample_lambda, sample_permutation
+from .pairing import PermutationPairing
+from .sampling import sample_lambda
 
 ENTRY_POINT_GROUP = "mixsuite.mixers"
 
@@ -40,7 +41,8 @@ class Mixer:
     default_layers: tuple[str, ...] = ()
 
     def __init__(self, model: nn.Module | None = None, *, alpha: float = 1.0, layers=None, per_sample: bool = False,
-                 fold: bool = False, generator: torch.Generator | None = None, output_index: int | None = None):
+                 fold: bool = False, generator: torch.Generator | None = None, output_index: int | None = None,
+                 pairing=None):
         self.model = model
         self.alpha = float(alpha)
         self.layers = list(layers) if layers else list(self.default_layers)
@@ -48,6 +50,7 @@ class Mixer:
         self.fold = fold
         self.generator = generator if generator is not None else generator_from_global_rng()
         self.output_index = output_index
+        self.pairing = pairing if pairing is not None else PermutationPairing()
         self.modules = resolve_layers(model, self.layers) if model is not None else {}
         if model is not None:
             register_hooks(model, self.modules)   # all of S now: a model compiled after this sees every hook
@@ -56,7 +59,18 @@ class Mixer:
         i = int(torch.randint(len(self.layers), (1,), generator=self.generator, device=self.generator.device))
         return self.layers[i]
 
-    def draw(self, batch_size: int, rows: torch.Tensor | None = None, device=None) -> MixPlan:
+    def pair(self, batch_size: int, rows: torch.Tensor | None = None, device=None, labels=None, perm=None):
+        """The plan's pairing: `perm` when the caller gives one (row i mixes with perm[i]), else the mixer's
+        `pairing` draws it (a permutation; C-Mixup's kernel needs the batch's `labels`)."""
+        if perm is not None:
+            perm = torch.as_tensor(perm).long()
+            if perm.shape != (batch_size,) or (batch_size and not 0 <= int(perm.min()) <= int(perm.max()) < batch_size):
+                raise ValueError(f"a given pairing needs one partner index in [0, {batch_size}) per row, got shape "
+                                 f"{tuple(perm.shape)}")
+            return perm.to(device or self.generator.device)
+        return self.pairing(batch_size, generator=self.generator, rows=rows, device=device, labels=labels)
+
+    def draw(self, batch_size: int, rows: torch.Tensor | None = None, device=None, labels=None, perm=None) -> MixPlan:
         """k ~ U(S), lambda ~ Beta(alpha, alpha) (per batch or per sample), a pairing (within `rows` if given)."""
         if not self.layers:
             raise ValueError(f"the {self.name!r} backend needs at least one mixing layer")
@@ -64,13 +78,14 @@ class Mixer:
         lam = sample_lambda(self.alpha, batch_size if self.per_sample else 1, generator=self.generator,
                             fold=self.fold, device=device)
         lam = lam if self.per_sample else lam[0]
-        perm = sample_permutation(batch_size, generator=self.generator, rows=rows, device=device)
+        perm = self.pair(batch_size, rows, device, labels, perm)
         return MixPlan(layer, lam, perm, rows)
 
     @contextmanager
-    def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None):
-        """Draw a plan and, within the block, mix the model's forward at the plan's layer."""
-        plan = self.draw(batch_size, rows, device)
+    def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None, **pairing):
+        """Draw a plan and, within the block, mix the model's forward at the plan's layer. `pairing`: the batch's
+        `labels` (for C-Mixup's pairing) or a given `perm` (see `pair`)."""
+        plan = self.draw(batch_size, rows, device, **pairing)
         with self.apply(plan):
             yield plan
 
@@ -101,7 +116,7 @@ class ERM(Mixer):
         kw["layers"] = []
         super().__init__(model, **kw)
 
-    def draw(self, batch_size, rows=None, device=None) -> MixPlan:
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None) -> MixPlan:
         return identity_plan(batch_size, device)
 
 
@@ -141,10 +156,20 @@ class CutMixPlan(MixPlan):
         y0, y1, x0, x1 = self.box
         out = h.clone()
         out[:, :, y0:y1, x0:x1] = h[self.perm.to(h.device)][:, :, y0:y1, x0:x1]
+        if self.pixel_mask is None:   # the first tensor mixed is the layer's: the targets' mask is at its size
+            self.pixel_mask = box_mask(len(h), h.shape[-2:], self.box, h.device)
         return out
 
-    def mix_targets(self, y):
+    def mix_by_weight(self, y):
         return MixPlan.mix(self, y)
+
+
+def box_mask(batch: int, size, box, device) -> torch.Tensor:
+    """(B, 1, H, W): 0 inside the box (y0, y1, x0, x1), 1 outside."""
+    y0, y1, x0, x1 = box
+    mask = torch.ones(1, 1, *size, device=device)
+    mask[..., y0:y1, x0:x1] = 0
+    return mask.expand(batch, 1, *size)
 
 
 @MIXERS.register()
@@ -160,7 +185,7 @@ class CutMix(Mixer):
         super().__init__(model, **kw)
         self.image_size = image_size
 
-    def draw(self, batch_size, rows=None, device=None, image_size=None) -> MixPlan:
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None, image_size=None) -> MixPlan:
         h, w = image_size or self.image_size or (0, 0)
         if not h or not w:
             raise ValueError("cutmix needs image_size=(H, W) (set it on the mixer or pass it to draw)")
@@ -169,7 +194,7 @@ class CutMix(Mixer):
         box = cutmix_box(h, w, lam, self.generator)
         y0, y1, x0, x1 = box
         lam = 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
-        perm = sample_permutation(batch_size, generator=self.generator, rows=rows, device=device)
+        perm = self.pair(batch_size, rows, device, labels, perm)
         return CutMixPlan(layer, torch.tensor(lam, device=device), perm, rows, box=box)
 
 

@@ -18,9 +18,10 @@ from typing import Annotated
 
 from torch import nn
 
-from ..config import added_field, at_least, non_negative, probability
+from ..config import added_field, at_least, non_negative, one_of, positive, probability
 from .backends import MIXERS, Mixer
 from .gate import GatedMixer
+from .pairing import PAIRINGS, build_pairing
 
 NO_MIXING_SUFFIX = "-nomix"
 
@@ -38,6 +39,8 @@ class MixingConfig:
     per_sample_lambda: bool = added_field(False)             # one lambda per example instead of one per batch
     mix_prob: Annotated[float, probability] = added_field(1.0)            # the share of training steps that mix
     mix_off_epoch: Annotated[int | None, at_least(1)] = added_field(None)  # no mixing from this epoch on
+    pairing: Annotated[str, one_of(*PAIRINGS)] = added_field("permutation")   # cmixup: C-Mixup's label kernel
+    cmixup_bandwidth: Annotated[float, positive] = added_field(1.0)   # sigma of that kernel, in label units
 
     def mixing_backend(self) -> str:
         """The backend the method trains with ('erm' for a method that never mixes)."""
@@ -62,10 +65,14 @@ class MixingConfig:
             return self.method
         return self.method + NO_MIXING_SUFFIX
 
+    def mixing_pairing(self):
+        """The pairing the backend draws with (mixsuite.mixing.pairing)."""
+        return build_pairing(self.pairing, self.cmixup_bandwidth)
+
     def check(self) -> list[str]:
         found = super().check() if hasattr(super(), "check") else []
         backend = self.mixing_backend()
-        if backend in MIXERS and self.mixes() and not MIXERS.get(backend).default_layers and not self.mix_layers:
+        if backend in MIXERS and self.mixes() and not MIXERS.get(backend).default_layers and not self.mixing_layers():
             found.append(f"mix_layers: {self.method} mixes at a layer drawn from mix_layers; name at least one "
                          "module (or 'input'), e.g. mix_layers=[input,layer1]")
         return found
@@ -86,9 +93,12 @@ def mixing_used(cfg) -> dict | None:
     backend, cls, layers = _resolve(cfg)
     if backend == "erm":
         return {"backend": "erm"}
-    return {"backend": backend, "alpha": cfg.mixing_alpha(),
+    used = {"backend": backend, "alpha": cfg.mixing_alpha(),
             "layers": list(cls.default_layers if layers is None else layers),
             "mix_prob": cfg.mix_prob, "mix_off_epoch": cfg.mix_off_epoch, "per_sample_lambda": cfg.per_sample_lambda}
+    if cfg.pairing != "permutation":   # records of permutation runs stay as they were
+        used.update(pairing=cfg.pairing, cmixup_bandwidth=cfg.cmixup_bandwidth)
+    return used
 
 
 def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **backend_kwargs) -> Mixer:
@@ -96,11 +106,12 @@ def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **back
 
     `engine` gives `generator(name)`, and `epoch` and `step_count` for mix_prob / mix_off_epoch. mix_layers go to
     the backends that choose a layer (manifold); those with their own (input, cutmix) keep theirs.
-    `backend_kwargs` go to the backend (cutmix's image_size).
+    `backend_kwargs` go to the backend (cutmix's image_size). With `pairing: cmixup` the task passes each batch's
+    labels to `mixer.step(..., labels=y)`.
     """
     backend, cls, layers = _resolve(cfg)
     mixer = cls(model, alpha=cfg.mixing_alpha(), layers=layers, per_sample=cfg.per_sample_lambda,
-                generator=engine.generator("mix"), **backend_kwargs)
+                generator=engine.generator("mix"), pairing=cfg.mixing_pairing(), **backend_kwargs)
     if backend == "erm" or (cfg.mix_prob >= 1 and cfg.mix_off_epoch is None):
         return mixer   # draws exactly as before these options existed
     return GatedMixer(mixer, cfg.mix_prob, cfg.mix_off_epoch, clock=engine)

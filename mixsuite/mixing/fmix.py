@@ -62,6 +62,7 @@ class FMixPlan(ShapedPlan):
         self.target_lam = mask.flatten(1).mean(1)
         self.target_lam = self.target_lam[0] if self.lam.dim() == 0 else self.target_lam
         partner = h.index_select(0, self.perm.to(h.device))
+        self.pixel_mask = mask.unsqueeze(1).expand(len(h), 1, height, width)
         return torch.lerp(partner, h, mask.unsqueeze(1).to(h.dtype))
 
 
@@ -79,8 +80,8 @@ class FMix(Mixer):
         super().__init__(model, **kw)
         self.decay_power, self.max_soft = float(decay_power), float(max_soft)
 
-    def draw(self, batch_size, rows=None, device=None):
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
-        plan = super().draw(batch_size, None, device)
+        plan = super().draw(batch_size, None, device, labels, perm)
         return FMixPlan(plan.layer, plan.lam, plan.perm, seed=draw_seed(self.generator),
                         decay_power=self.decay_power, max_soft=self.max_soft)

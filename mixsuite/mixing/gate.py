@@ -41,9 +41,9 @@ class GatedMixer:
         return self.mixer.draw(batch_size, rows, device, **kw)
 
     @contextmanager
-    def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None):
+    def step(self, batch_size: int, rows: torch.Tensor | None = None, device=None, **pairing):
         if not self.mixes_now():
             yield identity_plan(batch_size, device)
             return
-        with self.mixer.step(batch_size, rows, device) as plan:
+        with self.mixer.step(batch_size, rows, device, **pairing) as plan:
             yield plan

@@ -45,12 +45,28 @@ def mixed_loss(
 
     With a per-sample lam (shape (B,)) the criterion must return per-sample losses (reduction='none').
     """
-    la, lb = criterion(out, y_a), criterion(out, y_b)
+    return combine(criterion(out, y_a), criterion(out, y_b), lam, reduction)
+
+
+def combine(la: torch.Tensor, lb: torch.Tensor, lam, reduction: str = "mean") -> torch.Tensor:
+    """lam * la + (1 - lam) * lb, reduced. la, lb: one loss, per-sample (B,) or per-pixel (B, H, W) / (B, C, H, W)
+    losses; lam: a scalar, per sample (B,) (broadcast over the pixels), or a weight map shaped like the losses
+    (a shaped backend's pixel mask)."""
     lam = torch.as_tensor(lam, device=la.device, dtype=la.dtype)
     if lam.dim() > 0 and la.dim() == 0:
         raise ValueError("lambda is per sample: give a criterion that returns per-sample losses (reduction='none')")
+    if lam.dim() == 1 and la.dim() > 1:
+        lam = lam.view(-1, *([1] * (la.dim() - 1)))
     loss = lam * la + (1 - lam) * lb
     return _reduce(loss, reduction) if loss.dim() > 0 else loss
+
+
+def multilabel_bce(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "none") -> torch.Tensor:
+    """Binary cross-entropy with logits of (B, C) multi-label targets (0/1, or mixed in [0, 1]), averaged over the
+    C labels: per-sample losses by default, for `plan.mix_loss`. Linear in the target, so
+    lam * BCE(y_a) + (1 - lam) * BCE(y_b) = BCE(lam * y_a + (1 - lam) * y_b)."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none").mean(dim=-1)
+    return _reduce(loss, reduction)
 
 
 def mixed_ctc_loss(

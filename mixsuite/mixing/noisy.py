@@ -54,9 +54,9 @@ class NoisyFeatureMixup(ManifoldMixup):
         super().__init__(model, **kw)
         self.add_noise, self.mult_noise = float(add_noise), float(mult_noise)
 
-    def draw(self, batch_size, rows=None, device=None):
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
-        plan = super().draw(batch_size, None, device)
+        plan = super().draw(batch_size, None, device, labels, perm)
         n = batch_size if self.per_sample else 1
         b1 = sample_beta(*NOISE_BETA, n, generator=self.generator, device=device)
         b2 = sample_beta(*NOISE_BETA, n, generator=self.generator, device=device)

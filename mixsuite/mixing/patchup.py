@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from .backends import MIXERS, Mixer, cutmix_box
 from .hooks import INPUT
 from .plan import identity_plan
-from .sampling import sample_lambda, sample_permutation
+from .sampling import sample_lambda
 from .shaped import MixingShapeError, ShapedPlan, draw_seed, feature_map, refuse_rows, rowwise
 
 MODES = ("soft", "hard")
@@ -66,6 +66,8 @@ class PatchUpPlan(ShapedPlan):
             changed = changed[0] if len(changed) == 1 else changed
             lam = self.lam.to(h.device) if self.mode == "soft" else torch.zeros((), device=h.device)
         self.target_lam = 1 - changed * (1 - lam)
+        own = 1 - holes * (1 - rowwise(lam, holes))     # each feature's share of the example's own
+        self.pixel_mask = own.mean(1, keepdim=True).expand(shape[0], 1, *shape[2:])
         return h + holes.to(h.dtype) * (1 - rowwise(lam, h)) * (partner - h)
 
 
@@ -92,7 +94,7 @@ class PatchUp(Mixer):
             raise ValueError(f"patchup gamma and prob must lie in [0, 1], got gamma={self.gamma}, prob={self.prob}")
         self.input_alpha, self.input_cutmix = float(input_alpha), input_cutmix
 
-    def draw(self, batch_size, rows=None, device=None):
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
         g = self.generator
         if self.prob < 1 and float(torch.rand(1, generator=g, device=g.device)) >= self.prob:
@@ -101,7 +103,7 @@ class PatchUp(Mixer):
         cutmix = layer == INPUT and self.input_cutmix
         n = batch_size if self.per_sample and not cutmix else 1
         lam = sample_lambda(self.input_alpha if cutmix else self.alpha, n, generator=g, fold=self.fold, device=device)
-        perm = sample_permutation(batch_size, generator=g, device=device)
+        perm = self.pair(batch_size, None, device, labels, perm)
         return PatchUpPlan(layer, lam if n > 1 else lam[0], perm, seed=draw_seed(g), mode=self.mode,
                            block_size=self.block_size, gamma=self.gamma, per_sample_mask=self.per_sample,
                            input_cutmix=cutmix)

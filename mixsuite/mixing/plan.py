@@ -8,7 +8,8 @@ from typing import Callable
 import torch
 
 from .interpolation import inverse_permutation, mix_rows
-from .losses import mixed_loss
+from .losses import combine, mixed_loss
+from .targets import as_float_targets, is_class_map, is_dense, mask_like, mix_dense, per_head
 
 
 @dataclass
@@ -18,6 +19,8 @@ class MixPlan:
     lam: a 0-d tensor (one lambda per batch) or shape (B,) (one per sample).
     perm: row i is mixed with row perm[i].
     rows: optional subset of rows that are mixed; the others pass through untouched.
+    pixel_mask: left by a shaped backend's forward (CutMix, FMix, ResizeMix, PatchUp): (B, 1, H, W) at the mixing
+        layer's resolution, 1 where a pixel is the example's own, 0 where it is its partner's, soft where it blends.
     """
 
     layer: str | None
@@ -25,6 +28,7 @@ class MixPlan:
     perm: torch.Tensor
     rows: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
+    pixel_mask: torch.Tensor | None = None
 
     @property
     def active(self) -> bool:
@@ -60,8 +64,23 @@ class MixPlan:
         """The inverse pairing (None if perm is not a permutation), computed once per plan."""
         return inverse_permutation(self.perm)
 
-    def mix_targets(self, y: torch.Tensor) -> torch.Tensor:
-        """The same interpolation applied to (soft / one-hot) targets of shape (B, ...)."""
+    def mix_targets(self, y, num_classes=None, smoothing=0.0):
+        """The targets mixed as the inputs were: (soft / one-hot / multi-label) vectors (B, ...) by lambda; class
+        ids (B,) or (B, H, W) as (smoothed) one-hot when `num_classes` is given; dense maps pixel by pixel with
+        `pixel_mask` where the backend left one (mixsuite.mixing.targets); a dict of heads each with the same
+        pairing and lambda (num_classes, smoothing: one value or a dict by head)."""
+        if isinstance(y, dict):
+            return {head: self.mix_targets(t, per_head(num_classes, head), per_head(smoothing, head) or 0.0)
+                    for head, t in y.items()}
+        if self.pixel_mask is not None and is_dense(y):
+            return mix_dense(y, self.pixel_mask, self.perm, num_classes, smoothing)
+        if is_class_map(y) and num_classes is None:
+            raise ValueError("a (B, H, W) class map mixes by lambda once it is one-hot: give num_classes, "
+                             "or use plan.mix_loss with a per-pixel criterion")
+        return self.mix_by_weight(as_float_targets(y, num_classes, smoothing))
+
+    def mix_by_weight(self, y: torch.Tensor) -> torch.Tensor:
+        """Targets (B, ...) mixed with the targets' weight (lambda here; a shaped backend's kept share)."""
         return self.mix(y)
 
     def targets_b(self, y):
@@ -70,13 +89,28 @@ class MixPlan:
             return y[self.perm.to(y.device)]
         return [y[i] for i in self.perm.tolist()]
 
-    def mix_loss(self, criterion: Callable, out, y, reduction: str = "mean") -> torch.Tensor:
+    def loss_weight(self) -> torch.Tensor:
+        """The weight of each sample's own target in the mixed loss (0-d or (B,))."""
+        return self.lam
+
+    def mix_loss(self, criterion: Callable, out, y, reduction: str = "mean", weights: dict | None = None):
         """lam * L(out, y) + (1 - lam) * L(out, y[perm]); `criterion(out, y)` must return per-sample losses
-        when lambda is per sample (e.g. `partial(F.cross_entropy, reduction="none")`)."""
+        when lambda is per sample (e.g. `partial(F.cross_entropy, reduction="none")`). A per-pixel criterion
+        ((B, H, W) or (B, C, H, W) losses) is weighted pixel by pixel with `pixel_mask` where there is one.
+        Several heads: `out` and `y` dicts by head, `criterion` one callable or a dict by head; the sum of the
+        heads' mixed losses (times `weights[head]`, default 1)."""
+        if isinstance(y, dict):
+            return sum((1.0 if weights is None else weights.get(head, 1.0))
+                       * self.mix_loss(per_head(criterion, head) if isinstance(criterion, dict) else criterion,
+                                       out[head], t, reduction) for head, t in y.items())
         if not self.active:
             loss = criterion(out, y)
             return loss.mean() if reduction == "mean" and loss.dim() > 0 else loss
-        return mixed_loss(criterion, out, y, self.targets_b(y), self.lam, reduction=reduction)
+        if self.pixel_mask is None:
+            return mixed_loss(criterion, out, y, self.targets_b(y), self.loss_weight(), reduction=reduction)
+        la, lb = criterion(out, y), criterion(out, self.targets_b(y))
+        weight = mask_like(self.pixel_mask, la) if la.dim() >= 3 else self.loss_weight()
+        return combine(la, lb, weight, reduction)
 
 
 def identity_plan(batch_size: int, device=None) -> MixPlan:

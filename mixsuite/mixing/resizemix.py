@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from .backends import MIXERS, Mixer
 from .hooks import INPUT
-from .sampling import sample_permutation
-from .shaped import ShapedPlan, draw_seed, feature_map, refuse_rows
+from .shaped import MixingShapeError, ShapedPlan, draw_seed, feature_map, refuse_rows
+from .targets import as_float_targets, class_map_one_hot
 
 SCALE = (0.1, 0.8)
 
@@ -41,13 +41,39 @@ class ResizeMixPlan(ShapedPlan):
         boxes = self.boxes(height, width, h.device)
         partner = h.index_select(0, self.perm.to(h.device))
         out = h.clone()
+        mask = torch.ones(b, 1, height, width, device=h.device)
         groups = [slice(None)] if len(boxes) == 1 else [slice(i, i + 1) for i in range(b)]
         for rows, (y0, y1, x0, x1) in zip(groups, boxes):
             if y1 > y0 and x1 > x0:
                 out[rows, :, y0:y1, x0:x1] = F.interpolate(partner[rows], size=(y1 - y0, x1 - x0), mode=self.mode)
+                mask[rows, :, y0:y1, x0:x1] = 0
+        self.pixel_mask = mask
         area = torch.tensor([(y1 - y0) * (x1 - x0) / (height * width) for y0, y1, x0, x1 in boxes], device=h.device)
         self.target_lam = 1 - (area[0] if self.tau.dim() == 0 else area)
         return out
+
+
+    def mix_targets(self, y, num_classes=None, smoothing=0.0):
+        """As MixPlan's, except that a dense target gets the same paste as the image: the partner's map shrunk
+        (nearest neighbour) into the box, since the box shows the whole partner shrunk, not its pixels there."""
+        if isinstance(y, dict) or not isinstance(y, torch.Tensor) or y.dim() < 3:
+            return super().mix_targets(y, num_classes, smoothing)
+        if self.pixel_mask is None:
+            raise RuntimeError("the paste is known once the forward has passed mixing layer "
+                               f"{self.layer!r}: call mix_targets after the model's forward")
+        class_map = y.dim() == 3 and not y.is_floating_point()
+        maps = y.unsqueeze(1).float() if y.dim() == 3 else as_float_targets(y, num_classes, smoothing).float()
+        if class_map and (num_classes is not None or smoothing):
+            maps = class_map_one_hot(y, num_classes, smoothing)
+            class_map = False
+        plan = ResizeMixPlan(self.layer, self.lam, self.perm, seed=self.seed, tau=self.tau, mode="nearest")
+        out = plan.mix(maps)
+        if tuple(maps.shape[-2:]) != tuple(self.pixel_mask.shape[-2:]):
+            raise MixingShapeError(f"resizemix pasted at {tuple(self.pixel_mask.shape[-2:])}; a dense target of "
+                                   f"spatial size {tuple(maps.shape[-2:])} cannot take the same paste")
+        if class_map:
+            return out[:, 0].round().to(y.dtype)
+        return out[:, 0] if y.dim() == 3 else out
 
 
 @MIXERS.register()
@@ -64,12 +90,12 @@ class ResizeMix(Mixer):
         super().__init__(model, **kw)
         self.scale, self.mode = (float(low), float(high)), mode
 
-    def draw(self, batch_size, rows=None, device=None):
+    def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
         g = self.generator
         layer = self._choose_layer()
         low, high = self.scale
         tau = low + (high - low) * torch.rand(batch_size if self.per_sample else 1, generator=g, device=g.device)
         tau = (tau if self.per_sample else tau[0]).to(device or g.device)
-        perm = sample_permutation(batch_size, generator=g, device=device)
+        perm = self.pair(batch_size, None, device, labels, perm)
         return ResizeMixPlan(layer, 1 - tau ** 2, perm, seed=draw_seed(g), tau=tau, mode=self.mode)

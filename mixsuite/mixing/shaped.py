@@ -9,12 +9,9 @@ twice (gradient checkpointing's recomputation) mixes the same way both times. Wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
 from ..errors import UserError
-from .losses import mixed_loss
 from .plan import MixPlan
 
 SEED_HIGH = 2 ** 62
@@ -60,11 +57,11 @@ class ShapedPlan(MixPlan):
                                f"{self.layer!r}: call mix_targets / mix_loss after the model's forward")
         return self.target_lam
 
-    def mix_targets(self, y: torch.Tensor) -> torch.Tensor:
+    def mix_by_weight(self, y: torch.Tensor) -> torch.Tensor:
         return MixPlan(self.layer, self.weight(), self.perm).mix(y)
 
-    def mix_loss(self, criterion: Callable, out, y, reduction: str = "mean") -> torch.Tensor:
-        return mixed_loss(criterion, out, y, self.targets_b(y), self.weight(), reduction=reduction)
+    def loss_weight(self) -> torch.Tensor:
+        return self.weight()
 
 
 def rowwise(value: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

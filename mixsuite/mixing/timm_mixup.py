@@ -15,6 +15,9 @@ What differs: the draws come from a `torch.Generator` (`generator=`, by default 
 mixed batch is returned). The box is timm's (`cy - h//2` to `cy + (h+1)//2`); mixsuite's own `cutmix` backend
 keeps the CutMix authors' (`cy ± h//2`). The arithmetic is timm's, in the same precision, so equal draws give
 bit-equal results (tests/test_timm_mixup.py replays timm's numpy draws into this class).
+
+Beyond timm (timm#2362): several heads, `num_classes={"species": 200, "attrs": 312}` with the targets as a dict
+by head, each mixed with the same draw; `label_smoothing` and `multi_label` may be dicts by head too.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import torch
 from .backends import CutMixPlan
 from .hooks import INPUT
 from .losses import one_hot
+from .targets import per_head
 from .sampling import sample_beta
 
 MODES = ("batch", "pair", "elem")
@@ -66,7 +70,7 @@ class Mixup:
 
     def __init__(self, mixup_alpha: float = 1.0, cutmix_alpha: float = 0.0, cutmix_minmax=None, prob: float = 1.0,
                  switch_prob: float = 0.5, mode: str = "batch", correct_lam: bool = True,
-                 label_smoothing: float = 0.1, num_classes: int = 1000, multi_label: bool = False, *,
+                 label_smoothing: float | dict = 0.1, num_classes: int | dict = 1000, multi_label: bool | dict = False, *,
                  generator: torch.Generator | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -167,16 +171,30 @@ class Mixup:
                 out[i, ..., y0:y1, x0:x1] = flipped[i, ..., y0:y1, x0:x1]
         return out
 
-    def mix_targets(self, target: torch.Tensor, draw: MixupDraw) -> torch.Tensor:
-        """timm's `mixup_target`: smoothed one-hot (or dense multi-label) targets, mixed with their reversal."""
-        s = self.label_smoothing
-        if self.multi_label:
-            if target.dim() != 2 or target.shape[1] != self.num_classes:
-                raise ValueError(f"multi_label targets must be dense (batch, {self.num_classes}), "
+    def mix_targets(self, target, draw: MixupDraw):
+        """timm's `mixup_target`: smoothed one-hot (or dense multi-label) targets, mixed with their reversal. A dict
+        of heads mixes each with the same draw; num_classes, label_smoothing and multi_label may be dicts by head."""
+        if isinstance(target, dict):
+            missing = [h for h in target if isinstance(self.num_classes, dict) and h not in self.num_classes]
+            if missing:
+                raise ValueError(f"num_classes names no class count for head(s) {missing}; give one per head, "
+                                 f"e.g. num_classes={{{missing[0]!r}: 10, ...}}")
+            return {head: self._mix_head(t, draw, per_head(self.num_classes, head),
+                                         per_head(self.label_smoothing, head) or 0.0,
+                                         bool(per_head(self.multi_label, head)))
+                    for head, t in target.items()}
+        if isinstance(self.num_classes, dict):
+            raise ValueError("num_classes is a dict of heads: give the targets as a dict by head too")
+        return self._mix_head(target, draw, self.num_classes, self.label_smoothing, self.multi_label)
+
+    def _mix_head(self, target: torch.Tensor, draw: MixupDraw, num_classes: int, s: float, multi_label: bool):
+        if multi_label:
+            if target.dim() != 2 or target.shape[1] != num_classes:
+                raise ValueError(f"multi_label targets must be dense (batch, {num_classes}), "
                                  f"got shape {tuple(target.shape)}")
             y1 = target.float() * (1.0 - s) + 0.5 * s
         else:
-            y1 = one_hot(target, self.num_classes, s)
+            y1 = one_hot(target, num_classes, s)
         lam = draw.lam
         if isinstance(lam, torch.Tensor):
             lam = lam.view(-1, 1)
