@@ -46,7 +46,7 @@ EMPTY_GOAL_MS = 0.5
 
 def bare_spirals_epoch(task) -> None:
     task.model.train()
-    for x, y in task.loader:
+    for x, y in task.train_loader:
         with task.mixer.step(len(x), device=x.device) as plan:
             out = task.model(x)
         loss = plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
@@ -58,7 +58,7 @@ def bare_spirals_epoch(task) -> None:
 
 def bare_image_epoch(task) -> None:
     task.model.train()
-    for x, y in task.loader:
+    for x, y in task.train_loader:
         x = task.augment(x)
         targets = one_hot(y, task.data.num_classes)
         with task.mixer.step(len(x), device=x.device) as plan:

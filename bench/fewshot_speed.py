@@ -50,7 +50,7 @@ def main(argv=None):
             engine = Engine(task_cls, cfg, runs_dir=runs, log=lambda m: None)
             task = task_cls(cfg, engine)
             task.setup()
-            steps = len(task.loader)
+            steps = len(task.train_loader)
             images = steps * cfg.batch_size
             _, wall, cpu = timed(lambda: task.train_epoch(1))
             _, vwall, vcpu = timed(lambda: task.evaluate(1))

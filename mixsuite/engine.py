@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint, dist
 from .extend import copy_history, shorter_config, shorter_run
+from .schedules import end_epoch
 from .console import duration, log_line
 from .errors import UserError
 from .config import config_hash, method_label, to_dict, to_yaml
@@ -164,9 +165,11 @@ class Engine:
         if not math.isfinite(value):
             raise NonFiniteLoss(f"the loss became {value} at epoch {self.epoch}{where}")
 
-    def backward(self, loss: torch.Tensor) -> None:
-        """loss.backward() with the NaN guard and fp16 loss scaling."""
-        self.check_finite(loss, f", step {self.step_count}")
+    def backward(self, loss: torch.Tensor, check: bool = True) -> None:
+        """loss.backward() with fp16 loss scaling and the NaN guard (`check`: a host sync each step; the default
+        train_epoch checks the epoch's summed loss once instead)."""
+        if check:
+            self.check_finite(loss, f", step {self.step_count}")
         self.scaler.scale(loss).backward()
 
     def optimizer_step(self, optimizer, clip_grad_norm: float | None = None) -> None:
@@ -179,10 +182,38 @@ class Engine:
         optimizer.zero_grad(set_to_none=True)
         self.step_count += 1
 
-    def step(self, loss: torch.Tensor, optimizer, clip_grad_norm: float | None = None) -> None:
+    def step(self, loss: torch.Tensor, optimizer, clip_grad_norm: float | None = None, check: bool = True) -> None:
         """backward + optimizer step + zero_grad."""
-        self.backward(loss)
+        self.backward(loss, check)
         self.optimizer_step(optimizer, clip_grad_norm)
+
+    def train_epoch(self, task, epoch: int) -> dict:
+        """The default epoch (Task.train_epoch): task.training_step on every batch of task.train_loader (moved to
+        the device), then backward and the optimizer step (loss scaling, clipping, the task's per-step scheduler).
+        The logged values are summed on the device, each weighted by its batch's size, and read once at the end:
+        their means over the epoch's samples, then the epoch scheduler's lr and the task's on_train_epoch_end.
+        A non-finite loss is caught at the end, from the sum (Engine.run checks the epoch's loss)."""
+        task.on_train_epoch_start(epoch)
+        sums: dict[str, torch.Tensor] = {}
+        samples, t0 = 0, time.time()
+        for batch in self.progress(task.train_loader, f"epoch {epoch}"):
+            batch = self.to_device(batch)
+            logs = task.training_step(batch)
+            self.step(logs["loss"], task.optimizer, task.clip_grad_norm, check=False)
+            if task.step_scheduler is not None:
+                task.step_scheduler.step()
+            n = task.batch_size(batch)
+            for key, value in logs.items():   # float64 sums: the numbers Python floats summed per step gave
+                value = torch.as_tensor(value).detach().to(self.device, torch.float64) * n
+                sums[key] = sums[key] + value if key in sums else value
+            samples += n
+        seconds = time.time() - t0
+        names = list(sums)
+        values = (torch.stack([sums[k] for k in names]) / max(samples, 1)).tolist() if names else []
+        out = dict(zip(names, values))
+        if task.scheduler is not None:
+            out["lr"] = end_epoch(task.scheduler)
+        return task.on_train_epoch_end(epoch, out, samples, seconds)
 
     # ---- the loop -------------------------------------------------------------------------------------------
     def _checkpoint_state(self, task, best: dict, wall: float) -> dict:

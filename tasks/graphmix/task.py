@@ -125,15 +125,18 @@ class GraphMixTask(Task):
         self.mixer = mixer_from_config(cfg, None, eng)
         self.coin = eng.generator("coin")
         self.gamma = cfg.gamma if cfg.gamma >= 0 else DEFAULT_GAMMA[cfg.dataset.lower()]
+        self.train_loader = (self.g,)   # one full-graph step an epoch
 
-    def train_epoch(self, epoch):
+    def on_train_epoch_start(self, epoch):
         if self.cfg.aliased_ema and epoch > 1:  # the official update after the previous epoch (0-based epoch - 2)
             rescale_as_aliased_ema(self.model, epoch - 2)
         self.model.train()
+        self.epoch_now = epoch   # the consistency weight's ramp
+
+    def training_step(self, graph):
         fcn_step = self.mixing and int(torch.randint(2, (1,), generator=self.coin)) == 0
-        loss = self.fcn_mixup_loss(epoch) if fcn_step else self.gnn_loss()
-        self.engine.step(loss, self.optimizer)
-        return {"loss": loss.item(), "fcn_step": float(fcn_step)}
+        loss = self.fcn_mixup_loss(self.epoch_now) if fcn_step else self.gnn_loss()
+        return {"loss": loss, "fcn_step": float(fcn_step)}
 
     def gnn_loss(self):
         if not self.cfg.gnn_step_dropout:

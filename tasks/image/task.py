@@ -10,7 +10,6 @@ metric is `test_err` (the paper's protocol, optimistic); with `val_per_class > 0
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, fields
 from typing import Annotated
 
@@ -125,7 +124,7 @@ class ImageTask(KeepsBestWeights, Task):
                                  train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
                                  val_per_class=cfg.val_per_class)
         self.select_metric = "val_err" if self.data.val_x is not None else "test_err"
-        self.loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
+        self.train_loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
         drop = cfg.dropout_p if cfg.method == "dropout" else 0.0
         self.net = build_model(cfg.model, self.data.num_classes, width=cfg.width, drop_rate=drop,
                                cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride,
@@ -151,24 +150,19 @@ class ImageTask(KeepsBestWeights, Task):
         x = normalize(x, data.mean, data.std)
         return cutout(x, cfg.cutout_size, g) if self.cfg.method == "cutout" else x
 
-    def train_epoch(self, epoch):
-        self.model.train()
-        total, count, t0 = 0.0, 0, time.time()
-        for x, y in self.engine.progress(self.loader, f"epoch {epoch}"):
-            x, y = self.engine.to_device((x, y))
-            x = self.augment(x)
-            targets = one_hot(y, self.data.num_classes)
-            with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
-                out = self.model(x)
-            if plan.active:
-                targets = plan.mix_targets(targets)
-            loss = self.criterion(out, targets)
-            self.engine.step(loss, self.optimizer)
-            total, count = total + loss.item() * len(x), count + len(x)
-        seconds = time.time() - t0
-        self.train_images, self.train_seconds = self.train_images + count, self.train_seconds + seconds
-        lr = end_epoch(self.scheduler)
-        return {"loss": total / count, "lr": lr, "images_per_s": count / seconds}
+    def training_step(self, batch):
+        x, y = batch
+        x = self.augment(x)
+        targets = one_hot(y, self.data.num_classes)
+        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+            out = self.model(x)
+        if plan.active:
+            targets = plan.mix_targets(targets)
+        return {"loss": self.criterion(out, targets)}
+
+    def on_train_epoch_end(self, epoch, logs, samples, seconds):
+        self.train_images, self.train_seconds = self.train_images + samples, self.train_seconds + seconds
+        return {**logs, "images_per_s": samples / seconds}
 
     @torch.no_grad()
     def predict(self, x_uint8: torch.Tensor, features: bool = False):

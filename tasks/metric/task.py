@@ -25,7 +25,6 @@ training images' embeddings, of the last weights and (best_*) of the selected ep
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -131,7 +130,8 @@ class MetricTask(KeepsBestWeights, Task):
             groups.append({"params": self.criterion.parameters(), "lr": cfg.lr * cfg.loss_lr_scale})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
-        self.batch_rng = eng.generator("batches")
+        self.train_loader = data.BalancedBatches(self.train, cfg.batch_size, cfg.samples_per_class,
+                                                 eng.generator("batches"), dist.rank(), dist.world_size())
         self.flip_rng = eng.generator("flip")
         self.train_seconds = 0.0
         self.tested_epoch = None        # the last epoch whose evaluation included the test classes
@@ -140,28 +140,24 @@ class MetricTask(KeepsBestWeights, Task):
         x = x_uint8.float() / 255
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
-    def train_epoch(self, epoch):
-        cfg, eng = self.cfg, self.engine
-        self.model.train()
-        if cfg.freeze_bn:
+    def on_train_epoch_start(self, epoch):
+        super().on_train_epoch_start(epoch)
+        if self.cfg.freeze_bn:
             freeze_batchnorm(self.net)
-        batches = data.class_balanced_batches(self.train.labels, cfg.batch_size, cfg.samples_per_class,
-                                              self.batch_rng)
-        total, n, t0 = 0.0, 0, time.time()
-        for idx in eng.progress(batches, f"epoch {epoch}"):
-            idx = idx.chunk(dist.world_size())[dist.rank()]          # each rank: whole groups of one class
-            x = self.normalise(eng.to_device(self.train.images[idx]))
-            y = eng.to_device(self.train.labels[idx])
-            if cfg.flip:
-                flip = (torch.rand(len(x), generator=self.flip_rng) < 0.5).to(x.device)
-                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-            with self.mixer.step(len(x), device=x.device) as plan, eng.autocast():
-                emb = self.model(x)
-            loss = plan.mix_loss(self.criterion, emb, y)
-            eng.step(loss, self.optimizer)
-            total, n = total + loss.item() * len(x), n + len(x)
-        self.train_seconds += time.time() - t0
-        return {"loss": total / max(n, 1)}
+
+    def training_step(self, batch):
+        x, y = batch
+        x = self.normalise(x)
+        if self.cfg.flip:
+            flip = (torch.rand(len(x), generator=self.flip_rng) < 0.5).to(x.device)
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+            emb = self.model(x)
+        return {"loss": plan.mix_loss(self.criterion, emb, y)}
+
+    def on_train_epoch_end(self, epoch, logs, samples, seconds):
+        self.train_seconds += seconds
+        return logs
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
