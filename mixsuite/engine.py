@@ -19,7 +19,8 @@ from .extend import copy_history, shorter_config, shorter_run
 from .schedules import end_epoch
 from .console import duration, log_line
 from .errors import UserError
-from .config import config_hash, method_label, to_dict, to_yaml
+from .config import config_hash, to_yaml
+from .paths import run_id, run_paths
 
 
 class NonFiniteLoss(RuntimeError):
@@ -48,11 +49,6 @@ def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[spec]
 
 
-def run_id(cfg, task_name: str) -> str:
-    dataset = getattr(cfg, "dataset", "") or task_name
-    return f"{dataset}-{method_label(cfg)}-{config_hash(cfg)}-s{cfg.seed}".replace("/", "_")
-
-
 class Engine:
     """Drives a Task through its epochs. Tasks ask it for devices, loaders, generators and backward steps."""
 
@@ -67,8 +63,8 @@ class Engine:
         dist.init(self.device)
         self.amp = amp_dtype(cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
-        self.run_id = run_id(cfg, self.task_name)
-        self.run_dir = Path(runs_dir) / self.task_name / self.run_id
+        paths = run_paths(cfg, self.task_name, runs_dir)
+        self.run_id, self.run_dir = paths.run_id, paths.run_dir
         self.resume = resume
         # extend={"epochs": 40}: without a checkpoint of its own, start from the run of this config with those settings
         self.shorter = shorter_config(cfg, extend or {})
@@ -300,85 +296,107 @@ class Engine:
 
     def run(self) -> dict:
         """Train and evaluate; returns the final metrics (with best-epoch values as best_*)."""
+        task = self.start()
+        while self.epoch < self.cfg.epochs and not self._patience_exhausted(self.best):
+            self.run_epoch(task)
+        return self.finish(task)
+
+    def start(self):
+        """Seed, build and set up the task, then create the run folder (a setup that fails, e.g. on missing data,
+        leaves none), remove temporary checkpoint files a killed save left, and resume (or extend) where asked."""
         cfg = self.cfg
         checkpoint.seed_everything(cfg.seed)
         task = self.task_cls(cfg, self)
+        task.setup()
+        self.select = task.select_metric or task.primary_metric
+        self.best, wall, state = {}, 0.0, None
+        path = self._resume_path()
+        if path is not None:
+            self.best, wall = self._restore(task, path)
+        elif self.extend_from:   # checked before the run folder is made: a missing shorter run leaves none
+            path = self.extend_from / self.CHECKPOINT
+            state = shorter_run(self.shorter, task, path)
         if dist.is_main():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             checkpoint.atomic_write_text(self.run_dir / "config.yaml", to_yaml(cfg))
-        task.setup()
-        select = task.select_metric or task.primary_metric
-        sign = 1.0 if task.select_mode == "max" else -1.0
-        best, wall = {}, 0.0
-        path = self._resume_path()
-        if path is not None:
-            best, wall = self._restore(task, path)
-        elif self.extend_from:
-            path = self.extend_from / self.CHECKPOINT
-            state = shorter_run(self.shorter, task, path)
+            for stale in sorted(self.run_dir.glob(f".{self.CHECKPOINT}.*.tmp")):   # a save killed mid-write
+                stale.unlink(missing_ok=True)
+                self.log(f"removed {stale}, a checkpoint a killed run left half-written")
+        if state is not None:
             if dist.is_main():
                 copy_history(self.extend_from, self.run_dir, state["epoch"])
-            best, wall = self._load_state(task, state, path)
+            self.best, wall = self._load_state(task, state, path)
             self.extended = str(self.extend_from)
             if dist.is_main():   # its own checkpoint from the start: a run that trains no further can be extended too
-                checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, wall))
+                checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, self.best, wall))
             self.log(f"extending {self.extend_from} from its epoch {self.epoch} (epochs={self.shorter.epochs}, patience="
                      f"{self.shorter.patience}) to epochs={cfg.epochs}, patience={cfg.patience}")
         self._truncate_metrics()
         self._saved_at = time.monotonic()
-        last_eval: dict = {}
-        start = time.time() - wall
-        first, session = self.epoch, time.time()   # this process's epochs and their wall time give the time left
+        self.last_eval: dict = {}
+        self._started = time.time() - wall
+        self._first, self._session = self.epoch, time.time()   # this process's epochs and their time: the time left
         if self._shows_progress() and self.epoch < cfg.epochs:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=cfg.epochs, initial=self.epoch, desc=self.run_id, unit="epoch", dynamic_ncols=True)
-        while self.epoch < cfg.epochs and not self._patience_exhausted(best):
-            self.epoch += 1
-            for s in self._samplers:
-                s.set_epoch(self.epoch)
-            t0 = time.time()
-            train = dist.all_reduce_mean(task.train_epoch(self.epoch) or {})
-            if "loss" in train:
-                self.check_finite(train["loss"])
-            metrics = {"epoch": self.epoch, **train}
-            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
-                last_eval = task.evaluate(self.epoch) or {}
-                metrics.update(last_eval)
-                score = last_eval.get(select)
-                # ties go to the later epoch, as the papers' selection does
-                if score is not None and (not best or sign * score >= sign * best[select]):
-                    best = {**last_eval, "epoch": self.epoch}
-                    task.on_best(self.epoch)
-            metrics["epoch_time_s"] = round(time.time() - t0, 4)
-            self._write_metrics(metrics)
-            if self._bar is not None:
-                self._bar.update(1)
-                self._bar.set_postfix_str(" ".join(f"{k}={_fmt(metrics[k])}" for k in ("loss", select) if k in metrics))
-            if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
-                self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()) + self._time_left(first, session))
-            stopping = self._patience_exhausted(best)
-            if stopping:
-                self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {best['epoch']}")
-            if self._checkpoint_due(stopping):
-                if dist.is_main():
-                    checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, time.time() - start))
-                self._saved_at = time.monotonic()
-                dist.barrier()
+        return task
+
+    def run_epoch(self, task) -> dict:
+        """One epoch: train, evaluate on the cadence (tracking the best epoch), log, checkpoint when due."""
+        cfg, select = self.cfg, self.select
+        self.epoch += 1
+        for s in self._samplers:
+            s.set_epoch(self.epoch)
+        t0 = time.time()
+        train = dist.all_reduce_mean(task.train_epoch(self.epoch) or {})
+        if "loss" in train:
+            self.check_finite(train["loss"])
+        metrics = {"epoch": self.epoch, **train}
+        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+            self.last_eval = task.evaluate(self.epoch) or {}
+            metrics.update(self.last_eval)
+            score = self.last_eval.get(select)
+            sign = 1.0 if task.select_mode == "max" else -1.0
+            # ties go to the later epoch, as the papers' selection does
+            if score is not None and (not self.best or sign * score >= sign * self.best[select]):
+                self.best = {**self.last_eval, "epoch": self.epoch}
+                task.on_best(self.epoch)
+        metrics["epoch_time_s"] = round(time.time() - t0, 4)
+        self._write_metrics(metrics)
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(" ".join(f"{k}={_fmt(metrics[k])}" for k in ("loss", select) if k in metrics))
+        if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
+            line = " ".join(f"{k}={_fmt(v)}" for k, v in metrics.items())
+            self.log(line + self._time_left(self._first, self._session))
+        stopping = self._patience_exhausted(self.best)
+        if stopping:
+            self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {self.best['epoch']}")
+        if self._checkpoint_due(stopping):
+            if dist.is_main():
+                state = self._checkpoint_state(task, self.best, time.time() - self._started)
+                checkpoint.save(self.run_dir / self.CHECKPOINT, state)
+            self._saved_at = time.monotonic()
+            dist.barrier()
+        return metrics
+
+    def finish(self, task) -> dict:
+        """The final metrics: the last evaluation, the best epoch's as best_*, and the task's finish()."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if not last_eval:
-            last_eval = task.evaluate(self.epoch) or {}
+        last_eval = self.last_eval or task.evaluate(self.epoch) or {}
+        best = self.best
         final = {**last_eval, **{f"best_{k}": v for k, v in best.items() if k != "epoch"}}
         if best:
             final["best_epoch"] = best["epoch"]
-        if getattr(cfg, "patience", 0):
+        if getattr(self.cfg, "patience", 0):
             final["last_epoch"] = self.epoch
         final.update(task.finish() or {})
         if self._scalars is not None:
             self._scalars.close()
-        self.wall_time_s = time.time() - start
+        self.wall_time_s = time.time() - self._started
         self.task = task
         self.log(summary_line(self.run_id, self.epoch, self.wall_time_s, task.primary_metric, final))
         return final

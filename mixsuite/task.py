@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import ConfigError, UnknownName, UserError
+from .paths import dataset_name
 from .registry import did_you_mean
 
 ENTRY_POINT_GROUP = "mixsuite.tasks"
@@ -140,7 +141,7 @@ class Task:
 
     @property
     def dataset(self) -> str:
-        return getattr(self.cfg, "dataset", "") or self.name
+        return dataset_name(self.cfg, self.name)
 
 
 class KeepsBestWeights:
