@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ from mixsuite import checkpoint
 from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
-from mixsuite.mixing import MixingConfig, mixer_from_config
+from mixsuite.mixing import Method, MixingConfig, mixer_from_config
 from mixsuite.schedules import epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
@@ -29,7 +29,9 @@ from .backbones import BACKBONES, build_backbone
 from .episodes import CLASSIFIERS, episode_accuracies, mean_ci95, sample_episodes
 from .heads import FewShotNet, TrainingForward, rotate_batch
 
-METHODS = ("baseline", "baselinepp", "rotation", "manifold", "s2m2")
+# baseline: a linear head; baselinepp, rotation: a cosine head, no mixing; manifold, s2m2: manifold mixup
+METHODS = {"baseline": Method("erm"), "baselinepp": Method("erm"), "rotation": Method("erm"),
+           "manifold": Method("manifold"), "s2m2": Method("manifold")}
 SPECTRUM_CLASSES = 100   # novel classes whose feature spectra a run records
 
 
@@ -68,8 +70,7 @@ class FewShotConfig(MixingConfig, RunConfig):
     schedule: Annotated[str, one_of("constant", "cosine")] = added_field("constant")
     #                                    constant (the paper's Adam) | cosine (lr to 0 over all the epochs)
 
-    def mixing_backend(self) -> str:
-        return "manifold" if self.method in ("manifold", "s2m2") else "erm"
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
     def check(self) -> list[str]:
         found = super().check()
@@ -105,7 +106,8 @@ class FewShotTask(KeepsBestWeights, Task):
         self.lake = lake.load_runs(lake.find_zip(eng.data_root), cfg.image_size) if cfg.lake_runs else None
         self.mean = self.base.images.float().mean().item() / 255
         self.std = self.base.images.float().std().item() / 255
-        self.train_loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size, drop_last=True)
+        self.train_loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size,
+                                       drop_last=True)
         self.build(self.base.images.shape[1], self.base.n_classes)
         if cfg.init_from:
             self._init_from(Path(cfg.init_from))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from mixsuite import dist
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
-from mixsuite.mixing import MixingConfig, mixed_ctc_loss, mixer_from_config
+from mixsuite.mixing import Method, MixingConfig, mixed_ctc_loss, mixer_from_config
 from mixsuite.schedules import epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
@@ -24,7 +24,7 @@ from .data import Lines, load_lines
 from .model import MODELS, build_model, frames
 from .text import Alphabet, BeamDecoder, error_rates, greedy_decode
 
-METHODS = ("erm", "input", "manifold")
+METHODS = {"erm": Method("erm"), "input": Method("input"), "manifold": Method("manifold")}
 DECODERS = ("greedy", "beam")
 DATASETS = ("poilus", "iam")
 
@@ -57,6 +57,8 @@ class HandwritingConfig(MixingConfig, RunConfig):
     lexicon: bool = False                 # beam search restricted to the training words
     train_lines: Annotated[int, non_negative] = 0   # 0 = all; fewer for quick runs
     eval_lines: Annotated[int, non_negative] = 0
+
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
     def check(self) -> list[str]:
         found = super().check()

@@ -26,7 +26,7 @@ training images' embeddings, of the last weights and (best_*) of the selected ep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 
@@ -34,7 +34,7 @@ from mixsuite import dist
 from mixsuite.analysis import rho_spectrum, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
-from mixsuite.mixing import MixingConfig, mixer_from_config
+from mixsuite.mixing import Method, MixingConfig, mixer_from_config
 from mixsuite.models import timm_name_problem
 from mixsuite.task import KeepsBestWeights, Task
 
@@ -44,7 +44,9 @@ from .losses import LOSSES, SWITCHABLE, build_criterion
 from .model import BACKBONES, Embedder, build_backbone, freeze_batchnorm
 from .retrieval import retrieval_metrics
 
-METHODS = ("erm", "manifold", "rho", "manifold-rho")
+# rho and manifold-rho switch triplets in the loss (losses.py); manifold and manifold-rho mix the backbone's stages
+METHODS = {"erm": Method("erm"), "manifold": Method("manifold"), "rho": Method("erm"),
+           "manifold-rho": Method("manifold")}
 
 
 @dataclass
@@ -80,8 +82,7 @@ class MetricConfig(MixingConfig, RunConfig):
     # (Omniglot's 64: ~0.95, moving by ±0.01 from one epoch to the next) while MAP@R still rises.
     select_on: Annotated[str, one_of("recall_at_1", "map_at_r")] = added_field("recall_at_1")
 
-    def mixing_backend(self) -> str:
-        return "manifold" if self.method in ("manifold", "manifold-rho") else "erm"
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
     def check(self) -> list[str]:
         found = super().check()
