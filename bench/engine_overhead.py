@@ -24,16 +24,13 @@ import copy
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite.config import RunConfig, build_config  # noqa: E402
 from mixsuite.engine import Engine  # noqa: E402

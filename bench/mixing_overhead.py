@@ -22,12 +22,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite.mixing import mixer_from_config, one_hot, soft_cross_entropy  # noqa: E402
 from mixsuite.task import use_task_folders  # noqa: E402

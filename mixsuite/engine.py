@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import checkpoint, dist
 from .extend import copy_history, shorter_config, shorter_run
 from .schedules import end_epoch
-from .console import duration, log_line
+from .console import log_line, short_number, summary_line, time_left
 from .errors import UserError
 from .config import config_hash, to_yaml
 from .paths import run_id, run_paths
@@ -366,9 +366,9 @@ class Engine:
         self._write_metrics(metrics)
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix_str(" ".join(f"{k}={_fmt(metrics[k])}" for k in ("loss", select) if k in metrics))
+            self._bar.set_postfix_str(" ".join(f"{k}={short_number(metrics[k])}" for k in ("loss", select) if k in metrics))
         if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
-            line = " ".join(f"{k}={_fmt(v)}" for k, v in metrics.items())
+            line = " ".join(f"{k}={short_number(v)}" for k, v in metrics.items())
             self.log(line + self._time_left(self._first, self._session))
         stopping = self._patience_exhausted(self.best)
         if stopping:
@@ -400,22 +400,3 @@ class Engine:
         self.task = task
         self.log(summary_line(self.run_id, self.epoch, self.wall_time_s, task.primary_metric, final))
         return final
-
-
-def time_left(epochs_done: int, seconds: float, epochs_left: int, early_stopping: bool) -> str:
-    """` eta=12m05s` from the mean time of the epochs done (` eta<=...` when early stopping may end it sooner)."""
-    if epochs_done <= 0 or epochs_left <= 0:
-        return ""
-    return f" eta{'<=' if early_stopping else '='}{duration(seconds / epochs_done * epochs_left)}"
-
-
-def summary_line(run_id: str, epochs: int, seconds: float, primary: str, final: dict) -> str:
-    """`done <run_id>: <epochs> epochs in <t>; <primary>=<value> (best epoch <n>)`."""
-    value = final.get(primary, final.get(f"best_{primary}"))
-    headline = f"; {primary}={_fmt(value)}" if value is not None else ""
-    best = f" (best epoch {final['best_epoch']})" if "best_epoch" in final else ""
-    return f"done {run_id}: {epochs} epochs in {seconds:.1f} s{headline}{best}"
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -7,9 +7,9 @@ together (a method and its own epoch budget) are one `--point 'method=s2m2 epoch
 are one more axis of the grid. The points run seed by seed. Every point's config is built before the first one
 starts, so a bad key or value anywhere in the grid exits 2 and nothing runs.
 
-Three executors: the points one after another in this process; `--jobs N` worker processes (those of
-`mixsuite run --jobs`); `--ray [ADDRESS]`, each point a Ray task that Ray schedules over a cluster's nodes (which
-must see the same data root, results and runs folders). A point's output goes to
+Three executors: the points one after another in this process; `--jobs N` worker processes (`mixsuite run
+--seeds ... --jobs N` is this sweep over the seeds); `--ray [ADDRESS]`, each point a Ray task that Ray schedules
+over a cluster's nodes (which must see the same data root, results and runs folders). A point's output goes to
 `<runs>/<task>/<run_id>/sweep.log`; the console gets one progress line and a summary. A point another process
 trains (its lock held: a second sweep of the same grid, another machine on the same folders) is skipped, not failed,
 so sweeps started side by side share a grid. `--extend patience=5` starts every point from the run of its config

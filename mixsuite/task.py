@@ -118,6 +118,15 @@ class Task:
     def finish(self) -> dict:
         return {}
 
+    def test_period(self, has_validation: bool) -> int:
+        """The test split is measured every this many epochs (cfg.test_every evaluations apart), and every
+        evaluation where there is no validation split, since the test then selects."""
+        return (getattr(self.cfg, "test_every", 1) if has_validation else 1) * self.cfg.eval_every
+
+    def test_due(self, epoch: int, has_validation: bool) -> bool:
+        """Whether the evaluation at `epoch` measures the test split: every test_period epochs, and the last."""
+        return epoch % self.test_period(has_validation) == 0 or epoch >= self.cfg.epochs
+
     def extension_problem(self, old_epochs: int) -> str | None:
         """Why a finished run of this config with `old_epochs` epochs, trained on (`mixsuite run --extend`), would not
         give the numbers of this config trained from scratch; None when it would. By default the number of epochs

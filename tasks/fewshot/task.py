@@ -20,6 +20,7 @@ from mixsuite import checkpoint
 from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
+from mixsuite.images import normalize
 from mixsuite.mixing import Method, MixingConfig, mixer_from_config
 from mixsuite.schedules import epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
@@ -137,8 +138,8 @@ class FewShotTask(KeepsBestWeights, Task):
         self.net.load_state_dict(kept, strict=False)   # the rotation head starts fresh, as in S2M2
         self.engine.log(f"initialised {len(kept)} tensors from {path}")
 
-    def normalise(self, x):
-        return (x.float() / 255 - self.mean) / self.std
+    def normalize(self, x):
+        return normalize(x, self.mean, self.std)
 
     def stage(self, epoch: int) -> str:
         """What this epoch trains: for s2m2 the rotation stage comes first."""
@@ -152,7 +153,7 @@ class FewShotTask(KeepsBestWeights, Task):
 
     def training_step(self, batch):
         x, y = batch
-        return {"loss": self.loss(self.normalise(x), y, self.stage_now)}
+        return {"loss": self.loss(self.normalize(x), y, self.stage_now)}
 
     def on_train_epoch_end(self, epoch, logs, samples, seconds):
         # the training set's images a second (a rotation step trains on 4 rotations of each, its rate is lower)
@@ -189,7 +190,7 @@ class FewShotTask(KeepsBestWeights, Task):
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
         self.net.eval()
-        out = [self.net.backbone(self.normalise(self.engine.to_device(c))).float().cpu() for c in images.split(512)]
+        out = [self.net.backbone(self.normalize(self.engine.to_device(c))).float().cpu() for c in images.split(512)]
         return torch.cat(out)
 
     def episodes(self, split: data.Split, shot: int, n_episodes: int, seed: int, way: int = 0,

@@ -20,11 +20,12 @@ from mixsuite import dist
 from mixsuite.analysis import (classification_metrics, plot_spectra, save_spectra, singular_values,
                                spectrum_summary)
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
+from mixsuite.images import normalize
 from mixsuite.mixing import Method, MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
-from mixsuite.schedules import SCHEDULES, end_epoch, epoch_scheduler
+from mixsuite.schedules import SCHEDULES, epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
-from .augment import cutout, normalize, random_crop, random_flip
+from .augment import cutout, random_crop, random_flip
 from .data import LOADERS, load_dataset, rank_in_class
 from .models import MODELS, build_model, penultimate, timm_name_problem
 
@@ -175,16 +176,12 @@ class ImageTask(KeepsBestWeights, Task):
         if self.train_eval is not None:
             idx = self.train_eval
             metrics.update(classification_metrics(self.predict(d.train_x[idx])[0], d.train_y[idx], prefix="train_"))
-        if self.test_now(epoch):
+        if self.test_due(epoch, d.val_x is not None):
             test = classification_metrics(self.predict(d.test_x)[0], d.test_y, prefix="test_")
             for k in ("test_err", "test_nll"):     # the paper's best-test-during-training value (optimistic)
                 self.oracle[f"oracle_{k}"] = min(self.oracle.get(f"oracle_{k}", float("inf")), test[k])
             metrics.update(test)
         return metrics
-
-    def test_now(self, epoch: int) -> bool:
-        every = self.cfg.test_every if self.data.val_x is not None else 1   # no validation: test selects
-        return epoch % (every * self.cfg.eval_every) == 0 or epoch >= self.cfg.epochs
 
     def keeps_best_weights(self) -> bool:
         return self.cfg.test_every > 1 and self.data.val_x is not None

@@ -34,14 +34,16 @@ from mixsuite import dist
 from mixsuite.analysis import rho_spectrum, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
+from mixsuite.images import normalize
 from mixsuite.mixing import Method, MixingConfig, mixer_from_config
-from mixsuite.models import timm_name_problem
+from mixsuite.models import build_backbone, timm_name_problem
+from mixsuite.models.backbones import BACKBONES
 from mixsuite.task import KeepsBestWeights, Task
 
 from . import data
 from .data import DATASETS
 from .losses import LOSSES, SWITCHABLE, build_criterion
-from .model import BACKBONES, Embedder, build_backbone, freeze_batchnorm
+from .model import Embedder, freeze_batchnorm
 from .retrieval import retrieval_metrics
 
 # rho and manifold-rho switch triplets in the loss (losses.py); manifold and manifold-rho mix the backbone's stages
@@ -137,9 +139,8 @@ class MetricTask(KeepsBestWeights, Task):
         self.train_seconds = 0.0
         self.tested_epoch = None        # the last epoch whose evaluation included the test classes
 
-    def normalise(self, x_uint8):
-        x = x_uint8.float() / 255
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+    def normalize(self, x_uint8):
+        return normalize(x_uint8, self.mean, self.std)
 
     def on_train_epoch_start(self, epoch):
         super().on_train_epoch_start(epoch)
@@ -148,7 +149,7 @@ class MetricTask(KeepsBestWeights, Task):
 
     def training_step(self, batch):
         x, y = batch
-        x = self.normalise(x)
+        x = self.normalize(x)
         if self.cfg.flip:
             flip = (torch.rand(len(x), generator=self.flip_rng) < 0.5).to(x.device)
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
@@ -166,7 +167,7 @@ class MetricTask(KeepsBestWeights, Task):
         out = []
         for chunk in images.split(self.cfg.eval_batch_size):
             with self.engine.autocast():
-                out.append(self.net(self.normalise(self.engine.to_device(chunk))).float().cpu())
+                out.append(self.net(self.normalize(self.engine.to_device(chunk))).float().cpu())
         return torch.cat(out)
 
     def test_metrics(self, test: torch.Tensor, prefix: str) -> dict:
@@ -180,7 +181,7 @@ class MetricTask(KeepsBestWeights, Task):
         metrics = {}
         if len(self.val.labels):
             metrics.update(retrieval_metrics(self.embed(self.val.images), self.val.labels, prefix="val_"))
-        if epoch % self.test_period() == 0 or epoch >= self.cfg.epochs:
+        if self.test_due(epoch, len(self.val.labels) > 0):
             metrics.update(self.test_metrics(self.embed(self.test.images), "test_"))
             self.tested_epoch = epoch
         return metrics
@@ -188,15 +189,10 @@ class MetricTask(KeepsBestWeights, Task):
     def keeps_best_weights(self) -> bool:
         return len(self.val.labels) > 0
 
-    def test_period(self) -> int:
-        """The test classes are measured every this many epochs (and at the last); every evaluation when there
-        are no validation classes, since the test then selects."""
-        return (self.cfg.test_every if len(self.val.labels) else 1) * self.cfg.eval_every
-
     def extension_problem(self, old_epochs: int) -> str | None:
         """Adam at a constant lr, nothing staged over the run: only the test epochs depend on `epochs` (the last one
         is always tested), so a shorter run extends only if its last epoch is one the longer run tests too."""
-        every = self.test_period()
+        every = self.test_period(len(self.val.labels) > 0)
         if old_epochs % every:
             return f"its last epoch {old_epochs} was tested only because it was the last (a test every {every} epochs)"
         return None

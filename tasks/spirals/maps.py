@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from mixsuite.analysis import save_figure
+from mixsuite.figures import pyplot
 
 
 def grid(lo: torch.Tensor, hi: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -51,10 +52,7 @@ def hidden_space_map(head, codes: torch.Tensor, n: int = 200, margin: float = 0.
 
 
 def plot_figure1(in_map: dict, hid_map: dict, train_x, train_y, codes, path: str | Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     panels = [(in_map, train_x, "input space"), (hid_map, codes, "2-D hidden space (bottleneck)")]
