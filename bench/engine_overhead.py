@@ -24,16 +24,13 @@ import copy
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite.config import RunConfig, build_config  # noqa: E402
 from mixsuite.engine import Engine  # noqa: E402
@@ -46,7 +43,7 @@ EMPTY_GOAL_MS = 0.5
 
 def bare_spirals_epoch(task) -> None:
     task.model.train()
-    for x, y in task.loader:
+    for x, y in task.train_loader:
         with task.mixer.step(len(x), device=x.device) as plan:
             out = task.model(x)
         loss = plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
@@ -58,7 +55,7 @@ def bare_spirals_epoch(task) -> None:
 
 def bare_image_epoch(task) -> None:
     task.model.train()
-    for x, y in task.loader:
+    for x, y in task.train_loader:
         x = task.augment(x)
         targets = one_hot(y, task.data.num_classes)
         with task.mixer.step(len(x), device=x.device) as plan:

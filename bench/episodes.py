@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite.task import use_task_folders  # noqa: E402
 

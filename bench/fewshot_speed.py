@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _repo  # noqa: E402,F401  (first: the checkout's mixsuite importable)
 
 from mixsuite.config import build_config  # noqa: E402
 from mixsuite.engine import Engine  # noqa: E402
@@ -50,7 +49,7 @@ def main(argv=None):
             engine = Engine(task_cls, cfg, runs_dir=runs, log=lambda m: None)
             task = task_cls(cfg, engine)
             task.setup()
-            steps = len(task.loader)
+            steps = len(task.train_loader)
             images = steps * cfg.batch_size
             _, wall, cpu = timed(lambda: task.train_epoch(1))
             _, vwall, vcpu = timed(lambda: task.evaluate(1))

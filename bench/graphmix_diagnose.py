@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite.config import build_config  # noqa: E402
 from mixsuite.engine import Engine  # noqa: E402

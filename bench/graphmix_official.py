@@ -36,8 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 RUN_OPTION = re.compile(r"^opt\['(\w+)'\]\s*=\s*(.+?)\s*$")
 

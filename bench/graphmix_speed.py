@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite import runner  # noqa: E402
 from mixsuite.config import build_config  # noqa: E402

@@ -38,8 +38,7 @@ from typing import Callable
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite import checkpoint  # noqa: E402
 from mixsuite.analysis import class_spread, plot_class_spectra, singular_values, spectrum_summary  # noqa: E402

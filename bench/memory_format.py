@@ -19,15 +19,12 @@ import argparse
 import copy
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
 from mixsuite.mixing import build_mixer  # noqa: E402
 from mixsuite.models.conv4 import Conv4  # noqa: E402

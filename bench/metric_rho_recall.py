@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
+from mixsuite.figures import pyplot  # noqa: E402
 
 MARKERS = "osD^v<>Px*"
 
@@ -36,10 +36,7 @@ def load_runs(folders: list[Path], dataset: str | None = None) -> list[dict]:
 
 def plot_against_rho(runs: list[dict], path: Path, x: str = "test_rho", y: str = "test_recall_at_1") -> Path:
     """One point per run: x (rho) against y (Recall@1); colour = method, marker = loss."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from mixsuite.analysis import save_figure
 

@@ -22,30 +22,32 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _repo import ROOT  # noqa: E402  (first: the checkout's mixsuite importable)
 
-from mixsuite.mixing import build_mixer, one_hot, soft_cross_entropy  # noqa: E402
+from mixsuite.mixing import mixer_from_config, one_hot, soft_cross_entropy  # noqa: E402
 from mixsuite.task import use_task_folders  # noqa: E402
 
 use_task_folders(ROOT / "tasks")
 from mixsuite.plugins.image.models import build_model  # noqa: E402
-from mixsuite.plugins.image.task import BACKEND_OPTIONS, DEFAULT_ALPHA, MIXER, PAPER_LAYERS  # noqa: E402
+from mixsuite.plugins.image.task import ImageConfig  # noqa: E402
 
-LAYERS = ["input", "layer1", "layer2"]
 METHODS = ("erm", "input", "manifold", "cutmix", "patchup", "patchup-hard", "nfm", "alignmix", "fmix", "resizemix")
 
 
+class OneGenerator:
+    """What mixer_from_config asks of an engine: a seeded generator."""
+
+    def generator(self, name):
+        return torch.Generator().manual_seed(1)
+
+
 def build(method, net, size=(32, 32)):
-    """The image task's mixer for `method` (its paper's alpha, layers and options)."""
-    layers = LAYERS if method == "manifold" else PAPER_LAYERS.get(method)
-    extra = {"image_size": size} if method == "cutmix" else {}
-    return build_mixer(MIXER[method], net, alpha=DEFAULT_ALPHA.get(method, 0.0), layers=layers,
-                       generator=torch.Generator().manual_seed(1), **extra, **BACKEND_OPTIONS.get(method, {}))
+    """The image task's mixer for `method`, from its method table (its paper's alpha, layers and options)."""
+    extra = {"image_size": size} if ImageConfig(method=method).mixing_backend() == "cutmix" else {}
+    return mixer_from_config(ImageConfig(method=method), net, OneGenerator(), **extra)
 
 
 def make(args, device, methods):

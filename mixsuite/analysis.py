@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .figures import pyplot
+
 
 @torch.no_grad()
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15, prefix: str = "",
@@ -124,10 +126,7 @@ def rho_spectrum(features: torch.Tensor, drop_largest: int = 1) -> float:
 
 def plot_spectra(spectra_by_name: dict[str, dict], path: str | Path, title: str = "") -> Path:
     """Overall and mean per-class singular values, one line per method/run (the blog's Figure 6)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for name, sp in spectra_by_name.items():
@@ -168,10 +167,7 @@ def plot_class_spectra(spectra_by_name: dict[str, dict], path: str | Path, class
 
 def panel_grid(n: int, max_cols: int, panel_size: tuple[float, float]):
     """A figure of n panels in rows of at most max_cols (the unused cells blanked); returns (fig, the n axes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cols = min(max_cols, n)
     rows = -(-n // cols)

@@ -36,28 +36,54 @@ EXTEND_HELP = ("start each run from the run of the same config and seed with few
                "names that run as extended_from")
 
 
+def _launch_options() -> argparse.ArgumentParser:
+    """The options `run` and `sweep` share (one parent parser, so the two cannot drift apart)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("task", help="a task folder (tasks/spirals), a name (spirals) or an entry point name")
+    p.add_argument("-c", "--config", action="append", default=[],
+                   help="a YAML config file, or the name of one of the task's configs (smoke); repeatable, later wins")
+    p.add_argument("--seeds", nargs="+", metavar="SEED",
+                   help="run once per seed (overrides seed=; default: the config's seed); key=value items may follow")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train the runs in N worker processes side by side, each with cores/N threads "
+                        "($OMP_NUM_THREADS if set): faster on a CPU for small models (default 1: one after another)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (same as device=...)")
+    p.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS, else runs/results; the "
+                                         "repository's curated tables: --results-dir results)")
+    p.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS") or "runs",
+                   help="checkpoints, metrics.jsonl, plots and a sweep's sweep.log (default $MIXSUITE_RUNS or runs/)")
+    p.add_argument("--extend", action="append", default=[], metavar="KEY=VALUE", help=EXTEND_HELP)
+    return p
+
+
+def seeds_and_items(values: list[str] | None) -> tuple[list[int], list[str]]:
+    """`--seeds 1 2 alpha=1,2`: the seeds, and the key=value items that came after them."""
+    seeds = [a for a in values or [] if "=" not in a]
+    bad = [a for a in seeds if not a.lstrip("-").isdigit()]
+    if bad:
+        raise ConfigError(f"--seeds takes integers, got {' '.join(bad)}")
+    return [int(a) for a in seeds], [a for a in values or [] if "=" in a]
+
+
+def unique_seeds(seeds: list[int]) -> list[int]:
+    """The seeds in order, each once; a seed given twice is said so (it is one run)."""
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        print(f"seed{'s' * (len(twice) > 1)} {' '.join(map(str, twice))} given more than once: "
+              f"{'each runs' if len(twice) > 1 else 'it runs'} once")
+    return list(dict.fromkeys(seeds))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mixsuite", description="Manifold Mixup and its descendants on any model.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="train and evaluate a task", epilog=EPILOG_RUN,
+    launch = _launch_options()
+    r = sub.add_parser("run", help="train and evaluate a task", epilog=EPILOG_RUN, parents=[launch],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("task", help="a task folder (tasks/spirals), a name (spirals) or an entry point name")
     r.add_argument("overrides", nargs="*", help="key=value config overrides (dotted keys for nested fields)")
-    r.add_argument("-c", "--config", action="append", default=[],
-                   help="a YAML config file, or the name of one of the task's configs (smoke); repeatable, later wins")
-    r.add_argument("--seeds", type=int, nargs="+", help="run once per seed (overrides seed=)")
-    r.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="train the seeds in N worker processes side by side, each with cores/N threads "
-                        "($OMP_NUM_THREADS if set): faster on a CPU for small models (default 1: one after another)")
-    r.add_argument("--device", help="auto | cpu | cuda | cuda:N (same as device=...)")
-    r.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS, else runs/results; the "
-                                         "repository's curated tables: --results-dir results)")
-    r.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS") or "runs",
-                   help="checkpoints, metrics.jsonl and plots (default $MIXSUITE_RUNS or runs/)")
     r.add_argument("--resume", default="auto",
                    help="auto (continue the run's own checkpoint if there is one), never, or a checkpoint path")
-    r.add_argument("--extend", action="append", default=[], metavar="KEY=VALUE", help=EXTEND_HELP)
     r.add_argument("--reevaluate", action="store_true",
                    help="a run whose finished record exists is skipped; with this flag it is evaluated again from its "
                         "checkpoint (trained again with --resume never), the old record kept beside as .old")
@@ -66,30 +92,20 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
     w = sub.add_parser("sweep", help="a grid of runs: the product of comma-separated values, times the seeds",
-                       epilog=EPILOG_SWEEP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    w.add_argument("task", help="a task folder (tasks/spirals), a name (spirals) or an entry point name")
+                       epilog=EPILOG_SWEEP, parents=[launch], formatter_class=argparse.RawDescriptionHelpFormatter)
     w.add_argument("grid", nargs="*", metavar="key=v1,v2,...",
                    help="config keys and their values (YAML each; bracket a value that holds commas: "
                         "'mix_layers=[input],[input,layer1]'); a single value is a plain override")
-    w.add_argument("-c", "--config", action="append", default=[], help="a YAML config file (repeatable, later wins)")
     w.add_argument("--point", action="append", metavar="'KEY=VALUE ...'",
                    help="settings that go together, one value of one more axis of the grid (repeatable): "
                         "--point method=baselinepp --point 'method=s2m2 epochs=30'")
-    w.add_argument("--seeds", nargs="+", metavar="SEED",
-                   help="run every point once per seed (default: the config's seed); key=value items may follow")
     w.add_argument("--dry-run", action="store_true", help="list the points, their run ids and which are done; run none")
-    w.add_argument("--jobs", type=int, default=1, metavar="N", help="run the points in N worker processes")
-    w.add_argument("--extend", action="append", default=[], metavar="KEY=VALUE", help=EXTEND_HELP.replace("each run", "each point"))
     w.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run each point as a Ray task: on a local Ray instance, or on the cluster at ADDRESS "
                         "(auto, ray://host:port); the nodes must share the data root and the results and runs "
                         "folders. Needs the ray extra")
     w.add_argument("--ray-cpus", type=float, default=1, metavar="N", help="CPUs per point on Ray (default 1)")
     w.add_argument("--ray-gpus", type=float, default=0, metavar="N", help="GPUs per point on Ray (default 0)")
-    w.add_argument("--device", help="auto | cpu | cuda | cuda:N (same as device=...)")
-    w.add_argument("--results-dir", help="where run records go (default $MIXSUITE_RESULTS, else runs/results)")
-    w.add_argument("--runs-dir", default=os.environ.get("MIXSUITE_RUNS", "runs"),
-                   help="checkpoints, metrics.jsonl, plots and each point's sweep.log (default $MIXSUITE_RUNS or runs/)")
 
     sub.add_parser("list", help="list the tasks that `mixsuite run NAME` finds")
 
@@ -160,30 +176,31 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_run(args) -> int:
     from . import runner, task as task_mod
+    from .parallel import check_jobs
     from .report import results_dir
+    from .sweep import sweep
 
     spec = task_mod.resolve(args.task)
     task_cls = spec.load()
-    overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    seeds, items = seeds_and_items(args.seeds)
+    overrides = list(args.overrides) + items + ([f"device={args.device}"] if args.device else [])
     args.config = [spec.config_file(c) for c in args.config]  # `-c smoke`: one of the task's named configs
     cfg = build_config(task_cls.Config, args.config, overrides)
     if args.print_config:
         print(to_yaml(cfg), end="")
         return 0
-    seeds = args.seeds if args.seeds else [cfg.seed]
-    from .parallel import check_can_fork_seeds, run_seeds
-
-    check_can_fork_seeds(args.jobs)
-    options = {"reevaluate": args.reevaluate, "wait_lock": args.wait_lock, "extend": parse_extend(args.extend)}
-    if args.jobs > 1 and len(seeds) > 1:
-        run_seeds(args.task, args.config, overrides, seeds, args.jobs, results_dir=results_dir(args.results_dir),
-                  runs_dir=args.runs_dir, resume=args.resume, **options)
-        return 0
+    check_jobs(args.jobs)
+    seeds = unique_seeds(seeds or [cfg.seed])
+    options = {"resume": args.resume, "reevaluate": args.reevaluate, "wait_lock": args.wait_lock}
+    if args.jobs > 1 and len(seeds) > 1:   # N runs in worker processes: a sweep over the seeds
+        return sweep(args.task, overrides, config_files=args.config, seeds=seeds, grid=False, jobs=args.jobs,
+                     results_dir=results_dir(args.results_dir), runs_dir=args.runs_dir,
+                     extend=parse_extend(args.extend), run_options=options)
     from dataclasses import replace
 
     for seed in seeds:
         runner.run(task_cls, replace(cfg, seed=seed), results_dir=results_dir(args.results_dir),
-                   runs_dir=args.runs_dir, resume=args.resume, **options)
+                   runs_dir=args.runs_dir, extend=parse_extend(args.extend), **options)
     return 0
 
 
@@ -196,15 +213,12 @@ def cmd_sweep(args) -> int:
     from .report import results_dir
     from .sweep import sweep
 
-    seeds = [a for a in args.seeds or [] if "=" not in a]   # `--seeds 1 2 alpha=1,2`: the grid goes on after the seeds
-    grid = list(args.grid) + [a for a in args.seeds or [] if "=" in a] + ([f"device={args.device}"] if args.device else [])
-    bad = [a for a in seeds if not a.lstrip("-").isdigit()]
-    if bad:
-        raise ConfigError(f"--seeds takes integers, got {' '.join(bad)}")
+    seeds, items = seeds_and_items(args.seeds)   # `--seeds 1 2 alpha=1,2`: the grid goes on after the seeds
+    grid = list(args.grid) + items + ([f"device={args.device}"] if args.device else [])
     if args.ray is not None and "=" in args.ray:  # `--ray alpha=1,2`: the grid item is not an address
         grid, args.ray = [args.ray] + grid, "local"
-    return sweep(args.task, grid, config_files=args.config, seeds=[int(a) for a in seeds] or None, results_dir=results_dir(args.results_dir),
-                 runs_dir=args.runs_dir, jobs=args.jobs, ray=args.ray, ray_cpus=args.ray_cpus,
+    return sweep(args.task, grid, config_files=args.config, seeds=seeds or None,
+                 results_dir=results_dir(args.results_dir), runs_dir=args.runs_dir, jobs=args.jobs, ray=args.ray, ray_cpus=args.ray_cpus,
                  ray_gpus=args.ray_gpus, dry_run=args.dry_run, bundles=args.point, extend=parse_extend(args.extend))
 
 

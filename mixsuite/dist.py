@@ -71,15 +71,6 @@ def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
     return dict(zip(keys, t.cpu().tolist()))
 
 
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """The sum over ranks of `t`, on the device `t` came from."""
-    if not is_distributed():
-        return t
-    out = t.to(collective_device(), copy=True)
-    dist.all_reduce(out)
-    return out.to(t.device)
-
-
 def broadcast_object(obj):
     """Rank 0's value of a picklable object, on every rank."""
     if not is_distributed():

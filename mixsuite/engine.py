@@ -16,9 +16,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from . import checkpoint, dist
 from .extend import copy_history, shorter_config, shorter_run
-from .console import duration, log_line
+from .schedules import end_epoch
+from .console import log_line, short_number, summary_line, time_left
 from .errors import NonFiniteLoss, UserError  # noqa: F401  (NonFiniteLoss re-exported: mixsuite.engine.NonFiniteLoss)
-from .config import config_hash, method_label, to_dict, to_yaml
+from .config import config_hash, to_yaml
+from .paths import run_id, run_paths
 
 
 def select_device(spec: str = "auto") -> torch.device:
@@ -43,11 +45,6 @@ def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[spec]
 
 
-def run_id(cfg, task_name: str) -> str:
-    dataset = getattr(cfg, "dataset", "") or task_name
-    return f"{dataset}-{method_label(cfg)}-{config_hash(cfg)}-s{cfg.seed}".replace("/", "_")
-
-
 class Engine:
     """Drives a Task through its epochs. Tasks ask it for devices, loaders, generators and backward steps."""
 
@@ -62,8 +59,8 @@ class Engine:
         dist.init(self.device)
         self.amp = amp_dtype(cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
-        self.run_id = run_id(cfg, self.task_name)
-        self.run_dir = Path(runs_dir) / self.task_name / self.run_id
+        paths = run_paths(cfg, self.task_name, runs_dir)
+        self.run_id, self.run_dir = paths.run_id, paths.run_dir
         self.resume = resume
         # extend={"epochs": 40}: without a checkpoint of its own, start from the run of this config with those settings
         self.shorter = shorter_config(cfg, extend or {})
@@ -160,9 +157,11 @@ class Engine:
         if not math.isfinite(value):
             raise NonFiniteLoss(f"the loss became {value} at epoch {self.epoch}{where}")
 
-    def backward(self, loss: torch.Tensor) -> None:
-        """loss.backward() with the NaN guard and fp16 loss scaling."""
-        self.check_finite(loss, f", step {self.step_count}")
+    def backward(self, loss: torch.Tensor, check: bool = True) -> None:
+        """loss.backward() with fp16 loss scaling and the NaN guard (`check`: a host sync each step; the default
+        train_epoch checks the epoch's summed loss once instead)."""
+        if check:
+            self.check_finite(loss, f", step {self.step_count}")
         self.scaler.scale(loss).backward()
 
     def optimizer_step(self, optimizer, clip_grad_norm: float | None = None) -> None:
@@ -175,10 +174,38 @@ class Engine:
         optimizer.zero_grad(set_to_none=True)
         self.step_count += 1
 
-    def step(self, loss: torch.Tensor, optimizer, clip_grad_norm: float | None = None) -> None:
+    def step(self, loss: torch.Tensor, optimizer, clip_grad_norm: float | None = None, check: bool = True) -> None:
         """backward + optimizer step + zero_grad."""
-        self.backward(loss)
+        self.backward(loss, check)
         self.optimizer_step(optimizer, clip_grad_norm)
+
+    def train_epoch(self, task, epoch: int) -> dict:
+        """The default epoch (Task.train_epoch): task.training_step on every batch of task.train_loader (moved to
+        the device), then backward and the optimizer step (loss scaling, clipping, the task's per-step scheduler).
+        The logged values are summed on the device, each weighted by its batch's size, and read once at the end:
+        their means over the epoch's samples, then the epoch scheduler's lr and the task's on_train_epoch_end.
+        A non-finite loss is caught at the end, from the sum (Engine.run checks the epoch's loss)."""
+        task.on_train_epoch_start(epoch)
+        sums: dict[str, torch.Tensor] = {}
+        samples, t0 = 0, time.time()
+        for batch in self.progress(task.train_loader, f"epoch {epoch}"):
+            batch = self.to_device(batch)
+            logs = task.training_step(batch)
+            self.step(logs["loss"], task.optimizer, task.clip_grad_norm, check=False)
+            if task.step_scheduler is not None:
+                task.step_scheduler.step()
+            n = task.batch_size(batch)
+            for key, value in logs.items():   # float64 sums: the numbers Python floats summed per step gave
+                value = torch.as_tensor(value).detach().to(self.device, torch.float64) * n
+                sums[key] = sums[key] + value if key in sums else value
+            samples += n
+        seconds = time.time() - t0
+        names = list(sums)
+        values = (torch.stack([sums[k] for k in names]) / max(samples, 1)).tolist() if names else []
+        out = dict(zip(names, values))
+        if task.scheduler is not None:
+            out["lr"] = end_epoch(task.scheduler)
+        return task.on_train_epoch_end(epoch, out, samples, seconds)
 
     # ---- the loop -------------------------------------------------------------------------------------------
     def _checkpoint_state(self, task, best: dict, wall: float) -> dict:
@@ -265,104 +292,107 @@ class Engine:
 
     def run(self) -> dict:
         """Train and evaluate; returns the final metrics (with best-epoch values as best_*)."""
+        task = self.start()
+        while self.epoch < self.cfg.epochs and not self._patience_exhausted(self.best):
+            self.run_epoch(task)
+        return self.finish(task)
+
+    def start(self):
+        """Seed, build and set up the task, then create the run folder (a setup that fails, e.g. on missing data,
+        leaves none), remove temporary checkpoint files a killed save left, and resume (or extend) where asked."""
         cfg = self.cfg
         checkpoint.seed_everything(cfg.seed)
         task = self.task_cls(cfg, self)
+        task.setup()
+        self.select = task.select_metric or task.primary_metric
+        self.best, wall, state = {}, 0.0, None
+        path = self._resume_path()
+        if path is not None:
+            self.best, wall = self._restore(task, path)
+        elif self.extend_from:   # checked before the run folder is made: a missing shorter run leaves none
+            path = self.extend_from / self.CHECKPOINT
+            state = shorter_run(self.shorter, task, path)
         if dist.is_main():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             checkpoint.atomic_write_text(self.run_dir / "config.yaml", to_yaml(cfg))
-        task.setup()
-        select = task.select_metric or task.primary_metric
-        sign = 1.0 if task.select_mode == "max" else -1.0
-        best, wall = {}, 0.0
-        path = self._resume_path()
-        if path is not None:
-            best, wall = self._restore(task, path)
-        elif self.extend_from:
-            path = self.extend_from / self.CHECKPOINT
-            state = shorter_run(self.shorter, task, path)
+            for stale in sorted(self.run_dir.glob(f".{self.CHECKPOINT}.*.tmp")):   # a save killed mid-write
+                stale.unlink(missing_ok=True)
+                self.log(f"removed {stale}, a checkpoint a killed run left half-written")
+        if state is not None:
             if dist.is_main():
                 copy_history(self.extend_from, self.run_dir, state["epoch"])
-            best, wall = self._load_state(task, state, path)
+            self.best, wall = self._load_state(task, state, path)
             self.extended = str(self.extend_from)
             if dist.is_main():   # its own checkpoint from the start: a run that trains no further can be extended too
-                checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, wall))
+                checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, self.best, wall))
             self.log(f"extending {self.extend_from} from its epoch {self.epoch} (epochs={self.shorter.epochs}, patience="
                      f"{self.shorter.patience}) to epochs={cfg.epochs}, patience={cfg.patience}")
         self._truncate_metrics()
         self._saved_at = time.monotonic()
-        last_eval: dict = {}
-        start = time.time() - wall
-        first, session = self.epoch, time.time()   # this process's epochs and their wall time give the time left
+        self.last_eval: dict = {}
+        self._started = time.time() - wall
+        self._first, self._session = self.epoch, time.time()   # this process's epochs and their time: the time left
         if self._shows_progress() and self.epoch < cfg.epochs:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=cfg.epochs, initial=self.epoch, desc=self.run_id, unit="epoch", dynamic_ncols=True)
-        while self.epoch < cfg.epochs and not self._patience_exhausted(best):
-            self.epoch += 1
-            for s in self._samplers:
-                s.set_epoch(self.epoch)
-            t0 = time.time()
-            train = dist.all_reduce_mean(task.train_epoch(self.epoch) or {})
-            if "loss" in train:
-                self.check_finite(train["loss"])
-            metrics = {"epoch": self.epoch, **train}
-            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
-                last_eval = task.evaluate(self.epoch) or {}
-                metrics.update(last_eval)
-                score = last_eval.get(select)
-                # ties go to the later epoch, as the papers' selection does
-                if score is not None and (not best or sign * score >= sign * best[select]):
-                    best = {**last_eval, "epoch": self.epoch}
-                    task.on_best(self.epoch)
-            metrics["epoch_time_s"] = round(time.time() - t0, 4)
-            self._write_metrics(metrics)
-            if self._bar is not None:
-                self._bar.update(1)
-                self._bar.set_postfix_str(" ".join(f"{k}={_fmt(metrics[k])}" for k in ("loss", select) if k in metrics))
-            if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
-                self.log(" ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()) + self._time_left(first, session))
-            stopping = self._patience_exhausted(best)
-            if stopping:
-                self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {best['epoch']}")
-            if self._checkpoint_due(stopping):
-                if dist.is_main():
-                    checkpoint.save(self.run_dir / self.CHECKPOINT, self._checkpoint_state(task, best, time.time() - start))
-                self._saved_at = time.monotonic()
-                dist.barrier()
+        return task
+
+    def run_epoch(self, task) -> dict:
+        """One epoch: train, evaluate on the cadence (tracking the best epoch), log, checkpoint when due."""
+        cfg, select = self.cfg, self.select
+        self.epoch += 1
+        for s in self._samplers:
+            s.set_epoch(self.epoch)
+        t0 = time.time()
+        train = dist.all_reduce_mean(task.train_epoch(self.epoch) or {})
+        if "loss" in train:
+            self.check_finite(train["loss"])
+        metrics = {"epoch": self.epoch, **train}
+        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+            self.last_eval = task.evaluate(self.epoch) or {}
+            metrics.update(self.last_eval)
+            score = self.last_eval.get(select)
+            sign = 1.0 if task.select_mode == "max" else -1.0
+            # ties go to the later epoch, as the papers' selection does
+            if score is not None and (not self.best or sign * score >= sign * self.best[select]):
+                self.best = {**self.last_eval, "epoch": self.epoch}
+                task.on_best(self.epoch)
+        metrics["epoch_time_s"] = round(time.time() - t0, 4)
+        self._write_metrics(metrics)
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(" ".join(f"{k}={short_number(metrics[k])}" for k in ("loss", select) if k in metrics))
+        if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
+            line = " ".join(f"{k}={short_number(v)}" for k, v in metrics.items())
+            self.log(line + self._time_left(self._first, self._session))
+        stopping = self._patience_exhausted(self.best)
+        if stopping:
+            self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {self.best['epoch']}")
+        if self._checkpoint_due(stopping):
+            if dist.is_main():
+                state = self._checkpoint_state(task, self.best, time.time() - self._started)
+                checkpoint.save(self.run_dir / self.CHECKPOINT, state)
+            self._saved_at = time.monotonic()
+            dist.barrier()
+        return metrics
+
+    def finish(self, task) -> dict:
+        """The final metrics: the last evaluation, the best epoch's as best_*, and the task's finish()."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if not last_eval:
-            last_eval = task.evaluate(self.epoch) or {}
+        last_eval = self.last_eval or task.evaluate(self.epoch) or {}
+        best = self.best
         final = {**last_eval, **{f"best_{k}": v for k, v in best.items() if k != "epoch"}}
         if best:
             final["best_epoch"] = best["epoch"]
-        if getattr(cfg, "patience", 0):
+        if getattr(self.cfg, "patience", 0):
             final["last_epoch"] = self.epoch
         final.update(task.finish() or {})
         if self._scalars is not None:
             self._scalars.close()
-        self.wall_time_s = time.time() - start
+        self.wall_time_s = time.time() - self._started
         self.task = task
         self.log(summary_line(self.run_id, self.epoch, self.wall_time_s, task.primary_metric, final))
         return final
-
-
-def time_left(epochs_done: int, seconds: float, epochs_left: int, early_stopping: bool) -> str:
-    """` eta=12m05s` from the mean time of the epochs done (` eta<=...` when early stopping may end it sooner)."""
-    if epochs_done <= 0 or epochs_left <= 0:
-        return ""
-    return f" eta{'<=' if early_stopping else '='}{duration(seconds / epochs_done * epochs_left)}"
-
-
-def summary_line(run_id: str, epochs: int, seconds: float, primary: str, final: dict) -> str:
-    """`done <run_id>: <epochs> epochs in <t>; <primary>=<value> (best epoch <n>)`."""
-    value = final.get(primary, final.get(f"best_{primary}"))
-    headline = f"; {primary}={_fmt(value)}" if value is not None else ""
-    best = f" (best epoch {final['best_epoch']})" if "best_epoch" in final else ""
-    return f"done {run_id}: {epochs} epochs in {seconds:.1f} s{headline}{best}"
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -12,12 +12,12 @@ import torch
 from . import __version__, dist
 from .config import config_hash, method_label, to_dict, validate
 from .console import log_line
-from .engine import Engine, NonFiniteLoss
+from .engine import Engine, NonFiniteLoss, select_device
 from .errors import RunRefused
 from .mixing import mixing_used
 from .guard import RunInProgress, RunLock, check_writable, finished_record, set_aside
-from .report.records import (git_info, keep_run_files, record_path, results_dir as default_results_dir,
-                             write_record)
+from .paths import RunPaths, dataset_name, run_paths
+from .report.records import git_info, keep_run_files, results_dir as default_results_dir, write_record
 
 
 def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str | Path = "runs",
@@ -38,29 +38,32 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
     log = log or log_line
     results_dir = default_results_dir(results_dir) if results_dir is None else Path(results_dir)
     refuse_torchrun_if_single_process(task_cls)
-    engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, extend=extend, log=log)
-    path = record_path(results_dir, task_cls.name, engine.run_id)
-    lock = RunLock(engine.run_dir.with_name(engine.run_id + ".lock"), log=log)
+    paths = run_paths(cfg, task_cls.name, runs_dir, results_dir)
+    path = paths.record
+    lock = RunLock(paths.lock, log=log)
+    dist.init(select_device(cfg.device))   # the verdict below is broadcast to every process
     # rank 0 checks and locks; every rank follows its verdict (a refusal on rank 0 alone would hang the others)
-    verdict = _preflight(path, engine, lock, reevaluate, wait_lock) if dist.is_main() else None
+    verdict = _preflight(paths, lock, reevaluate, wait_lock) if dist.is_main() else None
     kind, detail = dist.broadcast_object(verdict)
     if kind == "refused":
         raise RunRefused(detail)
     if kind == "in progress":
         raise RunInProgress(detail)
     if kind == "finished":
-        log(f"{engine.run_id} is finished; its record: {path} (run folder {engine.run_dir}). To run it again pass "
+        log(f"{paths.run_id} is finished; its record: {path} (run folder {paths.run_dir}). To run it again pass "
             "--reevaluate (from its checkpoint: evaluation only; with --resume never: trained from scratch), the old "
             "record kept aside; or --results-dir elsewhere")
         return detail
     try:
+        engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, extend=extend, log=log)
         status, error, metrics = "finished", None, {}
         try:
             metrics = engine.run()
         except NonFiniteLoss as e:
             status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
         record = {
-            "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": method_label(cfg), "seed": cfg.seed,
+            "task": task_cls.name, "dataset": dataset_name(cfg, task_cls.name), "method": method_label(cfg),
+            "seed": cfg.seed,
             "run_id": engine.run_id, "status": status, "error": error,
             "primary_metric": task_cls.primary_metric, "metrics": _flat_numbers(metrics),
             "mixing": mixing_used(cfg),
@@ -97,13 +100,13 @@ def refuse_torchrun_if_single_process(task_cls) -> None:
                          "side: --seeds ... --jobs N")
 
 
-def _preflight(path: Path, engine: Engine, lock: RunLock, reevaluate: bool, wait_lock: bool) -> tuple:
+def _preflight(paths: RunPaths, lock: RunLock, reevaluate: bool, wait_lock: bool) -> tuple:
     """("refused" or "in progress", message), ("finished", record) or ("go", None); on "go" rank 0 holds the
     run's lock."""
     try:
-        check_writable(path.parent, "results folder")
-        check_writable(engine.run_dir.parent, "runs folder")
-        done = finished_record(path)
+        check_writable(paths.record.parent, "results folder")
+        check_writable(paths.run_dir.parent, "runs folder")
+        done = finished_record(paths.record)
         if done is not None and not reevaluate:
             return "finished", done
         lock.acquire(wait=wait_lock)

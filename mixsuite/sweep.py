@@ -7,9 +7,9 @@ together (a method and its own epoch budget) are one `--point 'method=s2m2 epoch
 are one more axis of the grid. The points run seed by seed. Every point's config is built before the first one
 starts, so a bad key or value anywhere in the grid exits 2 and nothing runs.
 
-Three executors: the points one after another in this process; `--jobs N` worker processes (those of
-`mixsuite run --jobs`); `--ray [ADDRESS]`, each point a Ray task that Ray schedules over a cluster's nodes (which
-must see the same data root, results and runs folders). A point's output goes to
+Three executors: the points one after another in this process; `--jobs N` worker processes (`mixsuite run
+--seeds ... --jobs N` is this sweep over the seeds); `--ray [ADDRESS]`, each point a Ray task that Ray schedules
+over a cluster's nodes (which must see the same data root, results and runs folders). A point's output goes to
 `<runs>/<task>/<run_id>/sweep.log`; the console gets one progress line and a summary. A point another process
 trains (its lock held: a second sweep of the same grid, another machine on the same folders) is skipped, not failed,
 so sweeps started side by side share a grid. `--extend patience=5` starts every point from the run of its config
@@ -33,6 +33,7 @@ from .config import build_config, split_values
 from .console import duration
 from .errors import ConfigError, UserError
 from .guard import RunInProgress
+from .paths import run_id, run_paths
 
 RAY_MISSING = ("--ray needs Ray, an optional extra of mixsuite: pip install -e \".[ray]\" in a checkout "
                "(or pip install \"mixsuite[ray]\")")
@@ -95,14 +96,14 @@ class Point:
 
 
 def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None, results_dir: Path,
-         bundles: list[str] | None = None) -> list[Point]:
+         bundles: list[str] | None = None, grid: bool = True, out=None) -> list[Point]:
     """Every point, its config built and checked (a ConfigError names the point), and whether it is done. Seed by
     seed: every grid point of the first seed, then of the next, so a sweep stopped part-way leaves whole seeds,
-    whose runs pair by seed (`compare --paired`)."""
-    from .engine import run_id
-    from .report.records import read_record, record_path
+    whose runs pair by seed (`compare --paired`). `grid=False`: the items are plain overrides (`run --seeds`).
+    Points that are one run (a seed given twice; 1 and 1.0) run once, and a line on `out` says so."""
+    from .report.records import read_record
 
-    fixed, axes = parse_grid(items)
+    fixed, axes = parse_grid(items) if grid else (list(items), [])
     configs = []
     for bundle, *rest in itertools.product(parse_bundles(bundles, fixed, axes),
                                            *[[f"{key}={v}" for v in values] for key, values in axes]):
@@ -112,24 +113,26 @@ def plan(task_cls, config_files: list, items: list[str], seeds: list[int] | None
         except ConfigError as e:
             where = f" (grid point {' '.join(combo)})" if combo else ""
             raise ConfigError(f"{e}{where}") from None
-    points, seen = [], set()
+    points, seen = [], {}
     for seed, combo, cfg in [(s, combo, cfg) for s in seeds or [None] for combo, cfg in configs]:
         seed = cfg.seed if seed is None else seed
-        rid = run_id(replace(cfg, seed=seed), task_cls.name)
-        if rid in seen:  # two spellings of one value (1 and 1.0) are one run
+        paths = run_paths(replace(cfg, seed=seed), task_cls.name, results_dir=results_dir)
+        point = Point(list(combo), fixed + combo, seed, paths.run_id, paths.record, done=False, epochs=cfg.epochs)
+        if paths.run_id in seen:
+            print(f"{point.label} is the run of {seen[paths.run_id].label} ({paths.run_id}): it runs once",
+                  file=out or sys.stdout)
             continue
-        seen.add(rid)
-        path = record_path(results_dir, task_cls.name, rid)
-        record, why = read_record(path) if path.is_file() else (None, "missing")
-        points.append(Point(list(combo), fixed + combo, seed, rid, path,
-                            done=not why and record.get("status") == "finished", epochs=cfg.epochs))
+        seen[paths.run_id] = point
+        record, why = read_record(paths.record) if paths.record.is_file() else (None, "missing")
+        point.done = not why and record.get("status") == "finished"
+        points.append(point)
     return points
 
 
 def _shorter_runs(task_cls, config_files: list, todo: list[Point], extend: dict, runs_dir: Path) -> dict[str, str]:
     """For each point to run, the run it extends and whether its checkpoint is there (a bad --extend fails here,
     before anything runs)."""
-    from .engine import Engine, run_id
+    from .engine import Engine
     from .extend import shorter_config
 
     notes = {}
@@ -164,7 +167,7 @@ def run_point(job: dict) -> dict:
             task_cls = task_mod.resolve(job["task"]).load()
             cfg = build_config(task_cls.Config, job["config_files"], job["overrides"])
             runner.run(task_cls, replace(cfg, seed=job["seed"], progress=False), results_dir=job["results_dir"],
-                       runs_dir=job["runs_dir"], resume="auto", extend=job.get("extend"))
+                       runs_dir=job["runs_dir"], extend=job.get("extend"), **job.get("run_options", {}))
         except RunInProgress as e:  # another sweep (or machine sharing the folders) trains it: not a failure
             print(e)
             out.update(status="elsewhere", error=str(e))
@@ -258,9 +261,11 @@ def _in_process(jobs: list[dict], report) -> None:
         report(job, run_point(job))
 
 
-def _worker_processes(jobs: list[dict], n: int, report, progress: Progress) -> None:
-    from .parallel import worker_pool
+def _worker_processes(jobs: list[dict], n: int, report, progress: Progress, out) -> None:
+    from .parallel import threads_per_job, worker_pool
 
+    threads = threads_per_job(n)
+    print(f"{len(jobs)} runs in {n} worker processes, {threads} thread{'s' * (threads > 1)} each", file=out)
     with worker_pool(n) as pool:
         futures = {pool.submit(run_point, job): job for job in jobs}
         pending = set(futures)
@@ -326,23 +331,28 @@ def ray_capacity(cpus: float, gpus: float) -> int:
 
 def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_dir: Path, runs_dir: str | Path,
           jobs: int = 1, ray: str | None = None, ray_cpus: float = 1, ray_gpus: float = 0, dry_run: bool = False,
-          bundles: list[str] | None = None, extend: dict | None = None, out=None, err=None) -> int:
+          bundles: list[str] | None = None, extend: dict | None = None, grid: bool = True,
+          run_options: dict | None = None, out=None, err=None) -> int:
     """Plan the grid (`bundles`: the --point items), list it (dry run) or run what is not done; the exit code (1 when
-    a point failed). `extend`: the shorter run's settings each point starts from ({"patience": 5})."""
+    a point failed). `config_files`: paths or the task's named configs (`smoke`). `extend`: the shorter run's
+    settings each point starts from ({"patience": 5}). `grid=False`: the items are plain overrides, the points
+    the seeds (`mixsuite run --seeds ... --jobs N`). `run_options` go to runner.run (resume, reevaluate,
+    wait_lock); with reevaluate a finished point runs again."""
     from . import task as task_mod
+    from .parallel import check_jobs
 
     out = out or sys.stdout
-    if jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    check_jobs(jobs)
     if jobs > 1 and ray is not None:
         raise UserError("--jobs and --ray are two executors: give one of them")
     if ray is not None:
         import_ray()  # before any planning: say at once which extra is missing
     spec = task_mod.resolve(task)
     task_cls = spec.load()
-    config_files = [str(Path(f).resolve()) for f in config_files]
-    points = plan(task_cls, config_files, list(items), seeds, Path(results_dir), bundles)
-    todo = [p for p in points if not p.done]
+    config_files = [str(Path(spec.config_file(str(f))).resolve()) for f in config_files]
+    points = plan(task_cls, config_files, list(items), seeds, Path(results_dir), bundles, grid=grid, out=out)
+    run_options = dict(run_options or {})
+    todo = [p for p in points if not p.done or run_options.get("reevaluate")]
     shorter = _shorter_runs(task_cls, config_files, todo, extend, Path(runs_dir)) if extend else {}
     print(f"{len(points)} points, {len(points) - len(todo)} done, {len(todo)} to run", file=out)
     if dry_run:
@@ -355,7 +365,7 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
     work = [{"task": task_ref, "task_name": task_cls.name, "config_files": config_files, "overrides": p.overrides,
              "seed": p.seed, "run_id": p.run_id, "results_dir": results_dir, "runs_dir": runs_dir,
              "cwd": os.getcwd(), "threads": max(1, int(ray_cpus)) if ray is not None else None,
-             "extend": extend or None} for p in todo]
+             "extend": extend or None, "run_options": run_options} for p in todo]
     capacity = 1 if jobs == 1 and ray is None else jobs if ray is None else ray_capacity(ray_cpus, ray_gpus)
     watched = {p.run_id: (Path(runs_dir) / task_cls.name / p.run_id / "metrics.jsonl", p.epochs) for p in todo}
     progress = Progress(len(todo), capacity, err, watched)
@@ -374,7 +384,7 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
             if ray is not None:
                 _ray_tasks(work, None if ray == "local" else ray, ray_cpus, ray_gpus, report, progress)
             elif jobs > 1:
-                _worker_processes(work, min(jobs, len(work)), report, progress)
+                _worker_processes(work, min(jobs, len(work)), report, progress, out)
             else:
                 _in_process(work, report)
         finally:

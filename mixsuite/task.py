@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import ConfigError, UnknownName, UserError
+from .paths import dataset_name
 from .registry import did_you_mean
 
 ENTRY_POINT_GROUP = "mixsuite.tasks"
@@ -35,6 +36,19 @@ class Task:
     evaluate(epoch) -> metrics; finish() -> final metrics (plots, analyses) at the end. state_dict() /
     load_state_dict() carry everything a resumed run needs (by default the objects named in `state_attrs`;
     the engine itself saves its seeded generators, so mixers resume exactly).
+
+    Training (timm's TrainingTask.forward): setup() sets `self.train_loader` (any iterable of batches, iterated
+    once an epoch) and `self.optimizer`; training_step(batch) -> {"loss": scalar tensor with grad, **extra scalar
+    tensors to log}, the batch moved to the engine's device. The engine's default train_epoch does the rest:
+    backward (fp16 loss scaling), optimizer step, and the logs' means over the epoch's samples, summed on the
+    device and read once an epoch. Optional, for the default epoch:
+      scheduler          stepped after each epoch; the lr the epoch trained with is logged as `lr`
+      step_scheduler     stepped after each optimizer step
+      clip_grad_norm     the gradients' norm is clipped to this before each step (None: no clipping)
+      on_train_epoch_start(epoch)   by default puts `self.model` in train mode
+      on_train_epoch_end(epoch, logs, samples, seconds) -> logs   e.g. to add a throughput
+      batch_size(batch)  the samples a batch holds, which weights its logs (default: its first tensor's length)
+    A task whose epoch is not a loop of such steps overrides train_epoch(epoch) -> metrics itself.
     """
 
     name: str = ""
@@ -63,8 +77,36 @@ class Task:
     def setup(self) -> None:
         raise NotImplementedError
 
+    train_loader = None
+    optimizer = None
+    scheduler = None
+    step_scheduler = None
+    clip_grad_norm: float | None = None
+
+    def training_step(self, batch) -> dict:
+        raise NotImplementedError(f"the {self.name} task must implement training_step(batch) -> {{'loss': ...}} "
+                                  "(or train_epoch(epoch) itself)")
+
     def train_epoch(self, epoch: int) -> dict:
-        raise NotImplementedError
+        return self.engine.train_epoch(self, epoch)
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        model = getattr(self, "model", None)
+        if model is not None:
+            model.train()
+
+    def on_train_epoch_end(self, epoch: int, logs: dict, samples: int, seconds: float) -> dict:
+        return logs
+
+    def batch_size(self, batch) -> int:
+        """How many samples `batch` holds: the length of its first tensor; 1 for a batch without one (a full-graph
+        step)."""
+        import torch   # here: listing tasks (which imports this module) needs no torch
+
+        if isinstance(batch, torch.Tensor):
+            return len(batch)
+        items = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else ()
+        return next((len(v) for v in items if isinstance(v, torch.Tensor) and v.dim()), 1)
 
     def evaluate(self, epoch: int) -> dict:
         raise NotImplementedError
@@ -75,6 +117,15 @@ class Task:
 
     def finish(self) -> dict:
         return {}
+
+    def test_period(self, has_validation: bool) -> int:
+        """The test split is measured every this many epochs (cfg.test_every evaluations apart), and every
+        evaluation where there is no validation split, since the test then selects."""
+        return (getattr(self.cfg, "test_every", 1) if has_validation else 1) * self.cfg.eval_every
+
+    def test_due(self, epoch: int, has_validation: bool) -> bool:
+        """Whether the evaluation at `epoch` measures the test split: every test_period epochs, and the last."""
+        return epoch % self.test_period(has_validation) == 0 or epoch >= self.cfg.epochs
 
     def extension_problem(self, old_epochs: int) -> str | None:
         """Why a finished run of this config with `old_epochs` epochs, trained on (`mixsuite run --extend`), would not
@@ -99,7 +150,7 @@ class Task:
 
     @property
     def dataset(self) -> str:
-        return getattr(self.cfg, "dataset", "") or self.name
+        return dataset_name(self.cfg, self.name)
 
 
 class KeepsBestWeights:

@@ -12,6 +12,7 @@ from mixsuite.task import use_task_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 use_task_folders(ROOT / "tasks")   # tests import a task's modules as mixsuite.plugins.<task>.<module>
+sys.path.append(str(ROOT / "bench"))   # tests load bench scripts, which import bench/_repo.py first
 SHARED_DATA = Path(os.environ.get("MIXSUITE_DATA", "") or ROOT.parent / "shared" / "data").resolve()
 if SHARED_DATA.is_dir():  # absolute, so subprocesses started in other folders find it too
     os.environ["MIXSUITE_DATA"] = str(SHARED_DATA)

@@ -116,7 +116,8 @@ def test_smoke_run_seeds_and_compare(cli, tmp_path):
     side_by_side = cli("run", "tasks/spirals", "-c", "configs/spirals/smoke.yaml", "--seeds", "0", "1", "--jobs", "2",
                        "--results-dir", tmp_path / "J", "--runs-dir", tmp_path / "runs-j", env=one_thread)
     assert side_by_side.returncode == 0, side_by_side.stderr
-    assert "2 seeds in 2 worker processes, 1 thread each" in side_by_side.stdout and "[seed 1] record:" in side_by_side.stdout
+    assert "2 runs in 2 worker processes, 1 thread each" in side_by_side.stdout   # the sweep's executor
+    assert "sweep: 2 ran, 0 skipped (already done), 0 failed" in side_by_side.stdout
     for rec in recs:  # the worker processes train exactly what the one-after-another run trained
         parallel = json.loads((tmp_path / "J" / "runs" / "spirals" / rec.name).read_text())
         assert parallel["metrics"] == json.loads(rec.read_text())["metrics"]
@@ -126,8 +127,9 @@ def test_jobs_is_refused_under_torchrun_and_below_one(cli, tmp_path):
     out = cli("run", "tasks/spirals", "--seeds", "0", "1", "--jobs", "2", "--runs-dir", tmp_path,
               env={"WORLD_SIZE": "2"})
     assert out.returncode == 1 and "under torchrun" in out.stderr and "Traceback" not in out.stderr
-    out = cli("run", "tasks/spirals", "--jobs", "0", "--runs-dir", tmp_path)
-    assert out.returncode == 1 and "--jobs must be at least 1, got 0" in out.stderr
+    for command in ("run", "sweep"):   # a bad option value exits 2, as config errors do
+        out = cli(command, "tasks/spirals", "--jobs", "0", "--runs-dir", tmp_path)
+        assert out.returncode == 2 and "--jobs must be at least 1, got 0" in out.stderr, command
 
 
 def test_duplicate_task_name_fails_loudly(cli, tmp_path):

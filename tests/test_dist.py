@@ -46,7 +46,6 @@ def test_every_collective_puts_its_tensor_on_the_collective_device(one_rank_grou
     monkeypatch.setattr(dist, "collective_device", spy)
     monkeypatch.setattr(tdist, "all_reduce", all_reduce)
     assert dist.all_reduce_mean({"a": 1.5, "b": 3.0}) == {"a": 1.5, "b": 3.0}
-    assert torch.equal(dist.all_reduce_sum(torch.tensor([2, 5])), torch.tensor([2, 5]))
     assert dist.broadcast_object({"x": 1}) == {"x": 1}
     dist.barrier()
-    assert asked == ["cpu"] * 4 and seen == ["cpu", "cpu"]
+    assert asked == ["cpu"] * 3 and seen == ["cpu"]

@@ -180,7 +180,7 @@ def test_every_method_trains_and_records_the_metrics(method, shared_data, tmp_pa
     used = {"erm": None, "dropout": None, "input": ["input"], "cutmix": ["input"],
             "manifold": ["input", "layer1", "layer2"], "patchup": ["input", "conv1", "layer1"], "alignmix": ["input", "layer4"], "fmix": ["input"]}
     if method in used:   # the record names the S the run drew from, a descendant's paper set included
-        assert rec["mixing"].get("layers") == used[method] and rec["mixing"]["backend"] == task_mod.MIXER[method]
+        assert rec["mixing"].get("layers") == used[method] and rec["mixing"]["backend"] == task_mod.METHODS[method].backend
 
 
 def test_descendants_take_their_papers_layers_and_alpha_unless_told_otherwise():
@@ -190,11 +190,11 @@ def test_descendants_take_their_papers_layers_and_alpha_unless_told_otherwise():
     for method, (layers, alpha) in expected.items():
         cfg = build_config(TASK.Config, [], [f"method={method}"])
         used = None if MIXERS.get(cfg.mixing_backend()).default_layers else cfg.mixing_layers()
-        assert used == layers and task_mod.DEFAULT_ALPHA.get(method) == alpha
-        build_mixer(task_mod.MIXER[method], net, layers=layers)                  # every layer is a module here
+        assert used == layers and cfg.mixing_alpha() == task_mod.METHODS[method].alpha == alpha
+        build_mixer(task_mod.METHODS[method].backend, net, layers=layers)        # every layer is a module here
     cfg = build_config(TASK.Config, [], ["method=nfm", "mix_layers=[layer2]"])
     assert cfg.mixing_layers() == ["layer2"]
-    hard = build_mixer("patchup", net, layers=["conv1"], **task_mod.BACKEND_OPTIONS["patchup-hard"])
+    hard = build_mixer("patchup", net, layers=["conv1"], **task_mod.METHODS["patchup-hard"].options)
     assert (hard.mode, hard.gamma, hard.prob, hard.block_size) == ("hard", 0.5, 0.7, 7)    # the README's CIFAR run
 
 

@@ -259,7 +259,7 @@ def test_paper_configs_carry_roth_et_al_protocol(name, p_switch):
 
 
 def test_timm_backbone_embeds_one_channel_images_and_mixes_by_name():
-    from mixsuite.plugins.metric.model import build_backbone
+    from mixsuite.models import build_backbone
 
     torch.manual_seed(0)
     net = Embedder(build_backbone("timm:resnet18", 1), 32).eval()

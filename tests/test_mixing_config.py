@@ -140,3 +140,47 @@ def test_a_spirals_run_with_mix_prob_resumes_to_the_same_result_and_alpha_0_is_r
                      runs_dir=tmp_path / "erm", log=quiet)
     assert off["method"] == "manifold-nomix" and off["run_id"].startswith("spirals-manifold-nomix-")
     assert off["metrics"]["test_nll"] == erm["metrics"]["test_nll"]
+
+
+def test_every_committed_records_mixing_is_what_its_method_table_gives():
+    """The method tables (one per task) resolve every committed record's config to the backend, alpha and S its
+    record says it trained with."""
+    import json
+
+    from mixsuite.config import from_record
+    from mixsuite.mixing import mixing_used
+    from mixsuite.task import resolve
+
+    tasks, checked = {}, 0
+    for path in sorted((ROOT / "results").rglob("*.json")):
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or "mixing" not in record or "config" not in record:
+            continue
+        if record["task"] not in tasks:
+            tasks[record["task"]] = resolve(str(ROOT / "tasks" / record["task"])).load()
+        cfg = from_record(tasks[record["task"]].Config, record["config"])
+        assert mixing_used(cfg) == record["mixing"], path
+        checked += 1
+    assert checked >= 600 and set(tasks) == {"image", "fewshot", "graphmix", "metric", "handwriting"}
+
+
+def test_a_method_table_row_gives_its_backend_alpha_layers_and_options():
+    from typing import ClassVar
+
+    from mixsuite.mixing import Method
+
+    @dataclass
+    class Cfg(MixingConfig, RunConfig):
+        method: str = "mine"
+        alpha: float | None = None
+        mix_layers: list[str] = field(default_factory=lambda: ["input"])
+        method_table: ClassVar[dict] = {"mine": Method("manifold", alpha=0.4, layers=["layer1"], options={"k": 1}),
+                                        "plain": Method("erm")}
+
+    used = Cfg().method_used()
+    assert (used.backend, used.alpha, used.layers, used.options) == ("manifold", 0.4, ["layer1"], {"k": 1})
+    assert Cfg(alpha=1.5, mix_layers=["layer2"]).method_used().layers == ["layer2"]   # set fields win
+    assert Cfg(alpha=1.5).mixing_alpha() == 1.5 and Cfg(method="plain").mixing_backend() == "erm"
+    assert Cfg(method="input").mixing_backend() == "input"     # a method not in the table: the backend of its name
+    assert Cfg(method="input").check() == ["alpha: input has no default alpha (its row of the method table); set "
+                                           "one, e.g. alpha=1.0"]

@@ -41,13 +41,12 @@ class Mixer:
     default_layers: tuple[str, ...] = ()
 
     def __init__(self, model: nn.Module | None = None, *, alpha: float = 1.0, layers=None, per_sample: bool = False,
-                 fold: bool = False, generator: torch.Generator | None = None, output_index: int | None = None,
+                 generator: torch.Generator | None = None, output_index: int | None = None,
                  pairing=None):
         self.model = model
         self.alpha = float(alpha)
         self.layers = list(layers) if layers else list(self.default_layers)
         self.per_sample = per_sample
-        self.fold = fold
         self.generator = generator if generator is not None else generator_from_global_rng()
         self.output_index = output_index
         self.pairing = pairing if pairing is not None else PermutationPairing()
@@ -76,7 +75,7 @@ class Mixer:
             raise ValueError(f"the {self.name!r} backend needs at least one mixing layer")
         layer = self._choose_layer()
         lam = sample_lambda(self.alpha, batch_size if self.per_sample else 1, generator=self.generator,
-                            fold=self.fold, device=device)
+                            device=device)
         lam = lam if self.per_sample else lam[0]
         perm = self.pair(batch_size, rows, device, labels, perm)
         return MixPlan(layer, lam, perm, rows)

@@ -7,14 +7,27 @@
 
     self.mixer = mixer_from_config(cfg, model, engine)        # in Task.setup()
 
-A task says which backend its method trains with by overriding `mixing_backend()` (default: the method's name).
+A task says what each method trains with in one table, timm's default_cfgs pattern, named by its config:
+
+    METHODS = {"manifold": Method("manifold", alpha=2.0),
+               "patchup-hard": Method("patchup", alpha=2.0, layers=["input", "conv1", "layer1"],
+                                      options={"mode": "hard"}),
+               "dropout": Method("erm")}
+    class MyConfig(MixingConfig, RunConfig):
+        method_table: ClassVar[dict] = METHODS
+
+A method not in the table trains with the backend of its name. `Method.alpha` is used where the config's alpha is
+None, `Method.layers` while mix_layers is left at the task's default; `options` go to the backend. The table is a
+class attribute, not a field: no config hash changes with it. `cfg.method_used()` is that resolution, done once
+here for the mixer, the record's `mixing` field and bench/mixing_overhead.py.
+
 alpha = 0 (as mix_prob = 0, or mix_off_epoch = 1) means no mixing at all: the mixer is `erm` and the run is
 recorded as `<method>-nomix`, so a table never calls it by the mixing method's name.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Annotated, ClassVar
 
 from torch import nn
 
@@ -24,6 +37,18 @@ from .gate import GatedMixer
 from .pairing import PAIRINGS, build_pairing
 
 NO_MIXING_SUFFIX = "-nomix"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of a task's method table: the backend a method trains with, and its own settings (None: the
+    config's field)."""
+
+    backend: str = "erm"
+    alpha: float | None = None             # where the config's alpha is None (a task whose alpha defaults per method)
+    layers: list[str] | None = None        # while mix_layers is left at the task's default (a method's own S)
+    options: dict = field(default_factory=dict)   # backend keyword arguments (patchup's mode="hard")
+    model: str | None = None               # the task's own model for the method, where it has several (graphmix)
 
 
 @dataclass
@@ -42,17 +67,31 @@ class MixingConfig:
     pairing: Annotated[str, one_of(*PAIRINGS)] = added_field("permutation")   # cmixup: C-Mixup's label kernel
     cmixup_bandwidth: Annotated[float, positive] = added_field(1.0)   # sigma of that kernel, in label units
 
+    method_table: ClassVar[dict[str, Method]] = {}   # the task's METHODS
+
+    def method_entry(self) -> Method:
+        """The method's row of the table, as written (a method not in it: the backend of its name)."""
+        return self.method_table.get(self.method) or Method(self.method)
+
+    def method_used(self) -> Method:
+        """The method's row resolved against the config: its alpha and S as the backend gets them."""
+        entry = self.method_entry()
+        alpha = self.alpha if self.alpha is not None else entry.alpha if entry.alpha is not None else 0.0
+        layers = self.mix_layers
+        if entry.layers is not None and layers == _default_of(self, "mix_layers"):
+            layers = entry.layers
+        return replace(entry, alpha=alpha, layers=list(layers))
+
     def mixing_backend(self) -> str:
         """The backend the method trains with ('erm' for a method that never mixes)."""
-        return self.method
+        return self.method_entry().backend
 
     def mixing_alpha(self) -> float:
-        """The alpha the backend draws with (a task may resolve a per-method default here)."""
-        return self.alpha
+        return self.method_used().alpha
 
     def mixing_layers(self) -> list[str]:
-        """The set S the backend draws its layer from (a task may resolve a per-method default here)."""
-        return self.mix_layers
+        """The set S the backend draws its layer from."""
+        return self.method_used().layers
 
     def mixes(self) -> bool:
         """Whether any training step mixes."""
@@ -72,17 +111,26 @@ class MixingConfig:
     def check(self) -> list[str]:
         found = super().check() if hasattr(super(), "check") else []
         backend = self.mixing_backend()
+        if self.alpha is None and backend != "erm" and self.method_entry().alpha is None:
+            found.append(f"alpha: {self.method} has no default alpha (its row of the method table); set one, "
+                         "e.g. alpha=1.0")
         if backend in MIXERS and self.mixes() and not MIXERS.get(backend).default_layers and not self.mixing_layers():
             found.append(f"mix_layers: {self.method} mixes at a layer drawn from mix_layers; name at least one "
                          "module (or 'input'), e.g. mix_layers=[input,layer1]")
         return found
 
 
-def _resolve(cfg: MixingConfig) -> tuple[str, type[Mixer], list[str] | None]:
-    """The backend a config trains with, its class, and the layers it gets (None: a backend with its own)."""
-    backend = cfg.mixing_backend() if cfg.mixes() else "erm"
-    cls = MIXERS.get(backend)
-    return backend, cls, None if cls.default_layers else cfg.mixing_layers()
+def _default_of(cfg, name: str):
+    f = next(f for f in fields(cfg) if f.name == name)
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+def _resolve(cfg: MixingConfig) -> tuple[Method, type[Mixer], list[str] | None]:
+    """The method as it trains (backend erm where nothing mixes), its backend's class, and the layers it gets
+    (None: a backend with its own)."""
+    used = cfg.method_used() if cfg.mixes() else Method("erm")
+    cls = MIXERS.get(used.backend)
+    return used, cls, None if cls.default_layers else used.layers
 
 
 def mixing_used(cfg) -> dict | None:
@@ -90,15 +138,15 @@ def mixing_used(cfg) -> dict | None:
     None for a config without mixing fields."""
     if not isinstance(cfg, MixingConfig):
         return None
-    backend, cls, layers = _resolve(cfg)
-    if backend == "erm":
+    used, cls, layers = _resolve(cfg)
+    if used.backend == "erm":
         return {"backend": "erm"}
-    used = {"backend": backend, "alpha": cfg.mixing_alpha(),
+    record = {"backend": used.backend, "alpha": used.alpha,
             "layers": list(cls.default_layers if layers is None else layers),
             "mix_prob": cfg.mix_prob, "mix_off_epoch": cfg.mix_off_epoch, "per_sample_lambda": cfg.per_sample_lambda}
     if cfg.pairing != "permutation":   # records of permutation runs stay as they were
-        used.update(pairing=cfg.pairing, cmixup_bandwidth=cfg.cmixup_bandwidth)
-    return used
+        record.update(pairing=cfg.pairing, cmixup_bandwidth=cfg.cmixup_bandwidth)
+    return record
 
 
 def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **backend_kwargs) -> Mixer:
@@ -106,12 +154,12 @@ def mixer_from_config(cfg: MixingConfig, model: nn.Module | None, engine, **back
 
     `engine` gives `generator(name)`, and `epoch` and `step_count` for mix_prob / mix_off_epoch. mix_layers go to
     the backends that choose a layer (manifold); those with their own (input, cutmix) keep theirs.
-    `backend_kwargs` go to the backend (cutmix's image_size). With `pairing: cmixup` the task passes each batch's
-    labels to `mixer.step(..., labels=y)`.
+    The method's options and `backend_kwargs` go to the backend (cutmix's image_size). With `pairing: cmixup`
+    the task passes each batch's labels to `mixer.step(..., labels=y)`.
     """
-    backend, cls, layers = _resolve(cfg)
+    used, cls, layers = _resolve(cfg)
     mixer = cls(model, alpha=cfg.mixing_alpha(), layers=layers, per_sample=cfg.per_sample_lambda,
-                generator=engine.generator("mix"), pairing=cfg.mixing_pairing(), **backend_kwargs)
-    if backend == "erm" or (cfg.mix_prob >= 1 and cfg.mix_off_epoch is None):
+                generator=engine.generator("mix"), pairing=cfg.mixing_pairing(), **used.options, **backend_kwargs)
+    if used.backend == "erm" or (cfg.mix_prob >= 1 and cfg.mix_off_epoch is None):
         return mixer   # draws exactly as before these options existed
     return GatedMixer(mixer, cfg.mix_prob, cfg.mix_off_epoch, clock=engine)

@@ -1,7 +1,7 @@
 """A mixing plan: what one training step mixes (layer k, lambda, pairing) and how the targets follow."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
@@ -27,7 +27,6 @@ class MixPlan:
     lam: torch.Tensor
     perm: torch.Tensor
     rows: torch.Tensor | None = None
-    info: dict = field(default_factory=dict)
     pixel_mask: torch.Tensor | None = None
 
     @property

@@ -10,6 +10,7 @@ from ..errors import UsageError, UserError
 from .config_diff import flatten
 from .records import group_key, is_number, mean_std
 from .task_traits import metric_mode, mixing_of
+from ..figures import pyplot
 
 RESOLVED = {"alpha": "alpha", "mix_layers": "layers"}   # config keys whose null means "the method's own value"
 
@@ -135,10 +136,7 @@ def draw_grid(ax, grid: dict, digits: int = 3):
 
 def plot_grids(grids: list[dict], path: str | Path) -> Path:
     """Every grid as a heatmap, side by side in one figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from ..analysis import save_figure
 

@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 from .tables import row_labels
+from ..figures import pyplot
 
 
 def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) -> Path:
@@ -15,10 +16,7 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) ->
     each published mean for that dataset and method, and a grey dotted line across, labelled, for each published
     method that no column has (people, a paper's own method).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [r for r in rows if metric in r["stats"]]
     if not rows:
@@ -58,11 +56,7 @@ def plot_rows(rows: list[dict], metric: str, path: str | Path, references=()) ->
 def plot_paired(tables: list[tuple[str, list[dict]]], baseline: str, path: str | Path) -> Path:
     """The paired differences of `compare --paired`, one panel a metric: each config's per-seed differences against
     its baseline (dots) and their mean with its 95 % CI (black; Student's t, stats.py), a line at zero; `tables` is [(metric, paired lines)]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     tables = [(metric, lines) for metric, lines in tables if lines]
     if not tables:
         raise ValueError(f"no config shares a seed with {baseline!r}: nothing to draw")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..paths import record_path
 
 REQUIRED = ("task", "dataset", "method", "seed", "metrics", "primary_metric", "config", "config_hash", "status")
 
@@ -40,10 +41,6 @@ def git_info(cwd: str | Path | None = None) -> tuple[str, bool]:
         return sha.stdout.splitlines()[1].strip(), bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
-
-
-def record_path(root: Path, task: str, run_id: str) -> Path:
-    return root / "runs" / task / f"{run_id}.json"
 
 
 KEPT_FILES = ("metrics.jsonl", "spectra.json")   # what curves and spectra are drawn from

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from mixsuite.models import Conv4, ResNet12, WideResNet
+from mixsuite.models import WideResNet, build_backbone as shared_backbone
 
 
 def wrn(in_channels: int, depth: int = 28, widen: int = 10, dropout: float = 0.5) -> WideResNet:
@@ -19,10 +19,7 @@ BACKBONES = ("conv4", "resnet12", "wrn28-10")
 
 
 def build_backbone(name: str, in_channels: int, dropout: float = 0.5) -> nn.Module:
-    if name == "conv4":
-        return Conv4(in_channels)
-    if name == "resnet12":
-        return ResNet12(in_channels)
+    """S2M2's WRN-28-10, or one of the backbones the library builds by name (conv4, resnet12)."""
     if name == "wrn28-10":
         return wrn(in_channels, 28, 10, dropout)
-    raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {name!r}")
+    return shared_backbone(name, in_channels)

@@ -8,10 +8,9 @@ on both gradients).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +20,9 @@ from mixsuite import checkpoint
 from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
-from mixsuite.mixing import MixingConfig, mixer_from_config
-from mixsuite.schedules import end_epoch, epoch_scheduler
+from mixsuite.images import normalize
+from mixsuite.mixing import Method, MixingConfig, mixer_from_config
+from mixsuite.schedules import epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from . import data, lake
@@ -30,7 +30,9 @@ from .backbones import BACKBONES, build_backbone
 from .episodes import CLASSIFIERS, episode_accuracies, mean_ci95, sample_episodes
 from .heads import FewShotNet, TrainingForward, rotate_batch
 
-METHODS = ("baseline", "baselinepp", "rotation", "manifold", "s2m2")
+# baseline: a linear head; baselinepp, rotation: a cosine head, no mixing; manifold, s2m2: manifold mixup
+METHODS = {"baseline": Method("erm"), "baselinepp": Method("erm"), "rotation": Method("erm"),
+           "manifold": Method("manifold"), "s2m2": Method("manifold")}
 SPECTRUM_CLASSES = 100   # novel classes whose feature spectra a run records
 
 
@@ -69,8 +71,7 @@ class FewShotConfig(MixingConfig, RunConfig):
     schedule: Annotated[str, one_of("constant", "cosine")] = added_field("constant")
     #                                    constant (the paper's Adam) | cosine (lr to 0 over all the epochs)
 
-    def mixing_backend(self) -> str:
-        return "manifold" if self.method in ("manifold", "s2m2") else "erm"
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
     def check(self) -> list[str]:
         found = super().check()
@@ -106,7 +107,8 @@ class FewShotTask(KeepsBestWeights, Task):
         self.lake = lake.load_runs(lake.find_zip(eng.data_root), cfg.image_size) if cfg.lake_runs else None
         self.mean = self.base.images.float().mean().item() / 255
         self.std = self.base.images.float().std().item() / 255
-        self.loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size, drop_last=True)
+        self.train_loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size,
+                                       drop_last=True)
         self.build(self.base.images.shape[1], self.base.n_classes)
         if cfg.init_from:
             self._init_from(Path(cfg.init_from))
@@ -136,8 +138,8 @@ class FewShotTask(KeepsBestWeights, Task):
         self.net.load_state_dict(kept, strict=False)   # the rotation head starts fresh, as in S2M2
         self.engine.log(f"initialised {len(kept)} tensors from {path}")
 
-    def normalise(self, x):
-        return (x.float() / 255 - self.mean) / self.std
+    def normalize(self, x):
+        return normalize(x, self.mean, self.std)
 
     def stage(self, epoch: int) -> str:
         """What this epoch trains: for s2m2 the rotation stage comes first."""
@@ -145,20 +147,20 @@ class FewShotTask(KeepsBestWeights, Task):
             return "rotation" if epoch <= self.cfg.rotation_epochs and not self.cfg.init_from else "s2m2"
         return self.cfg.method
 
-    def train_epoch(self, epoch):
-        self.model.train()
-        stage, total, n, t0 = self.stage(epoch), 0.0, 0, time.time()
-        for x, y in self.engine.progress(self.loader, f"{stage} {epoch}"):
-            x, y = self.normalise(self.engine.to_device(x)), self.engine.to_device(y)
-            loss = self.train_step(x, y, stage)
-            total, n = total + loss.item() * len(x), n + len(x)
-        # the training set's images a second (a rotation step trains on 4 rotations of each, its rate is lower)
-        images_per_s = n / max(time.time() - t0, 1e-9)
-        lr = end_epoch(self.scheduler)
-        return {"loss": total / max(n, 1), "lr": lr, "images_per_s": images_per_s}
+    def on_train_epoch_start(self, epoch):
+        super().on_train_epoch_start(epoch)
+        self.stage_now = self.stage(epoch)
 
-    def train_step(self, x, y, stage: str) -> torch.Tensor:
-        """One forward through the (DDP-wrapped) model, one backward, one optimizer step; returns the loss.
+    def training_step(self, batch):
+        x, y = batch
+        return {"loss": self.loss(self.normalize(x), y, self.stage_now)}
+
+    def on_train_epoch_end(self, epoch, logs, samples, seconds):
+        # the training set's images a second (a rotation step trains on 4 rotations of each, its rate is lower)
+        return {**logs, "images_per_s": samples / max(seconds, 1e-9)}
+
+    def loss(self, x, y, stage: str) -> torch.Tensor:
+        """One forward through the (DDP-wrapped) model: the loss that one backward and one optimizer step follow.
 
         rotation: 0.5 CE(class) + 0.5 CE(rotation) over the 4 rotations of the batch; manifold: the mixed CE;
         s2m2: the mixed CE plus the rotation loss on a random quarter of the batch (the paper's code adds the two
@@ -183,14 +185,12 @@ class FewShotTask(KeepsBestWeights, Task):
             # where each rotation is a class of its own (omniglot-vinyals), a rotated image belongs to that class
             yc = torch.cat([self.base.rotated_labels(rot_y, k) for k in range(4)])
             loss = loss + 0.5 * F.cross_entropy(cls_r, yc) + 0.5 * F.cross_entropy(rot_r, yr)
-        self.engine.backward(loss)
-        self.engine.optimizer_step(self.optimizer)
         return loss
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
         self.net.eval()
-        out = [self.net.backbone(self.normalise(self.engine.to_device(c))).float().cpu() for c in images.split(512)]
+        out = [self.net.backbone(self.normalize(self.engine.to_device(c))).float().cpu() for c in images.split(512)]
         return torch.cat(out)
 
     def episodes(self, split: data.Split, shot: int, n_episodes: int, seed: int, way: int = 0,

@@ -10,7 +10,7 @@ The FCN shares the GNN's weights. Reported: test accuracy at the epoch of best v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from mixsuite.analysis import classification_metrics, expected_calibration_error
 from mixsuite.config import (RunConfig, added_field, at_least, between, each, non_negative, one_of, positive,
                              probability)
-from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot
+from mixsuite.mixing import Method, MixingConfig, bce_on_softmax, mixer_from_config, one_hot
 from mixsuite.task import Task
 
 from .data import NAMES, load_planetoid
@@ -27,7 +27,8 @@ from .official import in_place_mix_plan, rescale_as_aliased_ema
 from .sparse import DRAWS, Propagation, SparseFeatures
 from .targets import consistency_weight, predicted_targets
 
-METHODS = {"gcn": ("gcn", False), "graphmix": ("gcn", True), "gat": ("gat", False), "graphmix-gat": ("gat", True)}
+METHODS = {"gcn": Method("erm", model="gcn"), "graphmix": Method("manifold", model="gcn"),
+           "gat": Method("erm", model="gat"), "graphmix-gat": Method("manifold", model="gat")}
 DEFAULT_GAMMA = {"cora": 10.0, "citeseer": 10.0, "pubmed": 1.0}
 GCN_HIDDEN = 16
 
@@ -35,7 +36,7 @@ GCN_HIDDEN = 16
 def _draws_before(cfg) -> str:
     """The draws the code made before dropout_draws existed: float64 for the GCN methods; the GAT methods' are
     their layers' own, whatever the field says."""
-    return "float64" if METHODS[cfg.method][0] == "gcn" else cfg.dropout_draws
+    return "float64" if METHODS[cfg.method].model == "gcn" else cfg.dropout_draws
 
 
 @dataclass
@@ -73,15 +74,14 @@ class GraphMixConfig(MixingConfig, RunConfig):
     checkpoint_every: int = 200
     log_every: int = 100
 
-    def mixing_backend(self) -> str:
-        return "manifold" if METHODS[self.method][1] else "erm"
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
     def check(self) -> list[str]:
         found = super().check()
-        if METHODS[self.method][0] == "gcn" and self.attention_dropout >= 0:
+        if METHODS[self.method].model == "gcn" and self.attention_dropout >= 0:
             found.append(f"attention_dropout={self.attention_dropout} is for the GAT methods (gat, graphmix-gat); "
                          f"{self.method} has no attention: leave it out or use dropout / input_dropout")
-        if METHODS[self.method][0] == "gat" and self.dropout_draws != "bits":
+        if METHODS[self.method].model == "gat" and self.dropout_draws != "bits":
             found.append(f"dropout_draws={self.dropout_draws} is for the GCN methods (gcn, graphmix); the GAT "
                          "layers draw their own dropout: leave it out")
         if self.per_sample_lambda and self.per_draw_targets:
@@ -101,7 +101,7 @@ class GraphMixTask(Task):
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
-        self.backbone, self.mixing = METHODS[cfg.method]
+        self.backbone, self.mixing = METHODS[cfg.method].model, METHODS[cfg.method].backend != "erm"
         if self.backbone == "gat" and (cfg.hidden, cfg.dropout) == (GCN_HIDDEN, 0.0):
             eng.log(f"note: {cfg.method} with the GCN's hidden={GCN_HIDDEN}, dropout=0; GAT's own settings are "
                     "in configs/graphmix/gat.yaml (-c configs/graphmix/gat.yaml)")
@@ -125,15 +125,18 @@ class GraphMixTask(Task):
         self.mixer = mixer_from_config(cfg, None, eng)
         self.coin = eng.generator("coin")
         self.gamma = cfg.gamma if cfg.gamma >= 0 else DEFAULT_GAMMA[cfg.dataset.lower()]
+        self.train_loader = (self.g,)   # one full-graph step an epoch
 
-    def train_epoch(self, epoch):
+    def on_train_epoch_start(self, epoch):
         if self.cfg.aliased_ema and epoch > 1:  # the official update after the previous epoch (0-based epoch - 2)
             rescale_as_aliased_ema(self.model, epoch - 2)
         self.model.train()
+        self.epoch_now = epoch   # the consistency weight's ramp
+
+    def training_step(self, graph):
         fcn_step = self.mixing and int(torch.randint(2, (1,), generator=self.coin)) == 0
-        loss = self.fcn_mixup_loss(epoch) if fcn_step else self.gnn_loss()
-        self.engine.step(loss, self.optimizer)
-        return {"loss": loss.item(), "fcn_step": float(fcn_step)}
+        loss = self.fcn_mixup_loss(self.epoch_now) if fcn_step else self.gnn_loss()
+        return {"loss": loss, "fcn_step": float(fcn_step)}
 
     def gnn_loss(self):
         if not self.cfg.gnn_step_dropout:

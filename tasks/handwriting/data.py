@@ -36,10 +36,6 @@ class Lines:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def image(self, i: int) -> torch.Tensor:
-        start = int(self.widths[:i].sum()) if i else 0
-        return self.pixels[:, start:start + int(self.widths[i])]
-
     @property
     def offsets(self) -> torch.Tensor:
         return torch.cumsum(self.widths, 0) - self.widths

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 
 from mixsuite import dist
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
-from mixsuite.mixing import MixingConfig, mixed_ctc_loss, mixer_from_config
-from mixsuite.schedules import end_epoch, epoch_scheduler
+from mixsuite.mixing import Method, MixingConfig, mixed_ctc_loss, mixer_from_config
+from mixsuite.schedules import epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
 from .batching import BucketBatchSampler, LineDataset, collate
@@ -24,7 +24,7 @@ from .data import Lines, load_lines
 from .model import MODELS, build_model, frames
 from .text import Alphabet, BeamDecoder, error_rates, greedy_decode
 
-METHODS = ("erm", "input", "manifold")
+METHODS = {"erm": Method("erm"), "input": Method("input"), "manifold": Method("manifold")}
 DECODERS = ("greedy", "beam")
 DATASETS = ("poilus", "iam")
 
@@ -58,6 +58,8 @@ class HandwritingConfig(MixingConfig, RunConfig):
     train_lines: Annotated[int, non_negative] = 0   # 0 = all; fewer for quick runs
     eval_lines: Annotated[int, non_negative] = 0
 
+    method_table: ClassVar[dict[str, Method]] = METHODS
+
     def check(self) -> list[str]:
         found = super().check()
         if self.decoder == "beam" and importlib.util.find_spec("flashlight") is None:
@@ -87,8 +89,9 @@ class HandwritingTask(KeepsBestWeights, Task):
         for s in ("val", "test"):  # encoding counted the characters the training text never shows
             self.unknown[f"unknown_chars_{s}"] = sum(len(t) - len(e) for t, e in zip(splits[s].texts, self.datasets[s].targets))
         self.train_sampler = BucketBatchSampler(splits["train"].widths, cfg.batch_size // dist.world_size(), True, cfg.seed)
-        self.loader = DataLoader(self.datasets["train"], batch_sampler=self.train_sampler, collate_fn=collate,
-                                 num_workers=cfg.num_workers)
+        self.train_loader = DataLoader(self.datasets["train"], batch_sampler=self.train_sampler, collate_fn=collate,
+                                       num_workers=cfg.num_workers)
+        self.clip_grad_norm = cfg.clip_grad
         self.net = build_model(cfg.model, len(self.alphabet), cfg.width, cfg.hidden, cfg.dropout)
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
@@ -98,19 +101,15 @@ class HandwritingTask(KeepsBestWeights, Task):
         eng.log(f"{cfg.dataset}: {len(splits['train'])}/{len(splits['val'])}/{len(splits['test'])} lines, "
                 f"{len(self.alphabet) - 1} characters; unknown in val/test: {self.unknown}")
 
-    def train_epoch(self, epoch):
-        self.model.train()
+    def on_train_epoch_start(self, epoch):
+        super().on_train_epoch_start(epoch)
         self.train_sampler.set_epoch(epoch)
-        total, n = 0.0, 0
-        for x, widths, targets, tlens, _ in self.engine.progress(self.loader, f"epoch {epoch}"):
-            x, widths, targets, tlens = self.engine.to_device((x, widths, targets, tlens))
-            if self.augment is not None:
-                x = self.augment(x)
-            loss = self.loss(x, widths, targets, tlens)
-            self.engine.step(loss, self.optimizer, self.cfg.clip_grad)
-            total, n = total + loss.item() * len(x), n + len(x)
-        lr = end_epoch(self.scheduler)
-        return {"loss": total / max(1, n), "lr": lr}
+
+    def training_step(self, batch):
+        x, widths, targets, tlens, _ = batch
+        if self.augment is not None:
+            x = self.augment(x)
+        return {"loss": self.loss(x, widths, targets, tlens)}
 
     def loss(self, x, widths, targets, tlens):
         with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():

@@ -1,8 +1,6 @@
 """Alphabet, greedy CTC decoding, optional beam search (torchaudio), and CER / WER with editdistance."""
 from __future__ import annotations
 
-from collections import Counter
-
 import editdistance
 import torch
 
@@ -10,24 +8,18 @@ BLANK = 0
 
 
 class Alphabet:
-    """Characters of the training text; index 0 is the CTC blank. Unknown characters are dropped and counted."""
+    """Characters of the training text; index 0 is the CTC blank. Unknown characters are dropped (the task counts
+    them per split)."""
 
     def __init__(self, texts):
         self.chars = sorted({c for t in texts for c in t})
         self.index = {c: i + 1 for i, c in enumerate(self.chars)}
-        self.unknown = Counter()
 
     def __len__(self) -> int:
         return len(self.chars) + 1
 
     def encode(self, text: str) -> list[int]:
-        out = []
-        for c in text:
-            if c in self.index:
-                out.append(self.index[c])
-            else:
-                self.unknown[c] += 1
-        return out
+        return [self.index[c] for c in text if c in self.index]
 
     def decode(self, ids) -> str:
         return "".join(self.chars[i - 1] for i in ids if i != BLANK)

@@ -39,8 +39,3 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
     return x.masked_fill(hole[:, None], 0.0)
 
 
-def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float, (x / 255 - mean) / std."""
-    mean = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
-    return (x.float() / 255.0 - mean) / std

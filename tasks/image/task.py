@@ -10,9 +10,8 @@ metric is `test_err` (the paper's protocol, optimistic); with `val_per_class > 0
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, fields
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
 
 import torch
 from torch.utils.data import TensorDataset
@@ -21,28 +20,30 @@ from mixsuite import dist
 from mixsuite.analysis import (classification_metrics, plot_spectra, save_spectra, singular_values,
                                spectrum_summary)
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
-from mixsuite.mixing import MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
-from mixsuite.schedules import SCHEDULES, end_epoch, epoch_scheduler
+from mixsuite.images import normalize
+from mixsuite.mixing import Method, MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
+from mixsuite.schedules import SCHEDULES, epoch_scheduler
 from mixsuite.task import KeepsBestWeights, Task
 
-from .augment import cutout, normalize, random_crop, random_flip
+from .augment import cutout, random_crop, random_flip
 from .data import LOADERS, load_dataset, rank_in_class
 from .models import MODELS, build_model, penultimate, timm_name_problem
 
-METHODS = ("erm", "input", "manifold", "cutmix", "dropout", "cutout", "patchup", "patchup-hard", "nfm", "alignmix",
-           "fmix", "resizemix")
-# each paper's alpha (cutmix: Yun et al.; patchup's hidden layers, nfm, alignmix, fmix: their code); resizemix draws
-# no Beta: its 1.0 only says it mixes (alpha=0 turns any method's mixing off)
-DEFAULT_ALPHA = {"input": 1.0, "manifold": 2.0, "cutmix": 1.0, "patchup": 2.0, "patchup-hard": 2.0, "nfm": 1.0,
-                 "alignmix": 2.0, "fmix": 1.0, "resizemix": 1.0}
-MIXER = {"erm": "erm", "dropout": "erm", "cutout": "erm", "input": "input", "manifold": "manifold",
-         "cutmix": "cutmix", "patchup": "patchup", "patchup-hard": "patchup", "nfm": "nfm", "alignmix": "alignmix",
-         "fmix": "fmix", "resizemix": "resizemix"}
-# The descendants' own S on this task's PreActResNets (each paper's CIFAR setting), used while mix_layers is left at
-# manifold mixup's default; fmix and resizemix mix the input. Other settings: each backend's defaults (the paper's).
-PAPER_LAYERS = {"patchup": ["input", "conv1", "layer1"], "patchup-hard": ["input", "conv1", "layer1"],
-                "nfm": ["input", "layer1", "layer2", "layer3"], "alignmix": ["input", "layer4"]}
-BACKEND_OPTIONS = {"patchup-hard": {"mode": "hard"}}
+# What each method trains with: each paper's alpha (cutmix: Yun et al.; patchup, nfm, alignmix, fmix: their code) and
+# the descendants' own S on this task's PreActResNets (each paper's CIFAR setting), used while mix_layers is left at manifold
+# mixup's default; other settings are each backend's defaults (the paper's). fmix and resizemix mix the input;
+# resizemix draws no Beta: its 1.0 only says it mixes (alpha=0 turns any method's mixing off).
+PATCHUP_LAYERS = ["input", "conv1", "layer1"]
+METHODS = {
+    "erm": Method("erm"), "dropout": Method("erm"), "cutout": Method("erm"),
+    "input": Method("input", alpha=1.0), "manifold": Method("manifold", alpha=2.0),
+    "cutmix": Method("cutmix", alpha=1.0),
+    "patchup": Method("patchup", alpha=2.0, layers=PATCHUP_LAYERS),
+    "patchup-hard": Method("patchup", alpha=2.0, layers=PATCHUP_LAYERS, options={"mode": "hard"}),
+    "nfm": Method("nfm", alpha=1.0, layers=["input", "layer1", "layer2", "layer3"]),
+    "alignmix": Method("alignmix", alpha=2.0, layers=["input", "layer4"]),
+    "fmix": Method("fmix", alpha=1.0), "resizemix": Method("resizemix", alpha=1.0),
+}
 LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 
 
@@ -57,7 +58,7 @@ class ImageConfig(MixingConfig, RunConfig):
     width: Annotated[float, positive] = 1.0  # channel multiplier of the models written here
     cifar_stem: bool = True                  # timm models: 3x3 stride-1 first conv, no max-pool
     stem_stride: Annotated[int, at_least(1)] = 1   # models written here: 2 for 64x64 Tiny-ImageNet (the official code)
-    alpha: float | None = None               # None: the method's paper value (DEFAULT_ALPHA)
+    alpha: float | None = None               # None: the method's paper value (METHODS)
     mix_layers: list[str] = field(default_factory=lambda: ["input", "layer1", "layer2"])   # the paper's S
     loss: Annotated[str, one_of(LOSSES)] = "ce"   # ce (soft-target cross-entropy) | bce (the official code's BCE
     #                                               on softmax)
@@ -87,23 +88,10 @@ class ImageConfig(MixingConfig, RunConfig):
                                              # un-augmented, in eval mode: train_acc/err/nll/ece at each evaluation
     plots: bool = True
 
-    def mixing_backend(self) -> str:   # a method named after its backend needs no MIXER entry
-        return MIXER.get(self.method, self.method)
-
-    def mixing_alpha(self) -> float:
-        return self.alpha if self.alpha is not None else DEFAULT_ALPHA.get(self.method, 0.0)
-
-    def mixing_layers(self) -> list[str]:
-        """S: mix_layers for manifold mixup; a descendant's paper set unless mix_layers was changed."""
-        if self.method in PAPER_LAYERS:
-            default = next(f.default_factory() for f in fields(self) if f.name == "mix_layers")
-            return PAPER_LAYERS[self.method] if self.mix_layers == default else self.mix_layers
-        return self.mix_layers
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
     def check(self) -> list[str]:
         found = super().check()
-        if self.alpha is None and self.mixing_backend() != "erm" and self.method not in DEFAULT_ALPHA:
-            found.append(f"alpha: {self.method} has no default alpha (DEFAULT_ALPHA); set one, e.g. alpha=1.0")
         if self.per_sample_lambda and self.mixing_backend() == "cutmix":
             found.append("per_sample_lambda: cutmix pastes one box per batch, so it has one lambda per batch; "
                          "leave per_sample_lambda false")
@@ -125,7 +113,7 @@ class ImageTask(KeepsBestWeights, Task):
                                  train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
                                  val_per_class=cfg.val_per_class)
         self.select_metric = "val_err" if self.data.val_x is not None else "test_err"
-        self.loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
+        self.train_loader = eng.loader(TensorDataset(self.data.train_x, self.data.train_y), cfg.batch_size)
         drop = cfg.dropout_p if cfg.method == "dropout" else 0.0
         self.net = build_model(cfg.model, self.data.num_classes, width=cfg.width, drop_rate=drop,
                                cifar_stem=cfg.cifar_stem, stem_stride=cfg.stem_stride,
@@ -136,7 +124,7 @@ class ImageTask(KeepsBestWeights, Task):
         self.scheduler = epoch_scheduler(self.optimizer, cfg.schedule, cfg.epochs, cfg.lr_milestones, cfg.lr_gamma)
         cutmix = cfg.mixes() and cfg.mixing_backend() == "cutmix"
         extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cutmix else {}
-        self.mixer = mixer_from_config(cfg, self.net, eng, **extra, **BACKEND_OPTIONS.get(cfg.method, {}))
+        self.mixer = mixer_from_config(cfg, self.net, eng, **extra)
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0
@@ -151,24 +139,19 @@ class ImageTask(KeepsBestWeights, Task):
         x = normalize(x, data.mean, data.std)
         return cutout(x, cfg.cutout_size, g) if self.cfg.method == "cutout" else x
 
-    def train_epoch(self, epoch):
-        self.model.train()
-        total, count, t0 = 0.0, 0, time.time()
-        for x, y in self.engine.progress(self.loader, f"epoch {epoch}"):
-            x, y = self.engine.to_device((x, y))
-            x = self.augment(x)
-            targets = one_hot(y, self.data.num_classes)
-            with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
-                out = self.model(x)
-            if plan.active:
-                targets = plan.mix_targets(targets)
-            loss = self.criterion(out, targets)
-            self.engine.step(loss, self.optimizer)
-            total, count = total + loss.item() * len(x), count + len(x)
-        seconds = time.time() - t0
-        self.train_images, self.train_seconds = self.train_images + count, self.train_seconds + seconds
-        lr = end_epoch(self.scheduler)
-        return {"loss": total / count, "lr": lr, "images_per_s": count / seconds}
+    def training_step(self, batch):
+        x, y = batch
+        x = self.augment(x)
+        targets = one_hot(y, self.data.num_classes)
+        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+            out = self.model(x)
+        if plan.active:
+            targets = plan.mix_targets(targets)
+        return {"loss": self.criterion(out, targets)}
+
+    def on_train_epoch_end(self, epoch, logs, samples, seconds):
+        self.train_images, self.train_seconds = self.train_images + samples, self.train_seconds + seconds
+        return {**logs, "images_per_s": samples / seconds}
 
     @torch.no_grad()
     def predict(self, x_uint8: torch.Tensor, features: bool = False):
@@ -193,16 +176,12 @@ class ImageTask(KeepsBestWeights, Task):
         if self.train_eval is not None:
             idx = self.train_eval
             metrics.update(classification_metrics(self.predict(d.train_x[idx])[0], d.train_y[idx], prefix="train_"))
-        if self.test_now(epoch):
+        if self.test_due(epoch, d.val_x is not None):
             test = classification_metrics(self.predict(d.test_x)[0], d.test_y, prefix="test_")
             for k in ("test_err", "test_nll"):     # the paper's best-test-during-training value (optimistic)
                 self.oracle[f"oracle_{k}"] = min(self.oracle.get(f"oracle_{k}", float("inf")), test[k])
             metrics.update(test)
         return metrics
-
-    def test_now(self, epoch: int) -> bool:
-        every = self.cfg.test_every if self.data.val_x is not None else 1   # no validation: test selects
-        return epoch % (every * self.cfg.eval_every) == 0 or epoch >= self.cfg.epochs
 
     def keeps_best_weights(self) -> bool:
         return self.cfg.test_every > 1 and self.data.val_x is not None

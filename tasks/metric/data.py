@@ -65,3 +65,17 @@ def class_balanced_batches(labels: torch.Tensor, batch_size: int, per_class: int
     stacked = torch.stack(groups)[order]
     per_batch = batch_size // per_class
     return [stacked[i:i + per_batch].flatten() for i in range(0, len(stacked) - per_batch + 1, per_batch)]
+
+
+class BalancedBatches:
+    """A training loader of class-balanced batches (images, labels), drawn anew each time it is iterated (once an
+    epoch); under torchrun each process takes its share of every batch: whole groups of one class."""
+
+    def __init__(self, split, batch_size: int, per_class: int, generator: torch.Generator, rank: int, world: int):
+        self.split, self.batch_size, self.per_class, self.generator = split, batch_size, per_class, generator
+        self.rank, self.world = rank, world
+
+    def __iter__(self):
+        for idx in class_balanced_batches(self.split.labels, self.batch_size, self.per_class, self.generator):
+            idx = idx.chunk(self.world)[self.rank]
+            yield self.split.images[idx], self.split.labels[idx]

@@ -25,9 +25,8 @@ training images' embeddings, of the last weights and (best_*) of the selected ep
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 
@@ -35,17 +34,21 @@ from mixsuite import dist
 from mixsuite.analysis import rho_spectrum, singular_values, spectrum_summary
 from mixsuite.config import RunConfig, added_field, at_least, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
-from mixsuite.mixing import MixingConfig, mixer_from_config
-from mixsuite.models import timm_name_problem
+from mixsuite.images import normalize
+from mixsuite.mixing import Method, MixingConfig, mixer_from_config
+from mixsuite.models import build_backbone, timm_name_problem
+from mixsuite.models.backbones import BACKBONES
 from mixsuite.task import KeepsBestWeights, Task
 
 from . import data
 from .data import DATASETS
 from .losses import LOSSES, SWITCHABLE, build_criterion
-from .model import BACKBONES, Embedder, build_backbone, freeze_batchnorm
+from .model import Embedder, freeze_batchnorm
 from .retrieval import retrieval_metrics
 
-METHODS = ("erm", "manifold", "rho", "manifold-rho")
+# rho and manifold-rho switch triplets in the loss (losses.py); manifold and manifold-rho mix the backbone's stages
+METHODS = {"erm": Method("erm"), "manifold": Method("manifold"), "rho": Method("erm"),
+           "manifold-rho": Method("manifold")}
 
 
 @dataclass
@@ -81,8 +84,7 @@ class MetricConfig(MixingConfig, RunConfig):
     # (Omniglot's 64: ~0.95, moving by ±0.01 from one epoch to the next) while MAP@R still rises.
     select_on: Annotated[str, one_of("recall_at_1", "map_at_r")] = added_field("recall_at_1")
 
-    def mixing_backend(self) -> str:
-        return "manifold" if self.method in ("manifold", "manifold-rho") else "erm"
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
     def check(self) -> list[str]:
         found = super().check()
@@ -131,37 +133,33 @@ class MetricTask(KeepsBestWeights, Task):
             groups.append({"params": self.criterion.parameters(), "lr": cfg.lr * cfg.loss_lr_scale})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
-        self.batch_rng = eng.generator("batches")
+        self.train_loader = data.BalancedBatches(self.train, cfg.batch_size, cfg.samples_per_class,
+                                                 eng.generator("batches"), dist.rank(), dist.world_size())
         self.flip_rng = eng.generator("flip")
         self.train_seconds = 0.0
         self.tested_epoch = None        # the last epoch whose evaluation included the test classes
 
-    def normalise(self, x_uint8):
-        x = x_uint8.float() / 255
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+    def normalize(self, x_uint8):
+        return normalize(x_uint8, self.mean, self.std)
 
-    def train_epoch(self, epoch):
-        cfg, eng = self.cfg, self.engine
-        self.model.train()
-        if cfg.freeze_bn:
+    def on_train_epoch_start(self, epoch):
+        super().on_train_epoch_start(epoch)
+        if self.cfg.freeze_bn:
             freeze_batchnorm(self.net)
-        batches = data.class_balanced_batches(self.train.labels, cfg.batch_size, cfg.samples_per_class,
-                                              self.batch_rng)
-        total, n, t0 = 0.0, 0, time.time()
-        for idx in eng.progress(batches, f"epoch {epoch}"):
-            idx = idx.chunk(dist.world_size())[dist.rank()]          # each rank: whole groups of one class
-            x = self.normalise(eng.to_device(self.train.images[idx]))
-            y = eng.to_device(self.train.labels[idx])
-            if cfg.flip:
-                flip = (torch.rand(len(x), generator=self.flip_rng) < 0.5).to(x.device)
-                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-            with self.mixer.step(len(x), device=x.device) as plan, eng.autocast():
-                emb = self.model(x)
-            loss = plan.mix_loss(self.criterion, emb, y)
-            eng.step(loss, self.optimizer)
-            total, n = total + loss.item() * len(x), n + len(x)
-        self.train_seconds += time.time() - t0
-        return {"loss": total / max(n, 1)}
+
+    def training_step(self, batch):
+        x, y = batch
+        x = self.normalize(x)
+        if self.cfg.flip:
+            flip = (torch.rand(len(x), generator=self.flip_rng) < 0.5).to(x.device)
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+            emb = self.model(x)
+        return {"loss": plan.mix_loss(self.criterion, emb, y)}
+
+    def on_train_epoch_end(self, epoch, logs, samples, seconds):
+        self.train_seconds += seconds
+        return logs
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -169,7 +167,7 @@ class MetricTask(KeepsBestWeights, Task):
         out = []
         for chunk in images.split(self.cfg.eval_batch_size):
             with self.engine.autocast():
-                out.append(self.net(self.normalise(self.engine.to_device(chunk))).float().cpu())
+                out.append(self.net(self.normalize(self.engine.to_device(chunk))).float().cpu())
         return torch.cat(out)
 
     def test_metrics(self, test: torch.Tensor, prefix: str) -> dict:
@@ -183,7 +181,7 @@ class MetricTask(KeepsBestWeights, Task):
         metrics = {}
         if len(self.val.labels):
             metrics.update(retrieval_metrics(self.embed(self.val.images), self.val.labels, prefix="val_"))
-        if epoch % self.test_period() == 0 or epoch >= self.cfg.epochs:
+        if self.test_due(epoch, len(self.val.labels) > 0):
             metrics.update(self.test_metrics(self.embed(self.test.images), "test_"))
             self.tested_epoch = epoch
         return metrics
@@ -191,15 +189,10 @@ class MetricTask(KeepsBestWeights, Task):
     def keeps_best_weights(self) -> bool:
         return len(self.val.labels) > 0
 
-    def test_period(self) -> int:
-        """The test classes are measured every this many epochs (and at the last); every evaluation when there
-        are no validation classes, since the test then selects."""
-        return (self.cfg.test_every if len(self.val.labels) else 1) * self.cfg.eval_every
-
     def extension_problem(self, old_epochs: int) -> str | None:
         """Adam at a constant lr, nothing staged over the run: only the test epochs depend on `epochs` (the last one
         is always tested), so a shorter run extends only if its last epoch is one the longer run tests too."""
-        every = self.test_period()
+        every = self.test_period(len(self.val.labels) > 0)
         if old_epochs % every:
             return f"its last epoch {old_epochs} was tested only because it was the last (a test every {every} epochs)"
         return None

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from mixsuite.analysis import save_figure
+from mixsuite.figures import pyplot
 
 
 def grid(lo: torch.Tensor, hi: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -53,10 +54,7 @@ def hidden_space_map(head, codes: torch.Tensor, n: int = 200, margin: float = 0.
 def plot_figure1(rows: list[dict], train_y, path: str | Path, title: str) -> Path:
     """Figure 1: a row per model (`label`, `in_map`, `hid_map`, the training points `train_x` and their `codes`),
     its decision map over the input plane beside the one over its 2-D hidden space."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(len(rows), 2, figsize=(10, 4.6 * len(rows)), squeeze=False)
     for row, ax_row in zip(rows, axes):

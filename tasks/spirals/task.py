@@ -66,23 +66,17 @@ class SpiralsTask(Task):
                                                 seed=cfg.data_seed + 1)
         n = len(self.train_x)
         idx = torch.arange(n).repeat(cfg.repeats)
-        self.loader = eng.loader(TensorDataset(self.train_x[idx], self.train_y[idx]), cfg.batch_size)
+        self.train_loader = eng.loader(TensorDataset(self.train_x[idx], self.train_y[idx]), cfg.batch_size)
         self.net = SpiralNet(cfg.width)
         self.model = eng.prepare(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.mixer = mixer_from_config(cfg, self.net, eng)
 
-    def train_epoch(self, epoch):
-        self.model.train()
-        total, count = 0.0, 0
-        for x, y in self.engine.progress(self.loader, f"epoch {epoch}"):
-            x, y = self.engine.to_device((x, y))
-            with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
-                out = self.model(x)
-            loss = plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
-            self.engine.step(loss, self.optimizer)
-            total, count = total + loss.item() * len(x), count + len(x)
-        return {"loss": total / count}
+    def training_step(self, batch):
+        x, y = batch
+        with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
+            out = self.model(x)
+        return {"loss": plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)}
 
     def extension_problem(self, old_epochs: int) -> str | None:
         return None   # Adam at a constant lr, evaluated every epoch: a longer run passes through the shorter one
