@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mixsuite.config import RunConfig, non_negative, one_of, positive
-from mixsuite.mixing import MixingConfig, mixer_from_config
+from mixsuite.mixing import Method, MixingConfig, mixer_from_config
 from mixsuite.mixing.pairing import KernelPairing, draw_rows, kernel_weights
 from mixsuite.task import Task
 
@@ -64,14 +64,11 @@ class RegressionConfig(MixingConfig, RunConfig):
     def model_kind(self) -> str:
         return "lstnet" if self.dataset == "exchange_rate" else "mlp"
 
-    def mixing_backend(self) -> str:
-        return self.protocol("cmixup_mixing") if self.method == "cmixup" else self.method
-
-    def mixing_alpha(self) -> float:
-        return self.protocol("alpha")
-
-    def mixing_layers(self) -> list[str]:
-        return self.mix_layers or HIDDEN_LAYER[self.model_kind()]
+    def method_entry(self) -> Method:
+        """The method's row, per dataset (a task whose table depends on the config): cmixup mixes where C-Mixup
+        does on this dataset, every method at its alpha and, while mix_layers is [], at the model's hidden point."""
+        backend = self.protocol("cmixup_mixing") if self.method == "cmixup" else self.method
+        return Method(backend, alpha=PROTOCOL[self.dataset]["alpha"], layers=HIDDEN_LAYER[self.model_kind()])
 
     def mixing_pairing(self):
         if self.method == "cmixup":
@@ -133,16 +130,6 @@ class RegressionTask(Task):
         target = plan.mix_targets(y) if plan.active else y
         loss = F.mse_loss(out[:b], target[:b])
         return {"loss": loss}
-
-    def train_epoch(self, epoch):
-        self.model.train()
-        total, count = 0.0, 0
-        for batch in self.engine.progress(self.train_loader, f"epoch {epoch}"):
-            batch = self.engine.to_device(batch)
-            out = self.training_step(batch)
-            self.engine.step(out["loss"], self.optimizer)
-            total, count = total + out["loss"].item() * len(batch[0]), count + len(batch[0])
-        return {"loss": total / count}
 
     def extension_problem(self, old_epochs: int) -> str | None:
         return None   # Adam at a constant lr, evaluated every epoch: a longer run passes through the shorter one
