@@ -1,14 +1,16 @@
 """Flattening on MNIST: does manifold mixup leave the class-specific bottleneck representations with fewer
 directions of variance (a smaller sum of the non-top singular values) than ERM, weight decay, dropout and input
-mixup? The paper's setting (Verma et al. 2019, section 3.2 and appendix G): fully connected LeakyReLU layers of
-1024 units, a 12-unit bottleneck, alpha 2.0.
+mixup? The paper's setting (Verma et al. 2019, section 3.2 and appendix G): three fully connected LeakyReLU layers
+of 1024 units, a 12-unit bottleneck, four more 1024-unit layers; manifold mixup mixes at the bottleneck only,
+alpha 2.0.
 
 Methods: erm | weight_decay | dropout | input | manifold. `weight_decay` and `dropout` are the strengths that the
 methods of those names train with (the other methods train without either), so a record's method says what
 regularised it. The last `val_size` training images are the validation split: the epoch with the best
 validation accuracy is selected (`best_*`: its test accuracy, NLL and flattening measure); nothing is chosen on
-test. Every evaluation measures `sv_top` and `sv_rest` (see flattening.py) on the first `sv_per_class` test images
-of each class.
+test. Every evaluation measures `sv_top` and `sv_rest` (see flattening.py) of the bottleneck codes of the first
+`sv_per_class` test images of each class; at the end the selected weights are measured again on training images
+(`best_train_sv_*`) and at the first hidden layer (`best_h1_sv_*`, the layer section 3.2 names).
 """
 from __future__ import annotations
 
@@ -38,12 +40,12 @@ class FlattenConfig(MixingConfig, RunConfig):
     dataset: Annotated[str, one_of("mnist")] = "mnist"
     method: Annotated[str, one_of(METHODS)] = "manifold"
     alpha: Annotated[float, non_negative] = 2.0
-    # S for manifold mixup: the input, every hidden layer and the bottleneck (where the measure is taken)
-    mix_layers: list[str] = field(default_factory=lambda: ["input", "hidden1", "hidden2", "hidden3", "bottleneck"])
+    mix_layers: list[str] = field(default_factory=lambda: ["bottleneck"])   # appendix G: the bottleneck only
     epochs: Annotated[int, at_least(1)] = 30
     width: Annotated[int, positive] = 1024
     depth: Annotated[int, at_least(1)] = 3
     bottleneck: Annotated[int, positive] = 12
+    head_depth: Annotated[int, non_negative] = 4   # wide layers after the bottleneck
     batch_size: Annotated[int, positive] = 100
     lr: Annotated[float, positive] = 1e-3          # Adam
     weight_decay: Annotated[float, non_negative] = 1e-4   # method=weight_decay only (Adam's L2 term)
@@ -73,7 +75,7 @@ class FlattenTask(KeepsBestWeights, Task):
         n = cfg.train_limit or len(d.train_x)
         self.train_loader = eng.loader(TensorDataset(d.train_x[:n], d.train_y[:n]), cfg.batch_size)
         self.sv_idx = per_class_head(d.test_y, cfg.sv_per_class)
-        self.net = BottleneckMLP(d.train_x.shape[1], cfg.width, cfg.depth, cfg.bottleneck, 10,
+        self.net = BottleneckMLP(d.train_x.shape[1], cfg.width, cfg.depth, cfg.bottleneck, cfg.head_depth, 10,
                                  cfg.dropout if cfg.method == "dropout" else 0.0)
         self.model = eng.prepare(self.net)
         decay = cfg.weight_decay if cfg.method == "weight_decay" else 0.0
@@ -100,20 +102,18 @@ class FlattenTask(KeepsBestWeights, Task):
         return None   # Adam at a constant lr, evaluated every epoch: a longer run passes through the shorter one
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, bottleneck codes) of x in eval mode, in chunks."""
+    def predict(self, x: torch.Tensor, first_layer: bool = False):
+        """(logits, bottleneck codes[, first hidden layer]) of x in eval mode, in chunks."""
         self.net.eval()
-        logits, codes = [], []
+        logits, codes, firsts = [], [], []
         for chunk in x.split(5000):
-            h = self.net.encode(self.engine.to_device(chunk))
-            codes.append(h.float().cpu())
-            logits.append(self.net.classifier(h).float().cpu())
-        return torch.cat(logits), torch.cat(codes)
-
-    def spectra(self) -> dict:
-        d = self.data
-        _, codes = self.predict(d.test_x[self.sv_idx])
-        return singular_values(codes, d.test_y[self.sv_idx])
+            first, code = self.net.encode(self.engine.to_device(chunk))
+            codes.append(code.float().cpu())
+            logits.append(self.net.head(code).float().cpu())
+            if first_layer:
+                firsts.append(first.float().cpu())
+        out = (torch.cat(logits), torch.cat(codes))
+        return out + (torch.cat(firsts),) if first_layer else out
 
     def evaluate(self, epoch):
         d = self.data
@@ -124,13 +124,19 @@ class FlattenTask(KeepsBestWeights, Task):
         return metrics
 
     def finish(self):
-        """The selected epoch's spectra (spectra.json, kept beside the record) and its relative measure."""
-        cfg = self.cfg
+        """The selected epoch's spectra: bottleneck on test images (spectra.json, kept beside the record), on
+        training images, and the first hidden layer on test images."""
+        cfg, d = self.cfg, self.data
+        train_idx = per_class_head(d.train_y, cfg.sv_per_class)
         with self.selected_weights():
-            spectra = self.spectra()
+            _, codes, first = self.predict(d.test_x[self.sv_idx], first_layer=True)
+            _, train_codes = self.predict(d.train_x[train_idx])
+        labels = d.test_y[self.sv_idx]
+        spectra = singular_values(codes, labels)
         save_spectra(spectra, self.engine.run_dir)
-        flat = flattening(spectra)
-        out = {"best_sv_rest_over_top": flat["sv_rest"] / max(flat["sv_top"], 1e-12)}
+        out = {f"best_train_{k}": v for k, v in flattening(singular_values(train_codes, d.train_y[train_idx],
+                                                                            overall=False)).items()}
+        out.update({f"best_h1_{k}": v for k, v in flattening(singular_values(first, labels, overall=False)).items()})
         if cfg.plots and dist.is_main():
             from mixsuite.analysis import plot_spectra
 
