@@ -88,3 +88,14 @@ def test_smoke_runs_and_a_seed_reproduces_its_numbers(shared_data, tmp_path):
     assert 0.1 < first["best_test_acc"] <= 1 and first["best_sv_rest"] > 0
     assert first == again
     assert first["best_sv_rest"] != other["best_sv_rest"]
+
+
+def test_page_statistics_are_the_student_t_formulas():
+    from mixsuite.plugins.flatten.page import mean_ci, paired
+
+    m, half, n = mean_ci([1.0, 2.0, 3.0])
+    assert (m, n) == (2.0, 3) and half == pytest.approx(4.302652729749464 / math.sqrt(3))   # t(0.975, 2 df) s/sqrt n
+    r = paired({1: 1.0, 2: 2.0, 3: 3.0, 4: 9.0}, {1: 0.0, 2: 0.0, 3: 0.0})   # seed 4 has no partner: left out
+    t = 2.0 / (1.0 / math.sqrt(3))
+    assert r["n"] == 3 and r["mean"] == 2.0 and r["below"] == 0
+    assert r["p"] == pytest.approx(1 - t / math.sqrt(t * t + 2))   # two-sided p of Student t with 2 df, closed form

@@ -1,6 +1,7 @@
 """The numbers and the figure of results/flatten.md, from the flatten records of a results folder:
 
-    python tasks/flatten/page.py results --epochs 12 > /tmp/flatten-numbers.md
+    python tasks/flatten/page.py results --epochs 12 --figure results/figures/flatten-spectra.png \
+        --page results/flatten.md
 
 Per method: mean ± 95 % CI (Student t, n - 1 df) over seeds; per method against erm: the mean per-seed
 difference, its CI, the paired t-test's p and n. The figure (the blog's Figure 6 shape): the singular values (all
@@ -21,9 +22,11 @@ PAPER = {"erm": (51.73, 78.67), "weight_decay": (33.76, 73.36), "dropout": (28.8
          "input": (33.46, 66.89), "manifold": (31.65, 40.98)}   # arXiv 1806.05236v7 section 3.2: top, sum of rest
 COLUMNS = [("best_sv_top", "sv_top (test)"), ("best_sv_rest", "sv_rest (test)"),
            ("best_train_sv_top", "sv_top (train)"), ("best_train_sv_rest", "sv_rest (train)"),
+           ("best_sv_rest_over_top", "sv_rest / sv_top (test)"),
            ("best_h1_sv_top", "h1 sv_top"), ("best_h1_sv_rest", "h1 sv_rest"),
            ("best_test_acc", "test acc %"), ("best_test_nll", "test NLL"), ("best_epoch", "epoch")]
 PERCENT = {"best_test_acc"}
+BEGIN, END = "<!-- numbers: tasks/flatten/page.py -->", "<!-- /numbers -->"
 
 
 def t_quantile(df: int) -> float:
@@ -65,6 +68,8 @@ def load(root: Path, epochs: int | None) -> dict[str, list[dict]]:
 
 
 def values(recs: list[dict], key: str) -> dict[int, float]:
+    if key == "best_sv_rest_over_top":   # scale-free: both grow with the codes' overall scale
+        return {r["seed"]: r["metrics"]["best_sv_rest"] / r["metrics"]["best_sv_top"] for r in recs}
     scale = 100.0 if key in PERCENT else 1.0
     return {r["seed"]: scale * r["metrics"][key] for r in recs if key in r["metrics"]}
 
@@ -92,7 +97,8 @@ def main_table(by_method: dict) -> str:
 
 def paired_table(by_method: dict) -> str:
     keys = [("best_sv_rest", "sv_rest (test)", 2), ("best_sv_top", "sv_top (test)", 2),
-            ("best_train_sv_rest", "sv_rest (train)", 2), ("best_h1_sv_rest", "h1 sv_rest", 2),
+            ("best_train_sv_rest", "sv_rest (train)", 2), ("best_sv_rest_over_top", "sv_rest / sv_top", 3),
+            ("best_h1_sv_rest", "h1 sv_rest", 2),
             ("best_test_acc", "test acc (points)", 3), ("best_test_nll", "test NLL", 4)]
     lines = ["| method − erm | " + " | ".join(f"{label}: Δ ± CI, p, below/n" for _, label, _ in keys) + " |",
              "|" + "---|" * (1 + len(keys))]
@@ -154,16 +160,27 @@ def main(argv=None) -> int:
     ap.add_argument("results", type=Path, help="the results folder (holds runs/flatten/*.json)")
     ap.add_argument("--epochs", type=int, default=None, help="only the records of this many epochs")
     ap.add_argument("--figure", type=Path, default=None, help="write the spectra figure here")
+    ap.add_argument("--page", type=Path, default=None,
+                    help=f"rewrite the part of this page between {BEGIN!r} and {END!r} instead of printing")
     args = ap.parse_args(argv)
     by_method = load(args.results, args.epochs)
     if not by_method:
         print(f"no finished flatten records under {args.results}", file=sys.stderr)
         return 1
-    print(main_table(by_method))
-    print()
-    print(paired_table(by_method))
+    text = main_table(by_method) + "\n\n" + paired_table(by_method)
     if args.figure:
-        print(f"\nfigure: {plot(by_method, args.figure)}")
+        plot(by_method, args.figure)
+    if args.page is None:
+        print(text)
+        return 0
+    page = args.page.read_text()
+    if BEGIN not in page or END not in page:
+        print(f"{args.page} has no {BEGIN!r} ... {END!r} block to rewrite", file=sys.stderr)
+        return 1
+    head, rest = page.split(BEGIN, 1)
+    from mixsuite.checkpoint import atomic_write_text
+
+    atomic_write_text(args.page, head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1])
     return 0
 
 
