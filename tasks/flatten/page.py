@@ -22,7 +22,7 @@ PAPER = {"erm": (51.73, 78.67), "weight_decay": (33.76, 73.36), "dropout": (28.8
          "input": (33.46, 66.89), "manifold": (31.65, 40.98)}   # arXiv 1806.05236v7 section 3.2: top, sum of rest
 COLUMNS = [("best_sv_top", "sv_top (test)"), ("best_sv_rest", "sv_rest (test)"),
            ("best_train_sv_top", "sv_top (train)"), ("best_train_sv_rest", "sv_rest (train)"),
-           ("best_sv_rest_over_top", "sv_rest / sv_top (test)"),
+           ("best_sv_rest_over_top", "sv_rest / sv_top (test)"), ("rest_over_overall", "sv_rest / all-class sum (test)"),
            ("best_h1_sv_top", "h1 sv_top"), ("best_h1_sv_rest", "h1 sv_rest"),
            ("best_test_acc", "test acc %"), ("best_test_nll", "test NLL"), ("best_epoch", "epoch")]
 PERCENT = {"best_test_acc"}
@@ -70,6 +70,8 @@ def load(root: Path, epochs: int | None) -> dict[str, list[dict]]:
 def values(recs: list[dict], key: str) -> dict[int, float]:
     if key == "best_sv_rest_over_top":   # scale-free: both grow with the codes' overall scale
         return {r["seed"]: r["metrics"]["best_sv_rest"] / r["metrics"]["best_sv_top"] for r in recs}
+    if key == "rest_over_overall":        # scale-free: against the spread of all classes' codes together
+        return {r["seed"]: rest_over_overall(s) for r in recs if (s := spectra_of(r)) is not None}
     scale = 100.0 if key in PERCENT else 1.0
     return {r["seed"]: scale * r["metrics"][key] for r in recs if key in r["metrics"]}
 
@@ -88,7 +90,7 @@ def main_table(by_method: dict) -> str:
         cells = []
         for key, _ in COLUMNS:
             v = list(values(recs, key).values())
-            digits = 0 if key == "best_epoch" else (4 if key == "best_test_nll" else 2)
+            digits = 0 if key == "best_epoch" else (4 if key in ("best_test_nll", "rest_over_overall") else 2)
             cells.append(fmt(*mean_ci(v)[:2], digits) if v else "–")
         top, rest = PAPER[method]
         lines.append(f"| {method} | {len(recs)} | {top} | {rest} | " + " | ".join(cells) + " |")
@@ -98,6 +100,7 @@ def main_table(by_method: dict) -> str:
 def paired_table(by_method: dict) -> str:
     keys = [("best_sv_rest", "sv_rest (test)", 2), ("best_sv_top", "sv_top (test)", 2),
             ("best_train_sv_rest", "sv_rest (train)", 2), ("best_sv_rest_over_top", "sv_rest / sv_top", 3),
+            ("rest_over_overall", "sv_rest / all-class sum", 4),
             ("best_h1_sv_rest", "h1 sv_rest", 2),
             ("best_test_acc", "test acc (points)", 3), ("best_test_nll", "test NLL", 4)]
     lines = ["| method − erm | " + " | ".join(f"{label}: Δ ± CI, p, below/n" for _, label, _ in keys) + " |",
@@ -116,17 +119,25 @@ def paired_table(by_method: dict) -> str:
     return "\n".join(lines)
 
 
+def spectra_of(rec: dict) -> dict | None:
+    """The selected epoch's spectra.json kept with a record (bottleneck, test images), or None."""
+    from mixsuite.report.records import run_file
+
+    path = run_file(rec, "spectra.json")
+    return None if path is None else json.loads(Path(path).read_text())
+
+
+def rest_over_overall(spectra: dict) -> float:
+    """sv_rest / the sum of the singular values of all classes' codes together (the same images, centred)."""
+    per = list(spectra["per_class"].values())
+    return sum(sum(s[1:]) for s in per) / len(per) / sum(spectra["overall"])
+
+
 def mean_spectra(recs: list[dict]) -> dict | None:
     """Per class, the mean over seeds of the selected epoch's singular values (spectra.json kept with a record)."""
     import torch
 
-    from mixsuite.report.records import run_file
-
-    per_seed = []
-    for r in recs:
-        path = run_file(r, "spectra.json")
-        if path is not None:
-            per_seed.append(json.loads(Path(path).read_text())["per_class"])
+    per_seed = [s["per_class"] for s in map(spectra_of, recs) if s is not None]
     if not per_seed:
         return None
     return {c: torch.tensor([s[c] for s in per_seed]).mean(0) for c in per_seed[0]}
