@@ -97,6 +97,25 @@ def main_table(by_method: dict) -> str:
     return "\n".join(lines)
 
 
+def against_manifold(by_method: dict) -> str:
+    """Manifold mixup against each other method (section 3.2: "only Manifold Mixup" reduces the rest)."""
+    keys = [("best_sv_rest", "sv_rest (test)", 2), ("rest_over_overall", "sv_rest / all-class sum", 4)]
+    lines = ["| manifold − method | " + " | ".join(f"{label}: Δ ± CI, p, below/n" for _, label, _ in keys) + " |",
+             "|" + "---|" * (1 + len(keys))]
+    mm = by_method.get("manifold", [])
+    for method in METHODS[:-1]:
+        other = by_method.get(method, [])
+        if not other or not mm:
+            continue
+        cells = []
+        for key, _, digits in keys:
+            r = paired(values(mm, key), values(other, key))
+            cells.append("–" if r is None else
+                         f"{fmt(r['mean'], r['half'], digits)}, p {r['p']:.2g}, {r['below']}/{r['n']}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def paired_table(by_method: dict) -> str:
     keys = [("best_sv_rest", "sv_rest (test)", 2), ("best_sv_top", "sv_top (test)", 2),
             ("best_train_sv_rest", "sv_rest (train)", 2), ("best_sv_rest_over_top", "sv_rest / sv_top", 3),
@@ -178,7 +197,7 @@ def main(argv=None) -> int:
     if not by_method:
         print(f"no finished flatten records under {args.results}", file=sys.stderr)
         return 1
-    text = main_table(by_method) + "\n\n" + paired_table(by_method)
+    text = main_table(by_method) + "\n\n" + paired_table(by_method) + "\n\n" + against_manifold(by_method)
     if args.figure:
         plot(by_method, args.figure)
     if args.page is None:
