@@ -97,45 +97,37 @@ def main_table(by_method: dict) -> str:
     return "\n".join(lines)
 
 
-def against_manifold(by_method: dict) -> str:
-    """Manifold mixup against each other method (section 3.2: "only Manifold Mixup" reduces the rest)."""
-    keys = [("best_sv_rest", "sv_rest (test)", 2), ("rest_over_overall", "sv_rest / all-class sum", 4)]
-    lines = ["| manifold − method | " + " | ".join(f"{label}: Δ ± CI, p, below/n" for _, label, _ in keys) + " |",
+PAIRED_KEYS = [("best_sv_rest", "sv_rest (test)", 2), ("best_sv_top", "sv_top (test)", 2),
+               ("best_train_sv_rest", "sv_rest (train)", 2), ("best_sv_rest_over_top", "sv_rest / sv_top", 3),
+               ("rest_over_overall", "sv_rest / all-class sum", 4), ("best_h1_sv_rest", "h1 sv_rest", 2),
+               ("best_test_acc", "test acc (points)", 3), ("best_test_nll", "test NLL", 4)]
+
+
+def differences_table(by_method: dict, rows: list[tuple[str, str, str]], keys: list[tuple], head: str) -> str:
+    """One row per (label, method, baseline) whose runs exist: each key's paired difference method − baseline."""
+    lines = [f"| {head} | " + " | ".join(f"{label}: Δ ± CI, p, below/n" for _, label, _ in keys) + " |",
              "|" + "---|" * (1 + len(keys))]
-    mm = by_method.get("manifold", [])
-    for method in METHODS[:-1]:
-        other = by_method.get(method, [])
-        if not other or not mm:
+    for label, method, base in rows:
+        a, b = by_method.get(method, []), by_method.get(base, [])
+        if not a or not b:
             continue
         cells = []
         for key, _, digits in keys:
-            r = paired(values(mm, key), values(other, key))
+            r = paired(values(a, key), values(b, key))
             cells.append("–" if r is None else
                          f"{fmt(r['mean'], r['half'], digits)}, p {r['p']:.2g}, {r['below']}/{r['n']}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def paired_table(by_method: dict) -> str:
-    keys = [("best_sv_rest", "sv_rest (test)", 2), ("best_sv_top", "sv_top (test)", 2),
-            ("best_train_sv_rest", "sv_rest (train)", 2), ("best_sv_rest_over_top", "sv_rest / sv_top", 3),
-            ("rest_over_overall", "sv_rest / all-class sum", 4),
-            ("best_h1_sv_rest", "h1 sv_rest", 2),
-            ("best_test_acc", "test acc (points)", 3), ("best_test_nll", "test NLL", 4)]
-    lines = ["| method − erm | " + " | ".join(f"{label}: Δ ± CI, p, below/n" for _, label, _ in keys) + " |",
-             "|" + "---|" * (1 + len(keys))]
-    base = by_method.get("erm", [])
-    for method in METHODS[1:]:
-        recs = by_method.get(method, [])
-        if not recs or not base:
-            continue
-        cells = []
-        for key, _, digits in keys:
-            r = paired(values(recs, key), values(base, key))
-            cells.append("–" if r is None else
-                         f"{fmt(r['mean'], r['half'], digits)}, p {r['p']:.2g}, {r['below']}/{r['n']}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return differences_table(by_method, [(m, m, "erm") for m in METHODS[1:]], PAIRED_KEYS, "method − erm")
+
+
+def against_manifold(by_method: dict) -> str:
+    """Manifold mixup against each other method (section 3.2: "only Manifold Mixup" reduces the rest)."""
+    return differences_table(by_method, [(m, "manifold", m) for m in METHODS[:-1]],
+                             [PAIRED_KEYS[0], PAIRED_KEYS[4]], "manifold − method")
 
 
 def spectra_of(rec: dict) -> dict | None:
