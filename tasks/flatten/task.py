@@ -15,7 +15,7 @@ test. Every evaluation measures `sv_top` and `sv_rest` (see flattening.py) of th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -24,15 +24,16 @@ from torch.utils.data import TensorDataset
 from mixsuite import dist
 from mixsuite.analysis import classification_metrics, save_spectra, singular_values
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
-from mixsuite.mixing import MixingConfig, mixer_from_config
+from mixsuite.mixing import Method, MixingConfig, mixer_from_config
 from mixsuite.task import KeepsBestWeights, Task
 
 from .data import load_mnist
 from .flattening import flattening, per_class_head
 from .model import BottleneckMLP
 
-METHODS = ("erm", "weight_decay", "dropout", "input", "manifold")
-MIXER = {"erm": "erm", "weight_decay": "erm", "dropout": "erm", "input": "input", "manifold": "manifold"}
+# weight decay and dropout train unmixed (their regulariser is set in setup); input and manifold mixup at alpha
+METHODS = {"erm": Method("erm"), "weight_decay": Method("erm"), "dropout": Method("erm"), "input": Method("input"),
+           "manifold": Method("manifold")}
 
 
 @dataclass
@@ -55,8 +56,7 @@ class FlattenConfig(MixingConfig, RunConfig):
     sv_per_class: Annotated[int, positive] = 800   # test images per class in the flattening measure
     plots: bool = True
 
-    def mixing_backend(self) -> str:
-        return MIXER[self.method]
+    method_table: ClassVar[dict[str, Method]] = METHODS
 
 
 class FlattenTask(KeepsBestWeights, Task):
@@ -83,20 +83,11 @@ class FlattenTask(KeepsBestWeights, Task):
         self.mixer = mixer_from_config(cfg, self.net, eng)
 
     def training_step(self, batch) -> dict:
-        x, y = self.engine.to_device(batch)
+        x, y = batch
         with self.mixer.step(len(x), device=x.device) as plan, self.engine.autocast():
             out = self.model(x)
         loss = plan.mix_loss(lambda o, t: F.cross_entropy(o, t, reduction="none"), out, y)
         return {"loss": loss}
-
-    def train_epoch(self, epoch):
-        self.model.train()
-        total, count = 0.0, 0
-        for batch in self.engine.progress(self.train_loader, f"epoch {epoch}"):
-            loss = self.training_step(batch)["loss"]
-            self.engine.step(loss, self.optimizer)
-            total, count = total + loss.item() * len(batch[0]), count + len(batch[0])
-        return {"loss": total / count}
 
     def extension_problem(self, old_epochs: int) -> str | None:
         return None   # Adam at a constant lr, evaluated every epoch: a longer run passes through the shorter one
