@@ -87,3 +87,23 @@ def test_values_read_with_three_significant_digits():
 
     assert [sig(0.98), sig(35.14), sig(9.9996), sig(1234.0), sig(0.0955)] == ["0.980", "35.1", "10.0", "1,234", "0.0955"]
     assert value(0.351, "%", 100) == "35.1 %" and value(0.9821) == "0.982"
+
+
+def test_a_protocol_over_two_datasets_gets_a_table_for_each(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "results"
+    write_results(root, tmp_path)
+    for method, err in (("erm", 10.0), ("mix", 30.0)):   # a second dataset where mixing is worse
+        for seed in range(3):
+            r = rec(method, seed, {"best_test_err": err + seed, "best_test_acc": 0.5}, f"{method}other", epochs=80,
+                    width=0.25, lr=0.1)
+            write_record(root, {**r, "dataset": "other", "run_id": f"other-{r['run_id']}"})
+    claims = root / "claims.yaml"   # the claim names its dataset now that two are recorded
+    claims.write_text(claims.read_text().replace("where: {epochs: 80, lr: 0.1}", "where: {epochs: 80, lr: 0.1, dataset: d}"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "results", "--across-tasks"]) == 0
+    tasks = capsys.readouterr().out.split("## Each task's headline protocol")[1]
+    d, other = tasks.split("**other · ")
+    assert "**d · overfit · epochs 80** (baseline erm)" in d
+    assert "| mix | 36.5 % |" in d and "| erm | 42.0 % |" in d          # each dataset's own means, never pooled
+    assert "| mix | 31.0 % |" in other and "| erm | 11.0 % |" in other
+    assert "| mix | 31.0 % | 50.0 % | 3 | +20.0" in other             # against its own dataset's erm

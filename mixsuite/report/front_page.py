@@ -85,6 +85,8 @@ def protocol_table(task: str, spec: dict, protocol: dict, records: list[dict], c
     differences = config_differences([r for k in keys for r in groups[k]])
     name = protocol.get("name") or protocol_name(task, (groups[base] if base else recs)[0]["config"]) \
         or ", ".join(f"{k} {yaml_text(v)}" for k, v in protocol["where"].items())
+    if protocol.get("dataset_title") and not name.startswith(protocol["dataset_title"]):
+        name = f"{protocol['dataset_title']} · {name}"
     metrics = spec["metrics"]
     formats = {m: metric_format(claims, m) for m in metrics}
     short = {m: formats[m].get("short") or formats[m]["label"] for m in metrics}
@@ -132,8 +134,20 @@ def task_sections(claims: dict, records: list[dict], roots: list[Path], show_all
             folders = protocol.get("results")
             recs = records if not folders else [r for f in ([folders] if isinstance(folders, str) else folders)
                                                 for r in load_records(roots[0] / f)]
-            out += protocol_table(task, spec, protocol, recs, claims, show_all, show_hash, appendix)
+            for one in per_dataset(task, protocol, recs):
+                out += protocol_table(task, spec, one, recs, claims, show_all, show_hash, appendix)
     return out
+
+
+def per_dataset(task: str, protocol: dict, records: list[dict]) -> list[dict]:
+    """The protocol, or one a dataset where its records hold several and it names none: a mean over two datasets
+    (or a method shown on one and its baseline on another) would mean nothing."""
+    if "dataset" in protocol["where"]:
+        return [protocol]
+    datasets = sorted({r.get("dataset") for r in records if r["task"] == task and matches(r, protocol["where"])})
+    if len(datasets) <= 1:
+        return [protocol]
+    return [{**protocol, "where": {**protocol["where"], "dataset": d}, "dataset_title": d} for d in datasets]
 
 
 def front_page(claims: dict, records: list[dict], roots: list[Path], claims_path: str, show_all: bool = False,
