@@ -51,3 +51,10 @@ class DataNotFound(UserError, FileNotFoundError):
     def __init__(self, what: str, looked_in, how: str):
         paths = looked_in if isinstance(looked_in, (list, tuple)) else [looked_in]
         super().__init__(f"{what} not found; looked in: {', '.join(str(p) for p in paths)}. {how}")
+
+
+class EmptySplit(UserError):
+    """A train, validation or test split with too few examples to train or evaluate on (a run that saw no data
+    once recorded a perfect score). Checked before training. Exit code 2."""
+
+    exit_code = 2

@@ -13,7 +13,7 @@ from . import __version__, dist
 from .config import config_hash, method_label, to_dict, validate
 from .console import log_line
 from .engine import Engine, NonFiniteLoss
-from .errors import RunRefused
+from .errors import EmptySplit, RunRefused
 from .mixing import mixing_used
 from .guard import RunInProgress, RunLock, check_writable, finished_record, set_aside
 from .report.records import (git_info, keep_run_files, record_path, results_dir as default_results_dir,
@@ -59,6 +59,10 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
             metrics = engine.run()
         except NonFiniteLoss as e:
             status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
+        if status == "finished" and not engine.step_count:   # evaluated weights never trained: not a result
+            raise EmptySplit(f"{engine.run_id} trained 0 optimizer steps in {engine.epoch} epochs (its training data "
+                             "gave no batch), so no record is written: a run that saw no data is not a result. "
+                             "Check the training split's size against batch_size")
         record = {
             "task": task_cls.name, "dataset": cfg.dataset or task_cls.name, "method": method_label(cfg), "seed": cfg.seed,
             "run_id": engine.run_id, "status": status, "error": error,

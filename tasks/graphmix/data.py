@@ -17,6 +17,7 @@ import torch
 from mixsuite.cache import cached_dir, source_key
 from mixsuite.errors import DamagedFile, DataNotFound, UnknownName
 from mixsuite.registry import did_you_mean
+from mixsuite.splits import require_examples
 
 NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 SUFFIXES = ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"]
@@ -102,7 +103,13 @@ def load_planetoid(data_root: Path, dataset: str, download: bool = False, binary
         warnings.simplefilter("ignore")  # the pickles name scipy.sparse.csr (a deprecation warning)
         normalise = Compose([binarize_features, NormalizeFeatures()]) if binary else NormalizeFeatures()
         data = Planetoid(str(work), name, split="public", transform=normalise)[0]
-    return _prepare(data)
+    graph = _prepare(data)
+    source = raw if raw is not None else Path(work) / name / "raw"
+    for split, idx, file in (("train", graph.train_idx, "y"), ("val", graph.val_idx, "ally"),
+                             ("test", graph.test_idx, "test.index")):
+        require_examples(split, len(idx), source / f"ind.{name.lower()}.{file}", f"{len(idx)} {split} nodes "
+                         f"of {graph.num_nodes}", unit="nodes")
+    return graph
 
 
 def _process(folder: Path, name: str, raw: Path | None) -> None:
