@@ -236,6 +236,9 @@ def main(argv=None) -> int:
     except NonFiniteLoss as e:
         print(f"mixsuite: stopped: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:   # the checkpoint and the lock are left consistent: a run resumes where it was
+        print("mixsuite: interrupted; the same command resumes", file=sys.stderr)
+        return 130
     finally:
         from . import dist
 
