@@ -7,6 +7,8 @@ gets its own folder, and a copy that fails to read leaves nothing behind.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -69,6 +71,7 @@ def load_planetoid(data_root: Path, dataset: str, download: bool = False, binary
     binary: set every non-zero feature to 1 first. Cora and CiteSeer are binary already; PubMed's TF-IDF weights
     are not, and the official GraphMix code binarises them.
     """
+    from . import pyg  # noqa: F401  (before torch_geometric: its import-time warning silenced)
     from torch_geometric.datasets import Planetoid
     from torch_geometric.transforms import Compose, NormalizeFeatures
 
@@ -118,7 +121,7 @@ def _process(folder: Path, name: str, raw: Path | None) -> None:
     from torch_geometric.datasets import Planetoid
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):   # its "Processing...", "Done!"
             warnings.simplefilter("ignore")
             Planetoid(str(folder), name, split="public")
     except Exception as e:
