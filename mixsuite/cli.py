@@ -273,6 +273,9 @@ def main(argv=None) -> int:
             raise
         print(f"mixsuite: error: {extra}", file=sys.stderr)
         return extra.exit_code
+    except KeyboardInterrupt:   # the checkpoint and the lock are left consistent: a run resumes where it was
+        print("mixsuite: interrupted; the same command resumes", file=sys.stderr)
+        return 130
     finally:
         if "mixsuite.dist" in sys.modules:  # no process group without it (and no torch import to find that out)
             sys.modules["mixsuite.dist"].cleanup()

@@ -13,7 +13,7 @@ from . import __version__, dist
 from .config import config_hash, method_label, to_dict, validate
 from .console import log_line
 from .engine import Engine, NonFiniteLoss, select_device
-from .errors import RunRefused
+from .errors import EmptySplit, RunRefused
 from .mixing import mixing_used
 from .guard import RunInProgress, RunLock, check_writable, finished_record, set_aside
 from .paths import RunPaths, dataset_name, run_paths
@@ -61,6 +61,10 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
             metrics = engine.run()
         except NonFiniteLoss as e:
             status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
+        if status == "finished" and not engine.step_count:   # evaluated weights never trained: not a result
+            raise EmptySplit(f"{engine.run_id} trained 0 optimizer steps in {engine.epoch} epochs (its training data "
+                             "gave no batch), so no record is written: a run that saw no data is not a result. "
+                             "Check the training split's size against batch_size")
         record = {
             "task": task_cls.name, "dataset": dataset_name(cfg, task_cls.name), "method": method_label(cfg),
             "seed": cfg.seed,
@@ -70,6 +74,7 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
             "config": to_dict(cfg), "config_hash": config_hash(cfg), "git_sha": sha, "git_dirty": dirty,
             "mixsuite_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
             "device": str(engine.device), "world_size": dist.world_size(), "started_at": started,
+            "torch_threads": torch.get_num_threads(),   # CPU sums (matmuls) are ordered by it: a rerun needs the same
             "wall_time_s": round(getattr(engine, "wall_time_s", time.time() - t0), 3),
             "run_dir": str(engine.run_dir),
         }

@@ -19,6 +19,11 @@ CASES = [   # (task, override, what the message must hold)
     ("image", "model=timm:resnet51", ["model: timm has no model 'resnet51'", "did you mean 'resnet51q'"]),
     ("image", "method=manifod", ["method: 'manifod'", "did you mean 'manifold'?"]),
     ("graphmix", "dataset=coraa", ["dataset: 'coraa'", "did you mean 'cora'?"]),
+    ("spirals", "alpha=.inf", ["alpha: inf is not a finite number"]),     # hung the Beta sampler's loop
+    ("spirals", "alpha=.nan", ["alpha: nan is not a finite number"]),
+    ("spirals", "lr=-.inf", ["lr: -inf is not a finite number"]),
+    ("image", "alpha=inf", ["alpha: 'inf' is not a finite number"]),      # text YAML does not read as a number
+    ("graphmix", "alpha=.inf", ["alpha: inf is not a finite number"]),    # a float with no range rule
 ]
 
 

@@ -30,7 +30,10 @@ INPUT = "input"
 
 
 class MixingLayerError(UserError, ValueError):
-    """A name in S that is not a module of the model, or a tensor there that cannot be interpolated."""
+    """A name in S that is not a module of the model, or a tensor there that cannot be interpolated: a config
+    error (mix_layers), exit code 2."""
+
+    exit_code = 2
 
 
 def resolve_layers(model: nn.Module, names) -> dict[str, nn.Module]:
@@ -45,7 +48,8 @@ def resolve_layers(model: nn.Module, names) -> dict[str, nn.Module]:
         else:
             valid = [n for n in modules if n] + [INPUT]
             close = nearest(name, valid, n=5)
-            hint = f"nearest: {', '.join(close)}" if close else f"some valid names: {', '.join(valid[:10])}"
+            shown = ", ".join(valid[:30]) + (f", ... ({len(valid)} in all)" if len(valid) > 30 else "")
+            hint = (f"nearest: {', '.join(close)}; " if close else "") + f"layers available: {shown}"
             raise MixingLayerError(f"mixing layer {name!r} is not a module of {type(model).__name__}; {hint}")
     return resolved
 

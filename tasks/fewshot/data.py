@@ -15,6 +15,7 @@ import torch
 from mixsuite.data import ClassSplit, load_class_folder, load_omniglot
 from mixsuite.errors import DataNotFound, UnknownName
 from mixsuite.registry import did_you_mean
+from mixsuite.splits import require_examples
 
 Split = ClassSplit
 OMNIGLOT = ("omniglot", "omniglot-vinyals")
@@ -39,6 +40,27 @@ def load(dataset: str, root: Path, image_size: int, val_classes: int = 0) -> tup
     if key in FOLDER_DATASETS:
         return tuple(_image_folder(root, FOLDER_DATASETS[key], split, image_size) for split in ("train", "val", "test"))
     raise UnknownName(f"unknown few-shot dataset {dataset!r}; {did_you_mean(key, [*OMNIGLOT, *FOLDER_DATASETS])}")
+
+
+def sources(dataset: str, root: Path) -> tuple[str, str, str]:
+    """Where the (base, val, novel) splits of `dataset` are read from, for messages."""
+    key = dataset.lower()
+    if key == "omniglot":
+        npz = next((c for c in (root / "omniglot", root) if (c / "images_background.npz").is_file()), root / "omniglot")
+        return (str(npz / "images_background.npz"),) * 2 + (str(npz / "images_evaluation.npz"),)
+    if key == "omniglot-vinyals":
+        folder = next((c for c in (root / "omniglot", root) if (c / "vinyals_splits").is_dir()), root / "omniglot")
+        return tuple(str(folder / "vinyals_splits" / f"{s}.txt") for s in ("train", "val", "test"))
+    return tuple(str(root / FOLDER_DATASETS.get(key, dataset) / s) for s in ("train", "val", "test"))
+
+
+def require_episodes(split: str, labels: torch.Tensor, way: int, per_class: int, source: str) -> None:
+    """Refuse a split with fewer than `way` classes of at least `per_class` images (an episode's shots + queries)."""
+    counts = torch.bincount(labels.long()) if len(labels) else torch.zeros(0, dtype=torch.long)
+    counts = counts[counts > 0]
+    usable = int((counts >= per_class).sum())
+    require_examples(split, usable, source, f"{len(labels)} images in {len(counts)} classes", need=way,
+                     unit="classes", why=f"with >= {per_class} images each for a {way}-way episode")
 
 
 def _omniglot_vinyals(root: Path, size: int) -> tuple[Split, Split, Split]:

@@ -23,6 +23,7 @@ from mixsuite.errors import UserError
 from mixsuite.images import normalize
 from mixsuite.mixing import Method, MixingConfig, mixer_from_config
 from mixsuite.schedules import epoch_scheduler
+from mixsuite.splits import require_examples
 from mixsuite.task import KeepsBestWeights, Task
 
 from . import data, lake
@@ -105,6 +106,7 @@ class FewShotTask(KeepsBestWeights, Task):
         if cfg.base_classes:
             self.base = self.base.subset_classes(cfg.base_classes)
         self.lake = lake.load_runs(lake.find_zip(eng.data_root), cfg.image_size) if cfg.lake_runs else None
+        self._require_data()
         self.mean = self.base.images.float().mean().item() / 255
         self.std = self.base.images.float().std().item() / 255
         self.train_loader = eng.loader(TensorDataset(self.base.images, self.base.labels), cfg.batch_size,
@@ -112,6 +114,18 @@ class FewShotTask(KeepsBestWeights, Task):
         self.build(self.base.images.shape[1], self.base.n_classes)
         if cfg.init_from:
             self._init_from(Path(cfg.init_from))
+
+    def _require_data(self) -> None:
+        """Before training: a full batch of base images, and enough classes and images for every episode."""
+        cfg = self.cfg
+        base_src, val_src, novel_src = data.sources(cfg.dataset, self.engine.data_root)
+        require_examples("train (base)", len(self.base.labels), base_src, f"{len(self.base.labels)} images",
+                         need=cfg.batch_size, unit="images", why="for one batch (a partial batch is dropped)")
+        query = max(cfg.n_query, 1)
+        if len(self.val.labels) or not (cfg.dataset.lower() == "omniglot" and cfg.val_classes == 0):
+            data.require_episodes("val", self.val.labels, cfg.n_way, 1 + query, val_src)   # val_classes=0: none
+        for way in cfg.ways or (cfg.n_way,):
+            data.require_episodes("test (novel)", self.novel.labels, way, max(cfg.shots) + query, novel_src)
 
     def build(self, channels: int, n_classes: int) -> None:
         """The network, its optimizer, the mixer and the one module a training step calls (DDP-wrapped)."""

@@ -7,6 +7,8 @@ gets its own folder, and a copy that fails to read leaves nothing behind.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import torch
 from mixsuite.cache import cached_dir, source_key
 from mixsuite.errors import DamagedFile, DataNotFound, UnknownName
 from mixsuite.registry import did_you_mean
+from mixsuite.splits import require_examples
 
 NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 SUFFIXES = ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"]
@@ -68,6 +71,7 @@ def load_planetoid(data_root: Path, dataset: str, download: bool = False, binary
     binary: set every non-zero feature to 1 first. Cora and CiteSeer are binary already; PubMed's TF-IDF weights
     are not, and the official GraphMix code binarises them.
     """
+    from . import pyg  # noqa: F401  (before torch_geometric: its import-time warning silenced)
     from torch_geometric.datasets import Planetoid
     from torch_geometric.transforms import Compose, NormalizeFeatures
 
@@ -102,7 +106,13 @@ def load_planetoid(data_root: Path, dataset: str, download: bool = False, binary
         warnings.simplefilter("ignore")  # the pickles name scipy.sparse.csr (a deprecation warning)
         normalise = Compose([binarize_features, NormalizeFeatures()]) if binary else NormalizeFeatures()
         data = Planetoid(str(work), name, split="public", transform=normalise)[0]
-    return _prepare(data)
+    graph = _prepare(data)
+    source = raw if raw is not None else Path(work) / name / "raw"
+    for split, idx, file in (("train", graph.train_idx, "y"), ("val", graph.val_idx, "ally"),
+                             ("test", graph.test_idx, "test.index")):
+        require_examples(split, len(idx), source / f"ind.{name.lower()}.{file}", f"{len(idx)} {split} nodes "
+                         f"of {graph.num_nodes}", unit="nodes")
+    return graph
 
 
 def _process(folder: Path, name: str, raw: Path | None) -> None:
@@ -111,7 +121,7 @@ def _process(folder: Path, name: str, raw: Path | None) -> None:
     from torch_geometric.datasets import Planetoid
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):   # its "Processing...", "Done!"
             warnings.simplefilter("ignore")
             Planetoid(str(folder), name, split="public")
     except Exception as e:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GATConv, GCNConv
+
+from . import pyg  # noqa: F401  (before torch_geometric: its import-time warning silenced)
+from torch_geometric.nn import GATConv, GCNConv  # noqa: E402
 
 from .sparse import Propagation, SparseFeatures
 

@@ -21,6 +21,7 @@ import torch
 
 from mixsuite.cache import cached, source_key
 from mixsuite.errors import DamagedFile, DataNotFound
+from mixsuite.splits import require_examples
 
 SPLITS = ("train", "val", "test")
 
@@ -134,4 +135,8 @@ def load_lines(root: Path, dataset: str, height: int, max_width: int) -> dict[st
                            "lines/ from the IAM database; a custom set needs labels.tsv with path<TAB>text rows.")
     key = f"htr-{dataset.replace('/', '_').replace(':', '_')}-{height}-{max_width}-{source_key(*[folder / f for f in files])}"
     data = cached(key, lambda: build(folder, height, max_width))
+    counts = {s: len(d["texts"]) for s, d in data.items()}
+    held = f"{sum(counts.values())} lines (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
+    for s in SPLITS:
+        require_examples(s, counts[s], folder / files[0], held, unit="lines")
     return {s: Lines(d["pixels"], d["widths"], list(d["texts"])) for s, d in data.items()}

@@ -19,6 +19,7 @@ import torch
 from mixsuite.cache import cached, source_key
 from mixsuite.errors import DamagedFile, DataNotFound, UnknownName, UserError
 from mixsuite.registry import did_you_mean
+from mixsuite.splits import require_examples
 
 CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
@@ -65,6 +66,10 @@ def load_dataset(name: str, root: Path, *, download: bool = False, train_per_cla
                      raw["test_y"][test_mask], int(raw["num_classes"]), *STATS[name], flip=name != "svhn")
     if val_mask is not None:
         data.val_x, data.val_y = raw["train_x"][val_mask], raw["train_y"][val_mask]
+    for split, y in (("train", data.train_y), ("val", data.val_y), ("test", data.test_y)):
+        if y is not None:
+            require_examples(split, len(y), f"the {name} data under {root}", f"{len(raw['train_y'])} train and "
+                             f"{len(raw['test_y'])} test images", unit="images")
     return data
 
 
@@ -96,6 +101,7 @@ def _rgb(source, path: Path, how: str, what: str = "") -> np.ndarray:
 
 
 def _decode_jpegs(buf: np.ndarray, offsets: np.ndarray, path: Path, split: str) -> torch.Tensor:
+    require_examples(split, len(offsets) - 1, path, f"{len(offsets) - 1} {split} images", unit="images")
     imgs = [_rgb(io.BytesIO(buf[offsets[i]:offsets[i + 1]].tobytes()), path, CIFAR10_JPEG_HOW,
                  f"{split} image {i} does not decode: ") for i in range(len(offsets) - 1)]
     return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
@@ -165,6 +171,8 @@ def load_tiny_imagenet(root: Path, download: bool) -> dict:
             x = np.stack([_rgb(p, p, TINY_IMAGENET_HOW) for p, _ in items])
             return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.tensor([y for _, y in items])
 
+        require_examples("train", len(train), base / "train", f"{len(classes)} class folders", unit="images")
+        require_examples("test", len(test), ann if ann.is_file() else base / "val", f"{len(test)} images", unit="images")
         (tx, ty), (vx, vy) = decode(train), decode(test)
         return {"train_x": tx, "train_y": ty, "test_x": vx, "test_y": vy, "num_classes": len(classes)}
 

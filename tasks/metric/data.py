@@ -17,6 +17,7 @@ import torch
 from mixsuite.data import ClassSplit, load_class_folder, load_omniglot
 from mixsuite.errors import ConfigError, DataNotFound, UnknownName
 from mixsuite.registry import did_you_mean
+from mixsuite.splits import require_examples
 
 FOLDERS = {"cub": Path("CUB_200_2011") / "images", "cars196": Path("cars196")}
 DATASETS = ("omniglot", *FOLDERS, "folder")
@@ -44,6 +45,33 @@ def load(dataset: str, root: Path, image_size: int, val_classes: int, data_folde
         raise ConfigError(f"val_classes={val_classes} must leave at least 2 of the {train.n_classes} training classes")
     train, val = train.split_at_class(train.n_classes - val_classes)
     return train, val, test
+
+
+def source_of(dataset: str, root: Path, data_folder: str = "") -> str:
+    """Where `load` reads `dataset` from, for messages."""
+    key = dataset.lower()
+    if key == "omniglot":
+        folder = next((c for c in (root / "omniglot", root) if (c / "images_background.npz").is_file()), root / "omniglot")
+        return f"{folder / 'images_background.npz'} (test: images_evaluation.npz)"
+    return str(Path(data_folder) if key == "folder" else root / FOLDERS.get(key, dataset))
+
+
+def require_data(train: ClassSplit, val: ClassSplit, test: ClassSplit, source: str, batch_size: int,
+                 per_class: int, val_classes: int) -> None:
+    """Before training: one full class-balanced batch of training groups; at least two images of one class in
+    the test (and, when held out, validation) classes, so a query has a neighbour that counts."""
+    counts = torch.bincount(train.labels.long()) if len(train.labels) else torch.zeros(0, dtype=torch.long)
+    grouped = int((counts // per_class * per_class).sum())
+    require_examples("train", grouped, source, f"{len(train.labels)} images in {int((counts > 0).sum())} classes",
+                     need=batch_size, unit="images in whole groups",
+                     why=f"for one batch of batch_size={batch_size} in groups of samples_per_class={per_class}")
+    for split, part in (("val", val), ("test", test)):
+        if split == "val" and not val_classes:
+            continue
+        counts = torch.bincount(part.labels.long()) if len(part.labels) else torch.zeros(0, dtype=torch.long)
+        require_examples(split, int(counts[counts >= 2].sum()), source, f"{len(part.labels)} {split} images in "
+                         f"{int((counts > 0).sum())} classes", need=2, unit="images in classes of two or more",
+                         why="for retrieval (a query and a neighbour of its class)")
 
 
 def class_balanced_batches(labels: torch.Tensor, batch_size: int, per_class: int,

@@ -114,6 +114,8 @@ class MetricTask(KeepsBestWeights, Task):
             self.train = self.train.subset_classes(cfg.train_classes)
         if cfg.test_classes:
             self.test = self.test.subset_classes(cfg.test_classes)
+        data.require_data(self.train, self.val, self.test, data.source_of(cfg.dataset, eng.data_root, cfg.data_folder),
+                          cfg.batch_size, cfg.samples_per_class, cfg.val_classes)
         self.select_metric = f"val_{cfg.select_on}" if len(self.val.labels) else f"test_{cfg.select_on}"
         sample = self.train.images[:: max(1, len(self.train.images) // 2000)].float() / 255
         self.mean = sample.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
