@@ -12,18 +12,25 @@ import torch.nn.functional as F
 from torch import nn
 from torch._dynamo.utils import counters
 
-from mixsuite.mixing import ManifoldMixup, build_mixer, one_hot, soft_cross_entropy
+from mixsuite.mixing import ManifoldMixup, mixer_from_config, one_hot, soft_cross_entropy
 from mixsuite.plugins.image.models import build_model
-from mixsuite.plugins.image.task import BACKEND_OPTIONS, DEFAULT_ALPHA, MIXER, PAPER_LAYERS
+from mixsuite.plugins.image.task import ImageConfig
 
 BACKENDS = ["erm", "input", "manifold", "cutmix", "patchup", "patchup-hard", "nfm", "alignmix", "fmix", "resizemix"]
 
 
+class OneGenerator:
+    """What mixer_from_config asks of an engine: a seeded generator."""
+
+    def generator(self, name):
+        return torch.Generator().manual_seed(1)
+
+
 def image_mixer(method, net):
-    layers = ["input", "layer1", "layer2"] if method == "manifold" else PAPER_LAYERS.get(method)
-    extra = {"image_size": (16, 16)} if method == "cutmix" else {}
-    return build_mixer(MIXER[method], net, alpha=DEFAULT_ALPHA.get(method, 0.0), layers=layers,
-                       generator=torch.Generator().manual_seed(1), **extra, **BACKEND_OPTIONS.get(method, {}))
+    """The image task's mixer for `method` (its row of the method table: its paper's alpha, layers, options)."""
+    cfg = ImageConfig(method=method)
+    extra = {"image_size": (16, 16)} if cfg.mixing_backend() == "cutmix" else {}
+    return mixer_from_config(cfg, net, OneGenerator(), **extra)
 
 
 def train(method, compile_backend=None, steps=5):
