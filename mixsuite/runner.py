@@ -62,9 +62,11 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
         except NonFiniteLoss as e:
             status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
         if status == "finished" and not engine.step_count:   # evaluated weights never trained: not a result
-            raise EmptySplit(f"{engine.run_id} trained 0 optimizer steps in {engine.epoch} epochs (its training data "
-                             "gave no batch), so no record is written: a run that saw no data is not a result. "
-                             "Check the training split's size against batch_size")
+            raise EmptySplit(f"{engine.run_id} took 0 optimizer steps through the engine in {engine.epoch} epochs, so no "
+                             "record is written: a run that trained nothing is not a result. Either its training data "
+                             "gave no batch (check the training split's size against batch_size), or a train_epoch of "
+                             "the task's own steps its optimizer itself (step through self.engine.step(loss, "
+                             "optimizer), or train through training_step)")
         record = {
             "task": task_cls.name, "dataset": dataset_name(cfg, task_cls.name), "method": method_label(cfg),
             "seed": cfg.seed,
