@@ -61,6 +61,8 @@ class MissingExtra(UserError, ImportError):
     """A task or an integration needs a package of an optional extra that is not installed
     (mixsuite/extras.py names the extra). Exit code 2."""
 
+    exit_code = 2
+
 
 class EmptySplit(UserError):
     """A train, validation or test split with too few examples to train or evaluate on (a run that saw no data

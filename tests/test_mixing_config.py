@@ -161,7 +161,8 @@ def test_every_committed_records_mixing_is_what_its_method_table_gives():
         cfg = from_record(tasks[record["task"]].Config, record["config"])
         assert mixing_used(cfg) == record["mixing"], path
         checked += 1
-    assert checked >= 600 and set(tasks) == {"image", "fewshot", "graphmix", "metric", "handwriting"}
+    assert checked >= 600 and set(tasks) == {"image", "fewshot", "graphmix", "metric", "handwriting", "spirals", "regression",
+                                             "flatten"}
 
 
 def test_a_method_table_row_gives_its_backend_alpha_layers_and_options():
