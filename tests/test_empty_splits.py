@@ -105,4 +105,4 @@ def test_a_run_that_trained_no_step_is_not_recorded(tmp_path, capsys, monkeypatc
 
     monkeypatch.setattr(SpiralsTask, "train_epoch", lambda self, epoch: {"loss": 0.0})   # a loader with no batch
     err = refused("spirals", tmp_path, capsys, "epochs=2", "plots=false", "n_test_per_class=5", "grid=2")
-    assert "trained 0 optimizer steps in 2 epochs" in err and "no record is written" in err
+    assert "took 0 optimizer steps through the engine in 2 epochs" in err and "no record is written" in err
