@@ -146,13 +146,14 @@ def check_pipeline(args) -> dict:
     from mixsuite.task import use_task_folders
 
     use_task_folders(ROOT / "tasks")
-    from mixsuite.plugins.image.augment import normalize, random_crop, random_flip
+    from mixsuite.images import normalize
+    from mixsuite.plugins.image.augment import random_crop, random_flip
 
     device = torch.device(args.device)
     n, batch = (2048, 256) if args.quick else (50_000, 512)
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, device=device)
-    mean = torch.tensor([0.49, 0.48, 0.45], device=device)
-    std = torch.tensor([0.25, 0.24, 0.26], device=device)
+    mean = (0.49, 0.48, 0.45)   # per channel, as the image task gives them
+    std = (0.25, 0.24, 0.26)
     g = torch.Generator(device=device).manual_seed(0)
 
     def epoch():

@@ -122,3 +122,19 @@ def test_inductor_compiled_manifold_mixup_gives_the_eager_losses_and_gradients()
         assert loss_c == pytest.approx(loss_e, rel=1e-5)
         for ge, gc in zip(grads_e, grads_c):
             assert torch.allclose(gc, ge, rtol=1e-4, atol=1e-6)
+
+
+def test_a_model_compiled_after_another_instance_of_its_class_still_mixes():
+    """torch.compile keeps one cache for a class's forward: an instance compiled earlier without hooks must not lend
+    its hook-less graph to a mixed one (building the mixer drops that cache)."""
+    x = torch.randn(4, 6)
+    torch.compile(MLP(), backend="aot_eager")(x)                  # another instance, no mixer, compiled first
+    torch.manual_seed(0)
+    net = MLP()
+    mixer = ManifoldMixup(net, layers=["layer1"], alpha=1.0, generator=torch.Generator().manual_seed(5))
+    compiled = torch.compile(net, backend="aot_eager")
+    with mixer.step(len(x)) as plan:
+        out = compiled(x)
+    with mixer.apply(plan):
+        eager = net(x)
+    assert torch.allclose(out, eager)

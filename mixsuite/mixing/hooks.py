@@ -16,6 +16,7 @@ torch.compile, which guards on a module's hooks, keeps its compiled code from st
 """
 from __future__ import annotations
 
+import sys
 import weakref
 from contextlib import contextmanager
 
@@ -213,6 +214,17 @@ def register_hooks(model: nn.Module, modules: dict[str, nn.Module]) -> None:
     r = router(model)
     for name, module in modules.items():
         r.hook(module, name == INPUT)
+    forget_compiled(model)
+
+
+def forget_compiled(model: nn.Module) -> None:
+    """Drop the code torch.compile keeps for the model's forward: it is shared by every instance of the class, and
+    an instance compiled before without hooks would otherwise lend this one its hook-less graph (the mixing layer
+    never reached). The next compiled call traces again, with the hooks."""
+    dynamo = sys.modules.get("torch._dynamo")   # not imported: nothing was compiled (importing it costs seconds)
+    code = getattr(type(model).forward, "__code__", None)
+    if dynamo is not None and code is not None and hasattr(dynamo, "reset_code"):
+        dynamo.reset_code(code)
 
 
 @contextmanager
