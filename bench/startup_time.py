@@ -2,7 +2,7 @@
 
     python bench/startup_time.py                       # this checkout, 5 runs of each, the median
     python bench/startup_time.py --source OTHER_CHECKOUT --repeat 9
-    git archive COMMIT | tar -x -C /tmp/before && python bench/startup_time.py --source /tmp/before   # before/after
+    old=$(mktemp -d) && git archive COMMIT | tar -x -C "$old" && python bench/startup_time.py --source "$old"   # before/after
 
 Each command runs in a fresh interpreter (`python -m mixsuite ...`, the package taken from --source), so the
 figure is what a user waits for. Time it on an idle machine: on a loaded one the numbers say little.
