@@ -77,7 +77,7 @@ def test_each_verdict_follows_the_rule_from_the_primary(tmp_path, capsys):
     assert "| 2 | bad helps | **contradicted** | t · epochs 10: bad vs erm, accuracy 82.0 % → 79.0 % | 3 | " \
            "-3.0 pt [-5.5, -0.5] |" in rows["2"]
     # noisy: +.1 −.1 +.05, mean .0167, sd .104: 4.303 · .104/√3 = .26 > .017; n to decide from t(n−1)·sd/√n < .0167
-    assert "| 3 | noisy helps | **inconclusive** (n to decide: 153) |" in rows["3"]
+    assert "| 3 | noisy helps | **inconclusive**: not decidable at this scale (needs ~153 seeds) |" in rows["3"]
     assert "| 4 | lone helps | **not measured** | no seed of lone has a paired erm run | 0 |" in rows["4"]
     assert "| 5 | it is cheap | **not measured** | a benchmark, not a run record | 0 | — | — | — |" in rows["5"]
     details = out.split("## Details")[1]
@@ -92,6 +92,16 @@ def test_each_verdict_follows_the_rule_from_the_primary(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "0.8200 ± 0.0200" in printed and "0.8600 ± 0.0100" in printed          # the two means of the headline
     assert "| 3 | +0.0400 ± 0.0058 | [+0.0152, +0.0648] | 0.02 |" in printed     # n, Δ, CI, p
+
+
+def test_decidable_within_sets_where_n_to_decide_becomes_not_decidable(tmp_path, capsys):
+    test_each_verdict_follows_the_rule_from_the_primary(tmp_path, capsys)   # writes the records of LEDGER
+    for within, text in [(153, "**inconclusive** (n to decide: 153)"), (152, "**inconclusive**: not decidable at "
+                                                                              "this scale (needs ~153 seeds)")]:
+        body = f"decidable_within: {within}\n" + LEDGER
+        assert main(["compare", str(tmp_path / "r"), "--claims", claims_file(tmp_path, body)]) == 0
+        row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| 3 | noisy"))
+        assert row.startswith(f"| 3 | noisy helps | {text} |")
 
 
 def test_an_ambiguous_primary_names_the_configs_it_matched(tmp_path, capsys):
@@ -123,6 +133,8 @@ def test_a_metric_no_record_has_names_close_ones(tmp_path, capsys):
     ({"claims": [{"id": 1, "claim": "x", "not_measured": "y"}, {"id": 1, "claim": "z", "not_measured": "y"}]},
      "claim 1: the id is used twice"),
     ({"claim": []}, "unknown key 'claim' (did you mean 'claims'?)"),
+    ({"claims": [{"id": 1, "claim": "x", "not_measured": "y"}], "decidable_within": 2},
+     "decidable_within: 2; give the most seeds (an integer >= 3)"),
 ])
 def test_a_bad_claims_file_names_the_claim_and_the_key(claims, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

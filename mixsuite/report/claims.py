@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from . import units
-from .claims_file import metric_format
+from .claims_file import DECIDABLE_WITHIN, metric_format
 from .config_diff import ABSENT, canonical, config_differences, describe as describe_settings, flatten
 from .records import group_key, is_number, load_records
 from .stats import decided, fmt_n_to_decide, fmt_p, paired
@@ -190,10 +190,15 @@ def anchor(claim: dict) -> str:
     return f"claim-{claim['id']}"
 
 
-def _verdict_text(claim: dict) -> str:
+def _verdict_text(claim: dict, claims: dict) -> str:
+    """The verdict, and for an inconclusive one what more seeds would do: "n to decide" where that many are within
+    reach (at most the claims file's `decidable_within`, default 8), else "not decidable at this scale"."""
     text = f"**{claim['verdict']}**"
     if claim["verdict"] == "inconclusive":
-        text += f" (n to decide: {fmt_n_to_decide(claim['result']['d'])})"
+        n = fmt_n_to_decide(claim["result"]["d"])
+        if n.startswith(">") or (n.isdigit() and int(n) > claims.get("decidable_within", DECIDABLE_WITHIN)):
+            return text + f": not decidable at this scale (needs ~{n.lstrip('> ')} seeds)"
+        text += f" (n to decide: {n})"
     return text
 
 
@@ -225,7 +230,7 @@ def ledger_rows(evaluated: list[dict], claims: dict, link: str = "") -> list[str
             why = c["not_measured"] or f"no seed of {r['spec']['method']} has a paired {r['spec']['baseline']} run"
             rows.append(f"| {c['id']} | {c['claim']} | **not measured** | {why} | 0 | — | — | {last} |")
             continue
-        rows.append(f"| {c['id']} | {c['claim']} | {_verdict_text(c)} | {_side(r['spec'], 'vs')}, "
+        rows.append(f"| {c['id']} | {c['claim']} | {_verdict_text(c, claims)} | {_side(r['spec'], 'vs')}, "
                     f"{headline(r, claims)} | {r['d']['n']} | {delta_with_ci(r, claims)} | "
                     f"{fmt_p(r['d']['p'])} | {last} |")
     return rows
@@ -274,7 +279,8 @@ RULE = ("Verdicts follow by rule from each claim's one primary comparison, decla
         "(paired by seed, method − baseline): **supported** where n ≥ 3 and the 95 % CI (Student's t, n − 1 "
         "degrees of freedom) lies wholly on the expected side of zero, **contradicted** where it lies wholly on the "
         "other side, **inconclusive** otherwise (n to decide: the smallest n ≥ 3 whose CI would exclude zero if "
-        "the observed mean and sd held), **not measured** where no seed is paired. No correction across claims; "
+        "the observed mean and sd held; *not decidable at this scale* where that is more seeds than the claims "
+        "file's `decidable_within`, default 8), **not measured** where no seed is paired. No correction across claims; "
         "the secondary comparisons are context and decide nothing.")
 
 

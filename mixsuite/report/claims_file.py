@@ -16,6 +16,8 @@ claims:
   - id: 7
     claim: virtually no extra computation
     not_measured: a benchmark, not a run record   # in place of a primary: the verdict is "not measured"
+decidable_within: 8            # optional: an inconclusive claim whose n to decide is larger reads "not decidable
+                               # at this scale (needs ~N seeds)"
 tasks:                         # optional: the front page's table per task (across.py)
   image: {baseline: erm, metrics: {best_test_err: lower, best_test_nll: lower}, protocols: [{where: {epochs: 80}}]}
 ```
@@ -47,6 +49,7 @@ METRIC_KEYS = {"label", "short", "unit", "scale"}
 TASK_KEYS = {"baseline", "metrics", "protocols", "summary"}
 PROTOCOL_KEYS = {"where", "name", "results"}
 EXPECT = ("higher", "lower")
+DECIDABLE_WITHIN = 8   # the most seeds more runs may cost before an inconclusive claim reads "not decidable here"
 
 
 def _unknown(keys, allowed, where: str) -> None:
@@ -101,7 +104,7 @@ def _secondary(item, where: str) -> dict:
 def check_claims(data, source: str = "claims file") -> dict:
     """The parsed YAML, checked: {"claims": [...], "metrics": {...}, "tasks": {...}}."""
     data = _mapping(data, source)
-    _unknown(data, {"claims", "metrics", "tasks"}, source)
+    _unknown(data, {"claims", "metrics", "tasks", "decidable_within"}, source)
     claims = data.get("claims")
     if not isinstance(claims, list) or not claims:
         raise ConfigError(f"{source}: `claims:` must be a list of claims (id, claim, primary, ...)")
@@ -150,7 +153,11 @@ def check_claims(data, source: str = "claims file") -> dict:
             protocols.append({**p, "where": dict(p.get("where") or {})})
         tasks[name] = {"baseline": spec["baseline"], "metrics": dict(spec["metrics"]), "protocols": protocols,
                        "summary": str(spec.get("summary") or "").strip()}
-    return {"claims": out, "metrics": metrics, "tasks": tasks}
+    within = data.get("decidable_within", DECIDABLE_WITHIN)
+    if isinstance(within, bool) or not isinstance(within, int) or within < 3:
+        raise ConfigError(f"{source}: decidable_within: {within!r}; give the most seeds (an integer >= 3) that more "
+                          "runs may cost before an inconclusive claim reads 'not decidable at this scale'")
+    return {"claims": out, "metrics": metrics, "tasks": tasks, "decidable_within": within}
 
 
 def load_claims(path: str | Path) -> dict:
