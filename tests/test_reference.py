@@ -1,4 +1,4 @@
-"""`mixsuite compare --reference`: published numbers beside ours, the gap in standard errors, loud file errors."""
+"""`mixsuite compare --reference`: published numbers beside ours, the gap with Welch's CI and p, loud file errors."""
 import math
 
 import pytest
@@ -6,6 +6,7 @@ import pytest
 from mixsuite.cli import main
 from mixsuite.errors import ConfigError
 from mixsuite.report.reference import compare_to_reference, format_reference, load_reference, verdict
+from mixsuite.report.stats import unpaired
 from mixsuite.report import summarize, write_record
 
 from conftest import ROOT
@@ -32,7 +33,9 @@ entries:
 """
 
 
-def test_gap_is_measured_in_standard_errors(tmp_path):
+def test_gap_has_welchs_ci_and_p(tmp_path):
+    from scipy import stats
+
     records = [rec("mix", s, a) for s, a in enumerate([0.80, 0.81, 0.82])] + [rec("erm", 0, 0.71), rec("erm", 1, 0.73)]
     ref = load_reference(write_ref(tmp_path, REF))
     lines = {x["row"]["method"]: x for x in compare_to_reference(summarize(records), ref)}
@@ -41,12 +44,23 @@ def test_gap_is_measured_in_standard_errors(tmp_path):
     assert mix["mean"] == pytest.approx(81.0) and mix["std"] == pytest.approx(1.0) and mix["n"] == 3
     se = math.sqrt(1.0 ** 2 / 3 + 1.0 ** 2 / 4)  # ours and the reference's, both from std and n
     assert mix["delta"] == pytest.approx(-1.0) and mix["se"] == pytest.approx(se)
-    assert mix["z"] == pytest.approx(-1.0 / se)
-    erm = lines["erm"]  # the reference gives no std or n: only our own standard error counts
+    welch = stats.ttest_ind_from_stats(81.0, 1.0, 3, 82.0, 1.0, 4, equal_var=False)
+    assert mix["p"] == pytest.approx(welch.pvalue)
+    df = se ** 4 / ((1 / 3) ** 2 / 2 + (1 / 4) ** 2 / 3)  # Welch–Satterthwaite, by hand
+    assert mix["df"] == pytest.approx(df)
+    half = stats.t.ppf(0.975, df) * se
+    assert (mix["ci_low"], mix["ci_high"]) == pytest.approx((-1.0 - half, -1.0 + half))
+    erm = lines["erm"]  # the reference gives no std or n: only our own standard error counts, df = n - 1
     assert erm["delta"] == pytest.approx(2.0) and erm["se"] == pytest.approx(math.sqrt(2.0) / math.sqrt(2))
+    assert erm["df"] == 1 and erm["p"] == pytest.approx(stats.ttest_1samp([71.0, 73.0], 70.0).pvalue)
     table = format_reference(compare_to_reference(summarize(records), ref), ref)
-    assert "| cora | mix | h | 81.00 ± 1.00 (3) | 82.00 ± 1.00 (4) | -1.00 | -1.3 | within 2 SE | paper |" in table
-    assert "| cora | erm | h | 72.00 ± 1.41 (2) | 70.00 | +2.00 | +2.0 | reached | other paper |" in table
+    ci = f"[{-1.0 - half:+.2f}, {-1.0 + half:+.2f}]"
+    assert f"| cora | mix | h | 81.00 ± 1.00 (3) | 82.00 ± 1.00 (4) | -1.00 | {ci} | 0.25 | inconclusive | paper |" \
+        in table
+    erm_row = ("| cora | erm | h | 72.00 ± 1.41 (2) | 70.00 | +2.00 | [-10.71, +14.71] | 0.30 | inconclusive | "
+               "other paper |")
+    assert erm_row in table
+    assert "Welch's 95 % CI" in table
 
 
 def test_a_published_method_no_row_runs_is_listed_beside_the_table_and_drawn_across_the_plot(tmp_path,
@@ -60,7 +74,7 @@ def test_a_published_method_no_row_runs_is_listed_beside_the_table_and_drawn_acr
     # erm and people are published on cora but run by no row; pubmed has no row at all, so nothing there is listed
     assert [e["method"] for e in unmatched_entries(rows, ref)] == ["erm", "people"]
     table = format_reference(compare_to_reference(rows, ref), ref, unmatched_entries(rows, ref))
-    assert "| cora | people (published) | | | 95.50 | | | beside no row | Lake et al. |" in table
+    assert "| cora | people (published) | | | 95.50 | | | | beside no row | Lake et al. |" in table
     assert "| cora | mix | h | 81.00 ± 1.00 (3) |" in table and "pubmed" not in table
     import matplotlib.pyplot as plt
 
@@ -70,11 +84,16 @@ def test_a_published_method_no_row_runs_is_listed_beside_the_table_and_drawn_acr
     assert seen == pytest.approx([0.70, 0.955])
 
 
-def test_verdicts():
-    assert verdict(0.0, 0.0) == "reached"
-    assert verdict(-0.1, -1.99) == "within 2 SE"
-    assert verdict(-0.3, -2.5) == "short"
-    assert verdict(-0.3, float("nan")) == "short"  # one seed: no standard error, no benefit of the doubt
+def test_verdicts_follow_the_one_rule():
+    assert verdict(dict(unpaired(85.0, 0.5, 10, 84.0), delta=1.0)) == "above"  # CI wholly above the published mean
+    below = unpaired(83.0, 0.5, 10, 84.0, 0.5, 10)
+    assert verdict(dict(below, delta=below["mean"])) == "below"
+    level = unpaired(83.9, 0.6, 100, 84.0, 0.6, 100)  # -0.1, SE 0.085: the CI spans zero
+    assert verdict(dict(level, delta=level["mean"])) == "inconclusive"
+    two = unpaired(90.0, 0.1, 2, 80.0)  # far off, but n = 2 decides nothing
+    assert two["ci_low"] > 0 and verdict(dict(two, delta=two["mean"])) == "inconclusive"
+    one = unpaired(90.0, 0.0, 1, 80.0)  # one seed: no spread, no CI
+    assert math.isnan(one["p"]) and verdict(dict(one, delta=one["mean"])) == "inconclusive"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -102,7 +121,8 @@ def test_cli_compare_with_reference(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "results"), "--reference", str(good), "--plot", str(png)]) == 0
     assert png.stat().st_size > 1000
     out = capsys.readouterr().out
-    assert "### test_acc beside ref.yaml (×100)" in out and "| -1.00 | -1.3 | within 2 SE | paper |" in out
+    assert "### test_acc beside ref.yaml (×100)" in out
+    assert "| -1.00 | [-3.04, +1.04] | 0.25 | inconclusive | paper |" in out
     bad = write_ref(tmp_path, "metric: test_acc\nentries: [{dataset: cora}]\n", "bad.yaml")
     assert main(["compare", str(tmp_path / "results"), "--reference", str(bad)]) == 2
     assert "bad.yaml, entry 1: missing 'method'" in capsys.readouterr().err

@@ -70,3 +70,30 @@ def test_a_summary_goes_under_the_title_and_replaces_itself():
     page = with_summary("# Title\n\nBody.\n", [BEGIN, "one", END])
     assert page == f"# Title\n\n{BEGIN}\none\n{END}\n\nBody.\n"
     assert with_summary(page, [BEGIN, "two", END]) == f"# Title\n\n{BEGIN}\ntwo\n{END}\n\nBody.\n"
+
+
+RETIRED = [  # the comparisons issue 39 retired: a gap in standard errors, "within 2 SE", "mean ± SE" read as a verdict
+    r"Δ / SE", r"within \d SE", r"(?<!within )(?<!± )(?<![\d.])[−+-]?\d+(?:\.\d+)? SE\b", r"± \d+(?:\.\d+)? \(SE\)",
+    r"mean ± 2 SE",  # (a CI written as "mean ± 2.78 SE" is the rule's own half-width, not a verdict)
+]
+
+
+def retired_statistics(text: str) -> list[str]:
+    """The passages of a page that compare in the retired format instead of the one rule (stats.py)."""
+    import re
+
+    return [m.group(0) for pattern in RETIRED for m in re.finditer(pattern, text)]
+
+
+def test_the_retired_format_is_caught():
+    old = ("| cora | graphmix | 625e4eb036 | 83.77 ± 0.62 (100) | 83.94 ± 0.57 (100) | -0.17 | -2.0 | short |\n"
+           "Δ / SE is the gap over its standard error; `within 2 SE`. +0.63 ± 0.31 (SE), −0.9 SE, 4.9 SE (dropout)")
+    assert retired_statistics(old) == ["Δ / SE", "within 2 SE", "−0.9 SE", "4.9 SE", "± 0.31 (SE)"]
+    assert retired_statistics("+0.63 [−0.07, +1.33], p 0.07; the script's mean ± SE; CI = mean ± 2.78 SE") == []
+
+
+def test_hand_written_pages_compare_by_the_one_rule():
+    pages = [p for p in sorted((ROOT / "results").glob("*.md")) if p.name not in ("claims.md", "README.md")]
+    assert len(pages) >= 8
+    found = {p.name: retired_statistics(p.read_text()) for p in pages}
+    assert not any(found.values()), {k: v for k, v in found.items() if v}

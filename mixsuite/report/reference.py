@@ -10,17 +10,18 @@ A reference file names one metric and lists what papers (or other reproductions)
 
 Each entry is set beside every row of the table with the same dataset and method. An entry of another method
 on a dataset the table has (a paper's own method, people, a published baseline) is listed after them as what
-it is: a published number beside no row. The difference is judged
-against its standard error, sqrt(s²/n + s_ref²/n_ref) (ours alone when the reference gives no n or std), so
-a table says whether a gap is larger than the seeds' noise rather than just whether the mean is lower.
+it is: a published number beside no row. A published mean has no seeds to pair with, so the gap is unpaired:
+Welch's 95 % CI and two-sided p (stats.unpaired; ours alone when the reference gives no n or std), and the
+verdict follows the one rule of stats.py: `above` / `below` only where n >= 3 and the CI excludes zero, else
+`inconclusive`, so a table says whether a gap is larger than the seeds' noise rather than just its sign.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..config import load_yaml
 from ..errors import ConfigError
+from .stats import MIN_N_FOR_A_VERDICT, excludes_zero, fmt_ci, fmt_p, unpaired
 
 ENTRY_KEYS = {"dataset": str, "method": str, "mean": (int, float), "std": (int, float), "n": int, "source": str}
 REQUIRED_ENTRY_KEYS = ("dataset", "method", "mean", "source")
@@ -69,11 +70,9 @@ def compare_to_reference(rows: list[dict], ref: dict) -> list[dict]:
             if stat is None:
                 continue
             mean, std, n = (stat[0] * ref["scale"], stat[1] * ref["scale"], stat[2])
-            ref_var = entry["std"] ** 2 / entry["n"] if "std" in entry and "n" in entry else 0.0
-            se = math.sqrt(std ** 2 / n + ref_var) if n > 1 else float("nan")
-            delta = mean - entry["mean"]
-            lines.append({"row": row, "entry": entry, "mean": mean, "std": std, "n": n, "delta": delta,
-                          "se": se, "z": delta / se if se > 0 else float("nan")})
+            gap = unpaired(mean, std, n, entry["mean"], entry.get("std"), entry.get("n"))
+            gap["delta"] = gap.pop("mean")
+            lines.append({"row": row, "entry": entry, **gap, "mean": mean, "std": std})
     return lines
 
 
@@ -85,12 +84,11 @@ def unmatched_entries(rows: list[dict], ref: dict) -> list[dict]:
     return [e for e in ref["entries"] if e["dataset"] in datasets and (e["dataset"], e["method"]) not in pairs]
 
 
-def verdict(delta: float, z: float) -> str:
-    if delta >= 0:
-        return "reached"
-    if math.isfinite(z) and z > -2:
-        return "within 2 SE"
-    return "short"
+def verdict(gap: dict) -> str:
+    """`above` / `below` the published mean where n >= 3 and the 95 % CI excludes zero, else `inconclusive`."""
+    if gap["n"] < MIN_N_FOR_A_VERDICT or not excludes_zero(gap):
+        return "inconclusive"
+    return "above" if gap["delta"] > 0 else "below"
 
 
 def _published(entry: dict, digits: int) -> str:
@@ -103,16 +101,19 @@ def format_reference(lines: list[dict], ref: dict, unmatched: list[dict] = ()) -
     """The table of `compare_to_reference`'s lines, then the `unmatched_entries` (their method run by no row)."""
     d = ref["digits"]
     out = [f"### {ref['metric']} beside {Path(ref['path']).name} (×{ref['scale']:g})\n",
-           "| dataset | method | config | mixsuite (n) | reference (n) | Δ | Δ / SE | verdict | source |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| dataset | method | config | mixsuite (n) | reference (n) | Δ | 95 % CI | p | verdict | source |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for x in lines:
         e, r = x["entry"], x["row"]
         out.append(f"| {r['dataset']} | {r['method']} | {r['config_hash']} | {x['mean']:.{d}f} ± {x['std']:.{d}f} "
-                   f"({x['n']}) | {_published(e, d)} | {x['delta']:+.{d}f} | {x['z']:+.1f} | "
-                   f"{verdict(x['delta'], x['z'])} | {e['source']} |")
+                   f"({x['n']}) | {_published(e, d)} | {x['delta']:+.{d}f} | {fmt_ci(x, d)} | {fmt_p(x['p'])} | "
+                   f"{verdict(x)} | {e['source']} |")
     for e in unmatched:
-        out.append(f"| {e['dataset']} | {e['method']} (published) | | | {_published(e, d)} | | | beside no row | "
+        out.append(f"| {e['dataset']} | {e['method']} (published) | | | {_published(e, d)} | | | | beside no row | "
                    f"{e['source']} |")
     if not lines and not unmatched:
-        out.append("| (no run matches a reference entry's dataset and method) | | | | | | | | |")
-    return "\n".join(out) + "\n"
+        out.append("| (no run matches a reference entry's dataset and method) | | | | | | | | | |")
+    caption = ("Unpaired (a published mean has no seeds to pair with): Welch's 95 % CI and two-sided p, the "
+               "reference's spread counted where it gives std and n; above / below only where n >= 3 and the CI "
+               "excludes zero, else inconclusive")
+    return "\n".join(out) + f"\n\n{caption}.\n"

@@ -29,8 +29,8 @@ N_TO_DECIDE_CAP = 100_000
 
 
 @functools.lru_cache(maxsize=None)
-def t_quantile(df: int, level: float = LEVEL) -> float:
-    """t_{(1 + level) / 2, df}: the half-width of the `level` CI in standard errors."""
+def t_quantile(df: float, level: float = LEVEL) -> float:
+    """t_{(1 + level) / 2, df}: the half-width of the `level` CI in standard errors (df may be Welch's fraction)."""
     from scipy import stats
 
     return float(stats.t.ppf((1 + level) / 2, df))
@@ -66,7 +66,7 @@ def describe(diffs: list[float], seeds: list | None = None) -> dict:
             "below": sum(x < 0 for x in diffs)}
 
 
-def two_sided_p(t: float, df: int) -> float:
+def two_sided_p(t: float, df: float) -> float:
     from scipy import stats
 
     return float(2 * stats.t.sf(abs(t), df))
@@ -78,6 +78,27 @@ def paired(values: dict, base: dict) -> dict | None:
     if not seeds:
         return None
     return describe([values[s] - base[s] for s in seeds], seeds)
+
+
+def unpaired(mean: float, sd: float, n: int, ref_mean: float, ref_sd: float | None = None,
+             ref_n: int | None = None) -> dict:
+    """Our n runs (mean, sample sd) against a published mean, which has no seeds to pair with: Welch's t.
+
+    Δ = mean − ref_mean, SE = sqrt(sd²/n + ref_sd²/ref_n), df by Welch–Satterthwaite; where the reference gives no
+    spread (no sd or no n) only our own SE counts and df = n − 1 (a one-sample t against a fixed number).
+    {"n", "mean", "se", "df", "ci_low", "ci_high", "p"}; with n < 2 the SE, CI and p are nan.
+    """
+    nan = float("nan")
+    delta = mean - ref_mean
+    ours = sd ** 2 / n if n > 1 else nan
+    theirs = ref_sd ** 2 / ref_n if ref_sd is not None and ref_n and ref_n > 1 else 0.0
+    se = math.sqrt(ours + theirs) if n > 1 else nan
+    if not (math.isfinite(se) and se > 0):
+        return {"n": n, "mean": delta, "se": se, "df": nan, "ci_low": nan, "ci_high": nan, "p": nan}
+    df = (ours + theirs) ** 2 / (ours ** 2 / (n - 1) + (theirs ** 2 / (ref_n - 1) if theirs else 0.0))
+    half = t_quantile(df) * se
+    return {"n": n, "mean": delta, "se": se, "df": df, "ci_low": delta - half, "ci_high": delta + half,
+            "p": two_sided_p(delta / se, df)}
 
 
 def excludes_zero(d: dict) -> bool:
