@@ -77,6 +77,7 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
             "mixsuite_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
             "device": str(engine.device), "world_size": dist.world_size(), "started_at": started,
             "torch_threads": torch.get_num_threads(),   # CPU sums (matmuls) are ordered by it: a rerun needs the same
+            "cpu": cpu_description(),   # and by the kernels the CPU's instruction set selects (convolutions)
             "wall_time_s": round(getattr(engine, "wall_time_s", time.time() - t0), 3),
             "run_dir": str(engine.run_dir),
         }
@@ -122,6 +123,19 @@ def _preflight(paths: RunPaths, lock: RunLock, reevaluate: bool, wait_lock: bool
     except RunRefused as e:
         return "refused", str(e)
     return "go", None
+
+
+def cpu_description() -> dict:
+    """The processor a CPU run's numbers depend on: its model and the vector instruction set torch's kernels use
+    (AVX2, AVX512, ...). A record made on another one reproduces only where the kernels agree (matmul-only tasks
+    have; oneDNN convolutions have not)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"model": model, "capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def _flat_numbers(metrics: dict, prefix: str = "") -> dict:

@@ -92,6 +92,9 @@ def test_record_fields(tmp_path):
         assert key in rec, key
     assert rec["status"] == "finished" and rec["world_size"] == 1 and rec["device"] == "cpu"
     assert 0.0 <= rec["metrics"]["test_ece"] <= 1.0
+    # what a CPU rerun must match to give the same digits: the thread count and the kernels' instruction set
+    assert rec["torch_threads"] == torch.get_num_threads()
+    assert rec["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability() and rec["cpu"]["model"]
 
 
 @pytest.mark.torchrun
