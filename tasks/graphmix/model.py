@@ -53,6 +53,15 @@ class SharedGCN(nn.Module):
         h = F.relu(self.conv1(input_dropout(x, self.input_dropout, self.training), adj))
         return self.conv2(F.dropout(h, self.dropout, self.training), adj)
 
+    @torch.no_grad()
+    def predict(self, x, adj):
+        """The logits `forward` gives in eval mode (no dropout), in either mode: an evaluation every epoch without
+        the two mode switches, each a walk over every submodule."""
+        if isinstance(x, SparseFeatures):
+            adj = adj if isinstance(adj, Propagation) else Propagation(adj)
+            return adj(self.conv2.lin(F.relu(adj(x.linear(self.conv1.lin.weight)))))
+        return self.conv2(F.relu(self.conv1(x, adj)), adj)
+
     def fcn(self, x, plan=None, rows=None):
         """The parameter-shared FCN; `plan` mixes the hidden layer (after ReLU, before dropout). With `rows`,
         the logits of those rows only (for SparseFeatures, the first layer runs over the rows the mix reads)."""
