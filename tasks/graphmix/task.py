@@ -67,6 +67,8 @@ class GraphMixConfig(MixingConfig, RunConfig):
     #                                     default once its 100-seed check passed, results/graphmix.md) | float64
     #                                     (the draws of F.dropout: the stream of the records made before it and of
     #                                     the official code); the GAT methods' layers draw their own
+    batch_target_passes: bool = added_field(False)   # GAT methods: the k target passes as one pass over k copies of
+    #                                     the graph, on the same draws (on CPU the same numbers, but slower)
     binary_features: bool = added_field(False)  # every non-zero feature set to 1 before row normalisation, as
                                           # the official loader; changes PubMed only (Cora, CiteSeer are binary)
     ramp_start: Annotated[int, non_negative] = 500
@@ -85,6 +87,9 @@ class GraphMixConfig(MixingConfig, RunConfig):
         if METHODS[self.method].model == "gat" and self.dropout_draws != "bits":
             found.append(f"dropout_draws={self.dropout_draws} is for the GCN methods (gcn, graphmix); the GAT "
                          "layers draw their own dropout: leave it out")
+        if METHODS[self.method].model == "gcn" and self.batch_target_passes:
+            found.append("batch_target_passes=true is for the GAT methods (gat, graphmix-gat): the GCN methods' k "
+                         "passes are one product already; leave it out")
         if self.per_sample_lambda and self.per_draw_targets:
             found.append("per_sample_lambda: the official in-place mix (per_draw_targets) draws one lambda per "
                          "mixup call; use one of the two")
@@ -129,7 +134,7 @@ class GraphMixTask(Task):
         self.train_y, self.val_y, self.test_y = (self.g.y[i] for i in (self.g.train_idx, self.g.val_idx, self.g.test_idx))
         attention_dropout = cfg.attention_dropout if cfg.attention_dropout >= 0 else None
         self.model = build_model(self.backbone, self.g.x.shape[1], cfg.hidden, self.g.num_classes, cfg.input_dropout,
-                                 cfg.dropout, attention_dropout).to(eng.device)
+                                 cfg.dropout, attention_dropout, cfg.batch_target_passes).to(eng.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.mixer = mixer_from_config(cfg, None, eng)
         self.coin = eng.generator("coin")
