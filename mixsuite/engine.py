@@ -247,17 +247,26 @@ class Engine:
         self.log(f"resumed from {path} at epoch {self.epoch}")
         return state["best"], state["wall_time_s"]
 
+    METRICS_FLUSH_S = 1.0   # metrics.jsonl appended at most this often (and before a checkpoint, at the end, on errors)
+
     def _write_metrics(self, metrics: dict) -> None:
         if not dist.is_main():
             return
-        path = self.run_dir / "metrics.jsonl"
-        with open(path, "a") as f:
-            f.write(json.dumps(metrics) + "\n")
+        self._metrics_lines.append(json.dumps(metrics) + "\n")
+        if time.monotonic() - self._metrics_written >= self.METRICS_FLUSH_S:
+            self._flush_metrics()
         if getattr(self.cfg, "tensorboard", False):
             from .tensorboard_log import ScalarLog
 
             self._scalars = self._scalars or ScalarLog(self.run_dir, first_epoch=metrics["epoch"])
             self._scalars.add(metrics)
+
+    def _flush_metrics(self) -> None:
+        self._metrics_written = time.monotonic()
+        if self._metrics_lines and dist.is_main():
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write("".join(self._metrics_lines))
+        self._metrics_lines = []
 
     def _truncate_metrics(self) -> None:
         path = self.run_dir / "metrics.jsonl"
@@ -293,8 +302,11 @@ class Engine:
     def run(self) -> dict:
         """Train and evaluate; returns the final metrics (with best-epoch values as best_*)."""
         task = self.start()
-        while self.epoch < self.cfg.epochs and not self._patience_exhausted(self.best):
-            self.run_epoch(task)
+        try:
+            while self.epoch < self.cfg.epochs and not self._patience_exhausted(self.best):
+                self.run_epoch(task)
+        finally:   # a run stopped by an error keeps the lines of the epochs it trained
+            self._flush_metrics()
         return self.finish(task)
 
     def start(self):
@@ -328,6 +340,7 @@ class Engine:
             self.log(f"extending {self.extend_from} from its epoch {self.epoch} (epochs={self.shorter.epochs}, patience="
                      f"{self.shorter.patience}) to epochs={cfg.epochs}, patience={cfg.patience}")
         self._truncate_metrics()
+        self._metrics_lines, self._metrics_written = [], time.monotonic()
         self._saved_at = time.monotonic()
         self.last_eval: dict = {}
         self._started = time.time() - wall
@@ -370,6 +383,7 @@ class Engine:
         if stopping:
             self.log(f"early stop: no better {select} for {cfg.patience} epochs since epoch {self.best['epoch']}")
         if self._checkpoint_due(stopping):
+            self._flush_metrics()
             if dist.is_main():
                 state = self._checkpoint_state(task, self.best, time.time() - self._started)
                 checkpoint.save(self.run_dir / self.CHECKPOINT, state)
@@ -379,6 +393,7 @@ class Engine:
 
     def finish(self, task) -> dict:
         """The final metrics: the last evaluation, the best epoch's as best_*, and the task's finish()."""
+        self._flush_metrics()
         if self._bar is not None:
             self._bar.close()
             self._bar = None

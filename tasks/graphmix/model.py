@@ -12,6 +12,7 @@ from torch import nn
 from . import pyg  # noqa: F401  (before torch_geometric: its import-time warning silenced)
 from torch_geometric.nn import GATConv, GCNConv  # noqa: E402
 
+from .gat_passes import batched_passes
 from .sparse import Propagation, SparseFeatures
 
 
@@ -53,6 +54,15 @@ class SharedGCN(nn.Module):
         h = F.relu(self.conv1(input_dropout(x, self.input_dropout, self.training), adj))
         return self.conv2(F.dropout(h, self.dropout, self.training), adj)
 
+    @torch.no_grad()
+    def predict(self, x, adj):
+        """The logits `forward` gives in eval mode (no dropout), in either mode: an evaluation every epoch without
+        the two mode switches, each a walk over every submodule."""
+        if isinstance(x, SparseFeatures):
+            adj = adj if isinstance(adj, Propagation) else Propagation(adj)
+            return adj(self.conv2.lin(F.relu(adj(x.linear(self.conv1.lin.weight)))))
+        return self.conv2(F.relu(self.conv1(x, adj)), adj)
+
     def fcn(self, x, plan=None, rows=None):
         """The parameter-shared FCN; `plan` mixes the hidden layer (after ReLU, before dropout). With `rows`,
         the logits of those rows only (for SparseFeatures, the first layer runs over the rows the mix reads)."""
@@ -88,8 +98,15 @@ class SharedGAT(nn.Module):
         self.conv2 = GATConv(hidden * heads, classes, heads=1, dropout=attention_dropout)
         self.input_dropout, self.dropout = input_dropout, dropout
 
+    batch_passes = False   # k passes as one over k copies of the graph (gat_passes.py): the same numbers and draws
+    #                        on CPU, but ~1.35x slower there (the copies' edge tensors leave the cache)
+
     def forward(self, x, edge_index, passes: int = 1):
-        if passes > 1:  # attention dropout draws in between: one pass at a time
+        """Logits of `passes` stochastic passes, stacked: one at a time, or with `batch_passes` (train mode) one
+        pass over as many copies of the graph on the random stream of separate passes."""
+        if passes > 1 and self.training and self.batch_passes:
+            return batched_passes(self, x, edge_index, passes)
+        if passes > 1:
             return torch.cat([self(x, edge_index) for _ in range(passes)])
         h = F.elu(self.conv1(input_dropout(x, self.input_dropout, self.training), edge_index))
         return self.conv2(F.dropout(h, self.dropout, self.training), edge_index)
@@ -103,9 +120,11 @@ class SharedGAT(nn.Module):
 
 
 def build_model(backbone: str, in_dim: int, hidden: int, classes: int, input_dropout: float, dropout: float,
-                attention_dropout: float | None = None):
+                attention_dropout: float | None = None, batch_passes: bool = False):
     if backbone == "gcn":
         return SharedGCN(in_dim, hidden, classes, input_dropout, dropout)
     if backbone == "gat":
-        return SharedGAT(in_dim, hidden, classes, input_dropout, dropout, attention_dropout=attention_dropout)
+        model = SharedGAT(in_dim, hidden, classes, input_dropout, dropout, attention_dropout=attention_dropout)
+        model.batch_passes = batch_passes
+        return model
     raise ValueError(f"backbone must be gcn or gat, got {backbone!r}")

@@ -97,8 +97,8 @@ class _PatternLinear(torch.autograd.Function):
 DRAWS = ("float64", "bits")
 
 
-def keep_masks(shape: tuple[int, int], keep: float, draws: str, device=None) -> torch.Tensor:
-    """Bernoulli(keep) masks from the global generator.
+def keep_masks(shape: tuple[int, int], keep: float, draws: str, device=None, generator=None) -> torch.Tensor:
+    """Bernoulli(keep) masks from the global generator (or `generator`, which draws the same from the same state).
 
     float64: `torch.rand(float64) < keep`, the very draws of `F.dropout` (two 32-bit generator outputs an element).
     bits: when keep is a multiple of 1/128 (0.5, 0.75, ...), the low 7 bits of a random byte an element, 8 bytes
@@ -106,11 +106,11 @@ def keep_masks(shape: tuple[int, int], keep: float, draws: str, device=None) -> 
     `torch.rand(float32) < keep` (keep to 2^-24).
     """
     if draws == "float64":
-        return torch.rand(shape, dtype=torch.float64, device=device) < keep
+        return torch.rand(shape, dtype=torch.float64, device=device, generator=generator) < keep
     if draws != "bits" or not (keep * 128).is_integer():
-        return torch.rand(shape, device=device) < keep
+        return torch.rand(shape, device=device, generator=generator) < keep
     n = shape[0] * shape[1]
-    words = torch.empty(-(-n // 8), dtype=torch.int64, device=device).random_()   # [0, 2^63): 63 random bits
+    words = torch.empty(-(-n // 8), dtype=torch.int64, device=device).random_(generator=generator)   # 63 random bits
     return (words.view(torch.uint8)[:n] & 127).view(shape) < int(keep * 128)
 
 
@@ -139,7 +139,7 @@ class SparseFeatures:
         self._selections = [(rows.clone(), selection), *self._selections[:1]]
         return selection
 
-    def dropped_values(self, p: float, passes: int = 1) -> torch.Tensor:
+    def dropped_values(self, p: float, passes: int = 1, generator=None) -> torch.Tensor:
         """(passes, nnz) values with dropout p on the non-zeros; with draws="float64" the draws and arithmetic of
         `F.dropout`."""
         if p == 0:
@@ -147,7 +147,7 @@ class SparseFeatures:
         if p == 1:
             return torch.zeros(passes, self.pattern.nnz, dtype=self.values.dtype, device=self.values.device)
         keep = 1.0 - p
-        kept = keep_masks((passes, self.pattern.nnz), keep, self.draws, self.values.device)
+        kept = keep_masks((passes, self.pattern.nnz), keep, self.draws, self.values.device, generator)
         return kept.to(self.values.dtype).mul_(self._scaled(keep))
 
     def _scaled(self, keep: float) -> torch.Tensor:

@@ -9,13 +9,14 @@ The FCN shares the GNN's weights. Reported: test accuracy at the epoch of best v
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from mixsuite.analysis import classification_metrics, expected_calibration_error
+from mixsuite.analysis import expected_calibration_error
 from mixsuite.config import (RunConfig, added_field, at_least, between, each, non_negative, one_of, positive,
                              probability)
 from mixsuite.mixing import Method, MixingConfig, bce_on_softmax, mixer_from_config, one_hot
@@ -66,6 +67,8 @@ class GraphMixConfig(MixingConfig, RunConfig):
     #                                     default once its 100-seed check passed, results/graphmix.md) | float64
     #                                     (the draws of F.dropout: the stream of the records made before it and of
     #                                     the official code); the GAT methods' layers draw their own
+    batch_target_passes: bool = added_field(False)   # GAT methods: the k target passes as one pass over k copies of
+    #                                     the graph, on the same draws (on CPU the same numbers, but slower)
     binary_features: bool = added_field(False)  # every non-zero feature set to 1 before row normalisation, as
                                           # the official loader; changes PubMed only (Cora, CiteSeer are binary)
     ramp_start: Annotated[int, non_negative] = 500
@@ -84,10 +87,20 @@ class GraphMixConfig(MixingConfig, RunConfig):
         if METHODS[self.method].model == "gat" and self.dropout_draws != "bits":
             found.append(f"dropout_draws={self.dropout_draws} is for the GCN methods (gcn, graphmix); the GAT "
                          "layers draw their own dropout: leave it out")
+        if METHODS[self.method].model == "gcn" and self.batch_target_passes:
+            found.append("batch_target_passes=true is for the GAT methods (gat, graphmix-gat): the GCN methods' k "
+                         "passes are one product already; leave it out")
         if self.per_sample_lambda and self.per_draw_targets:
             found.append("per_sample_lambda: the official in-place mix (per_draw_targets) draws one lambda per "
                          "mixup call; use one of the two")
         return found
+
+
+def mixed_rows(plan, targets: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """`plan.mix_targets(targets)[rows]` without writing the mix into every row: a row listed twice is mixed
+    with the same partner and lambda either way, so each listing reads the same value."""
+    lam = plan.lam_like(targets, rows)
+    return lam * targets[rows] + (1 - lam) * targets[plan.perm[rows]]
 
 
 class GraphMixTask(Task):
@@ -118,9 +131,10 @@ class GraphMixTask(Task):
         labelled[self.g.train_idx] = True
         self.unlabelled = (~labelled).nonzero().squeeze(1)
         self.train_targets = one_hot(self.g.y[self.g.train_idx], self.g.num_classes)
+        self.train_y, self.val_y, self.test_y = (self.g.y[i] for i in (self.g.train_idx, self.g.val_idx, self.g.test_idx))
         attention_dropout = cfg.attention_dropout if cfg.attention_dropout >= 0 else None
         self.model = build_model(self.backbone, self.g.x.shape[1], cfg.hidden, self.g.num_classes, cfg.input_dropout,
-                                 cfg.dropout, attention_dropout).to(eng.device)
+                                 cfg.dropout, attention_dropout, cfg.batch_target_passes).to(eng.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.mixer = mixer_from_config(cfg, None, eng)
         self.coin = eng.generator("coin")
@@ -130,8 +144,19 @@ class GraphMixTask(Task):
     def on_train_epoch_start(self, epoch):
         if self.cfg.aliased_ema and epoch > 1:  # the official update after the previous epoch (0-based epoch - 2)
             rescale_as_aliased_ema(self.model, epoch - 2)
-        self.model.train()
+        if not self.model.training:   # (a mode switch walks every submodule; the GCN evaluates without one)
+            self.model.train()
         self.epoch_now = epoch   # the consistency weight's ramp
+
+    def train_epoch(self, epoch):
+        """One full-graph step: the engine's default epoch without its sums over batches (a dozen tensor
+        operations an epoch here); the same numbers (the loss read as a float64, as those sums read it)."""
+        t0 = time.time()
+        self.on_train_epoch_start(epoch)
+        logs = self.training_step(self.g)
+        self.engine.step(logs["loss"], self.optimizer, check=False)   # the engine checks the epoch's loss
+        out = {"loss": float(logs["loss"].detach()), "fcn_step": logs["fcn_step"]}
+        return self.on_train_epoch_end(epoch, out, 1, time.time() - t0)
 
     def training_step(self, graph):
         fcn_step = self.mixing and int(torch.randint(2, (1,), generator=self.coin)) == 0
@@ -144,7 +169,7 @@ class GraphMixTask(Task):
         logits = self.model(self.features, self.graph_input)
         if not self.cfg.gnn_step_dropout:
             self.model.train()
-        return F.cross_entropy(logits[self.g.train_idx], self.g.y[self.g.train_idx])
+        return F.cross_entropy(logits[self.g.train_idx], self.train_y)
 
     def fcn_mixup_loss(self, epoch):
         cfg, g = self.cfg, self.g
@@ -160,7 +185,7 @@ class GraphMixTask(Task):
                 plan, mixed_targets = in_place_mix_plan(draws, rows, g.num_nodes), draws.mix_targets(targets[rows])
             else:
                 plan = self.mixer.draw(g.num_nodes, rows=rows, device=g.x.device)
-                mixed_targets = plan.mix_targets(targets)[rows]
+                mixed_targets = mixed_rows(plan, targets, rows)
             logits = self.model.fcn(self.features, plan, rows=rows)
             losses.append(bce_on_softmax(logits, mixed_targets))
         weight = consistency_weight(epoch, self.gamma, cfg.ramp_start, cfg.ramp_length)
@@ -168,15 +193,24 @@ class GraphMixTask(Task):
 
     @torch.no_grad()
     def evaluate(self, epoch):
-        """Every epoch: validation accuracy, test accuracy and NLL; the test ECE (15 bins, the costly one) only
-        at the last epoch, and the best epoch's from its logits in finish()."""
-        self.model.eval()
-        logits = self.model(self.features, self.graph_input)
-        y = self.g.y
-        val_acc = (logits[self.g.val_idx].argmax(-1) == y[self.g.val_idx]).float().mean().item()
-        self.test_logits = logits[self.g.test_idx]
-        return {"val_acc": val_acc, **classification_metrics(self.test_logits, y[self.g.test_idx], prefix="test_",
-                                                             ece=epoch == self.cfg.epochs)}
+        """Every epoch: validation accuracy, test accuracy and NLL (classification_metrics' numbers, read in one
+        conversion); the test ECE (15 bins, the costly one) only at the last epoch, and the best epoch's from its
+        logits in finish()."""
+        if self.backbone == "gcn":
+            logits = self.model.predict(self.features, self.graph_input)   # eval mode's, without switching
+        else:
+            self.model.eval()
+            logits = self.model(self.features, self.graph_input)
+        g = self.g
+        self.test_logits = logits.index_select(0, g.test_idx)
+        val_acc, test_acc, test_nll = torch.stack([
+            (logits.index_select(0, g.val_idx).argmax(-1) == self.val_y).float().mean(),
+            (self.test_logits.argmax(-1) == self.test_y).float().mean(),
+            F.cross_entropy(self.test_logits, self.test_y)]).tolist()
+        out = {"val_acc": val_acc, "test_acc": test_acc, "test_err": 100.0 * (1 - test_acc), "test_nll": test_nll}
+        if epoch == self.cfg.epochs:
+            out["test_ece"] = expected_calibration_error(self.test_logits.softmax(-1), self.test_y)
+        return out
 
     def on_best(self, epoch):
         self.best_test_logits = self.test_logits
