@@ -21,6 +21,7 @@ from .hooks import INPUT, apply_plan, register_hooks, resolve_layers
 from .plan import MixPlan, identity_plan
 from .pairing import PermutationPairing
 from .sampling import sample_lambda
+from .shaped import box_inside
 
 ENTRY_POINT_GROUP = "mixsuite.mixers"
 
@@ -145,30 +146,27 @@ class ManifoldMixup(Mixer):
 
 @dataclass
 class CutMixPlan(MixPlan):
-    """Pastes the partner's box [y0:y1, x0:x1] into each (B, C, H, W) tensor; lambda is the kept area."""
+    """Pastes the partner's box [y0:y1, x0:x1] into each (B, C, H, W) tensor; lambda is the kept area.
+    `corners` is the box as a (1, 4) tensor, what `mix` reads (compiled code then guards on no corner)."""
 
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    corners: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.corners is None:
+            self.corners = torch.tensor([self.box], device=self.perm.device)
 
     def mix(self, h: torch.Tensor) -> torch.Tensor:
         if h.dim() != 4:
             raise ValueError(f"cutmix mixes (B, C, H, W) tensors, got shape {tuple(h.shape)}")
-        y0, y1, x0, x1 = self.box
-        out = h.clone()
-        out[:, :, y0:y1, x0:x1] = h[self.perm.to(h.device)][:, :, y0:y1, x0:x1]
+        outside = ~box_inside(self.corners.to(h.device), h.shape[-2:])
+        out = torch.where(outside, h, h[self.perm.to(h.device)])      # h first: the result keeps h's memory format
         if self.pixel_mask is None:   # the first tensor mixed is the layer's: the targets' mask is at its size
-            self.pixel_mask = box_mask(len(h), h.shape[-2:], self.box, h.device)
+            self.pixel_mask = outside.to(torch.get_default_dtype()).expand(len(h), 1, *h.shape[-2:])
         return out
 
     def mix_by_weight(self, y):
         return MixPlan.mix(self, y)
-
-
-def box_mask(batch: int, size, box, device) -> torch.Tensor:
-    """(B, 1, H, W): 0 inside the box (y0, y1, x0, x1), 1 outside."""
-    y0, y1, x0, x1 = box
-    mask = torch.ones(1, 1, *size, device=device)
-    mask[..., y0:y1, x0:x1] = 0
-    return mask.expand(batch, 1, *size)
 
 
 @MIXERS.register()
