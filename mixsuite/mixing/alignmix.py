@@ -96,7 +96,7 @@ class AlignMixup(ManifoldMixup):
     def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
         plan = super().draw(batch_size, None, device, labels, perm)
-        g = self.generator
+        g = self.generator_on(device)
         direction = torch.randint(2, (batch_size if self.per_sample else 1,), generator=g, device=g.device)
         if plan.layer == INPUT:          # the paper's other half of the steps: plain input mixup
             return MixPlan(plan.layer, plan.lam, plan.perm)

@@ -68,8 +68,9 @@ class NoisyFeatureMixup(ManifoldMixup):
         refuse_rows(rows, self.name)
         plan = super().draw(batch_size, None, device, labels, perm)
         n = batch_size if self.per_sample else 1
-        b1 = sample_beta(*NOISE_BETA, n, generator=self.generator, device=device)
-        b2 = sample_beta(*NOISE_BETA, n, generator=self.generator, device=device)
+        g = self.generator_on(device)
+        b1 = sample_beta(*NOISE_BETA, n, generator=g, device=device)
+        b2 = sample_beta(*NOISE_BETA, n, generator=g, device=device)
         return NoisyPlan(plan.layer, plan.lam, plan.perm, seed=draw_seed(self.generator), add_noise=self.add_noise,
                          mult_noise=self.mult_noise, mult_scale=b1 if self.per_sample else b1[0],
                          add_scale=b2 if self.per_sample else b2[0])

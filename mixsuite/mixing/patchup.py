@@ -111,7 +111,8 @@ class PatchUp(Mixer):
         layer = self._choose_layer()
         cutmix = layer == INPUT and self.input_cutmix
         n = batch_size if self.per_sample and not cutmix else 1
-        lam = sample_lambda(self.input_alpha if cutmix else self.alpha, n, generator=g, device=device)
+        lam = sample_lambda(self.input_alpha if cutmix else self.alpha, n, generator=self.generator_on(device),
+                            device=device)
         perm = self.pair(batch_size, None, device, labels, perm)
         return PatchUpPlan(layer, lam if n > 1 else lam[0], perm, seed=draw_seed(g), mode=self.mode,
                            block_size=self.block_size, gamma=self.gamma, per_sample_mask=self.per_sample,

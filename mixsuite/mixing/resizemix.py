@@ -133,7 +133,8 @@ class ResizeMix(Mixer):
         g = self.generator
         layer = self._choose_layer()
         low, high = self.scale
-        tau = low + (high - low) * torch.rand(batch_size if self.per_sample else 1, generator=g, device=g.device)
+        gd = self.generator_on(device)
+        tau = low + (high - low) * torch.rand(batch_size if self.per_sample else 1, generator=gd, device=gd.device)
         tau = (tau if self.per_sample else tau[0]).to(device or g.device)
         perm = self.pair(batch_size, None, device, labels, perm)
         return ResizeMixPlan(layer, 1 - tau ** 2, perm, seed=draw_seed(g), tau=tau, mode=self.mode)
