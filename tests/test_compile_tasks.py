@@ -17,10 +17,14 @@ def first_epoch(record: dict) -> dict:
     return json.loads((Path(record["run_dir"]) / "metrics.jsonl").read_text().splitlines()[0])
 
 
+SHORTER = {"fewshot": ["val_episodes=5", "test_episodes=10"]}   # fewer episodes: the eval is most of its run
+
+
 @pytest.mark.parametrize("task", ["image", "fewshot", "metric", "handwriting"])
 def test_compile_true_trains_with_the_eager_losses(task, tmp_path):
-    eager = smoke_record(task, tmp_path / "eager", "epochs=1")
-    both = smoke_record(task, tmp_path / "compiled", "epochs=1", "compile=true", "compile_backend=aot_eager")
+    short = ["epochs=1", *SHORTER.get(task, [])]
+    eager = smoke_record(task, tmp_path / "eager", *short)
+    both = smoke_record(task, tmp_path / "compiled", *short, "compile=true", "compile_backend=aot_eager", timeout=1500)
     assert both["config"]["compile"] is True and eager["config"]["compile"] is False
     assert both["config_hash"] != eager["config_hash"]
     loss_e, loss_c = first_epoch(eager)["loss"], first_epoch(both)["loss"]
