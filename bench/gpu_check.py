@@ -8,6 +8,7 @@ per check as it ends, a summary line last; the exit code is non-zero if any chec
 Checks:
 - `smoke:<task>`: every task's smoke config on the device with amp=bf16 (channels_last where the task has images),
   mixing on; its record's metrics must be finite.
+- `compile:image`: the image smoke with compile=true (inductor; --quick: aot_eager), mixing on; finite metrics.
 - `torchrun:image`: the image smoke under torchrun (1 process; 2 where two GPUs exist), against the one-process
   run within the tolerance tests/test_torchrun.py uses.
 - `step:eager`, `step:compiled`: a training step of PreActResNet18 (full width; --quick: width 1/8), batch 128 and 512 (--quick: 8),
@@ -97,8 +98,9 @@ def smoke_overrides(task: str, args) -> tuple[list[str], str]:
     return over, source
 
 
-def check_smoke(task: str, args) -> dict:
+def check_smoke(task: str, args, extra: tuple[str, ...] = ()) -> dict:
     over, source = smoke_overrides(task, args)
+    over += list(extra)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.time()
         rec = mixsuite_run(task, over, Path(out), args.timeout)
@@ -196,12 +198,15 @@ def sync(device) -> None:
 # ---- the driver -----------------------------------------------------------------------------------------------
 def available_checks() -> list[str]:
     smokes = [f"smoke:{t}" for t in TASKS if (ROOT / "configs" / t / "smoke.yaml").is_file()]
-    return [*smokes, "torchrun:image", "step:eager", "step:compiled", "pipeline", "graphmix"]
+    return [*smokes, "compile:image", "torchrun:image", "step:eager", "step:compiled", "pipeline", "graphmix"]
 
 
 def run_check(name: str, args) -> dict:
     if name.startswith("smoke:"):
         return check_smoke(name.split(":", 1)[1], args)
+    if name == "compile:image":   # --quick: aot_eager (tracing, AOT autograd, the hooks) without inductor's minutes
+        backend = "aot_eager" if args.quick else "inductor"
+        return check_smoke("image", args, ("compile=true", f"compile_backend={backend}"))
     if name.startswith("step:"):
         return check_step(args, compiled=name == "step:compiled")
     return {"torchrun:image": check_torchrun, "pipeline": check_pipeline, "graphmix": check_graphmix}[name](args)

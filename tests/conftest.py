@@ -32,10 +32,10 @@ def cli():
     return run_cli
 
 
-def smoke_record(task: str, tmp_path, *extra) -> dict:
+def smoke_record(task: str, tmp_path, *extra, timeout: float = 600) -> dict:
     """`mixsuite run tasks/TASK -c configs/TASK/smoke.yaml` into tmp_path; asserts it succeeded, returns its record."""
     out = run_cli("run", f"tasks/{task}", "-c", f"configs/{task}/smoke.yaml", "--results-dir", tmp_path / "r",
-                  "--runs-dir", tmp_path / "runs", *extra)
+                  "--runs-dir", tmp_path / "runs", *extra, timeout=timeout)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(record_files(tmp_path / "r")[0].read_text())
 

@@ -1,16 +1,17 @@
 """torch.compile keeps the mixing: build the mixer, then compile the model as usual; the compiled model gives the
-eager losses step after step, and (for interpolating backends) stops recompiling once each layer of S was seen.
+eager losses and gradients step after step, and stops compiling new graphs once each layer of S was seen.
 
 The hooks are registered once, when the mixer is built, and read the step's plan (mixsuite/mixing/hooks.py), so
 the compiled code's guards see the same hooks every step; the layer is the one value they depend on. Every backend
 is compiled with the `aot_eager` backend (dynamo's tracing and AOT autograd, where hooks matter, without inductor's
-code generation, which would take minutes per backend on a 2-core CPU); one test runs inductor itself.
+code generation, which would take minutes per backend on a 2-core CPU); inductor itself runs in the MLP test here
+and on CutMix and ResizeMix in tests/test_compile_shaped.py.
 """
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch._dynamo.utils import counters
+from test_compile_shaped import assert_same_steps, sgd_steps
 
 from mixsuite.mixing import ManifoldMixup, mixer_from_config, one_hot, soft_cross_entropy
 from mixsuite.plugins.image.models import build_model
@@ -33,27 +34,30 @@ def image_mixer(method, net):
     return mixer_from_config(cfg, net, OneGenerator(), **extra)
 
 
-def train(method, compile_backend=None, steps=5):
-    """Losses, layers and the number of compiled graphs after each step, of a tiny PreActResNet18."""
+def train(method, compile_backend=None, steps=5, grad_steps=3):
+    """Losses, layers, the number of compiled graphs after each step, and the gradients of the first `grad_steps`
+    steps, of a tiny PreActResNet18."""
     torch.manual_seed(0)
     net = build_model("preactresnet18", 10, width=0.0625).train()
     mixer = image_mixer(method, net)
     model = torch.compile(net, backend=compile_backend) if compile_backend else net
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
     x, y = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(2)), torch.tensor([0, 1, 2, 3])
-    losses, layers, graphs = [], [], []
-    for _ in range(steps):
+    losses, layers, graphs, grads = [], [], [], []
+    for step in range(steps):
         with mixer.step(len(x), device=x.device) as plan:
             out = model(x)
         targets = plan.mix_targets(one_hot(y, 10)) if plan.active else one_hot(y, 10)
         loss = soft_cross_entropy(out, targets)
         loss.backward()
+        if step < grad_steps:
+            grads.append([p.grad.clone() for p in net.parameters()])
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
         layers.append(plan.layer)
         graphs.append(counters["stats"]["unique_graphs"])
-    return losses, layers, graphs
+    return losses, layers, graphs, grads
 
 
 @pytest.fixture(autouse=True)
@@ -64,23 +68,29 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
+WARM_UP, STEPS, CHECKED = 10, 18, 5
+
+
 @pytest.mark.parametrize("method", BACKENDS)
-def test_every_backend_compiled_gives_the_eager_losses(method):
-    eager, eager_layers, _ = train(method)
-    compiled, compiled_layers, _ = train(method, "aot_eager")
+def test_every_backend_compiled_gives_the_eager_losses_and_gradients_then_stops_compiling(method):
+    """18 steps equal eager's (losses; gradients of the first 3); no new graph once the first 10 steps are done and
+    every layer drawn was seen (the layer is the one value the guards depend on; the shaped backends' draws at the
+    hook run eagerly, one graph break, and hand the compiled code tensors)."""
+    eager, eager_layers, _, eager_grads = train(method, steps=STEPS)
+    compiled, compiled_layers, graphs, compiled_grads = train(method, "aot_eager", steps=STEPS)
     assert compiled_layers == eager_layers                      # the same plans were drawn
     assert compiled == pytest.approx(eager, rel=1e-5, abs=1e-6)
+    for step_e, step_c in zip(eager_grads, compiled_grads):
+        for ge, gc in zip(step_e, step_c):
+            assert torch.allclose(gc, ge, rtol=1e-4, atol=1e-6)
+    seen_all = max(compiled_layers.index(layer) for layer in set(compiled_layers))
+    warm = max(WARM_UP - 1, seen_all)
+    assert warm <= STEPS - 1 - CHECKED, compiled_layers          # the seeded draws visit S early enough
+    assert graphs[-1] == graphs[warm], (compiled_layers, graphs)  # no new graph after that
+    if method in ("input", "manifold"):                          # no graph break: one graph a layer (and ERM's)
+        assert graphs[-1] <= len(set(compiled_layers)) + 1
     if method != "erm":
         assert any(layer is not None for layer in compiled_layers)
-
-
-@pytest.mark.parametrize("method", ["input", "manifold"])
-def test_no_recompile_once_every_layer_was_seen(method):
-    losses, layers, graphs = train(method, "aot_eager", steps=12)
-    seen_all = max(layers.index(layer) for layer in set(layers))  # the step by which every drawn layer was seen
-    assert seen_all < 8, layers                                   # the seeded draws visit S early
-    assert graphs[-1] == graphs[seen_all], (layers, graphs)       # no new graph after that
-    assert graphs[-1] <= len(set(layers)) + 1
 
 
 class MLP(nn.Module):
@@ -94,34 +104,17 @@ class MLP(nn.Module):
         return self.head(self.layer2(self.layer1(x)))
 
 
-def mlp_losses_and_grads(compiled: bool, steps: int = 4):
+def mlp_steps(compiled: bool):
     torch.manual_seed(0)
     net = MLP()
     mixer = ManifoldMixup(net, layers=["input", "layer1", "layer2"], alpha=2.0,
                           generator=torch.Generator().manual_seed(3))
-    model = torch.compile(net) if compiled else net      # inductor, the default
     x, y = torch.randn(8, 6, generator=torch.Generator().manual_seed(4)), torch.arange(8) % 3
-    out = []
-    for _ in range(steps):
-        net.zero_grad(set_to_none=True)
-        with mixer.step(len(x)) as plan:
-            logits = model(x)
-        loss = plan.mix_loss(F.cross_entropy, logits, y)
-        loss.backward()
-        out.append((plan.layer, loss.item(), [p.grad.clone() for p in net.parameters()]))
-        with torch.no_grad():
-            for p in net.parameters():
-                p -= 0.1 * p.grad
-    return out
+    return sgd_steps(net, mixer, compiled, x, y, n=4)
 
 
 def test_inductor_compiled_manifold_mixup_gives_the_eager_losses_and_gradients():
-    for (layer_e, loss_e, grads_e), (layer_c, loss_c, grads_c) in zip(mlp_losses_and_grads(False),
-                                                                      mlp_losses_and_grads(True)):
-        assert layer_c == layer_e
-        assert loss_c == pytest.approx(loss_e, rel=1e-5)
-        for ge, gc in zip(grads_e, grads_c):
-            assert torch.allclose(gc, ge, rtol=1e-4, atol=1e-6)
+    assert_same_steps(mlp_steps(False), mlp_steps(True))
 
 
 def test_a_model_compiled_after_another_instance_of_its_class_still_mixes():

@@ -23,7 +23,7 @@ import torch
 from .backends import MIXERS, ManifoldMixup
 from .hooks import INPUT
 from .plan import MixPlan
-from .shaped import feature_map, refuse_rows, rowwise
+from .shaped import eager_only, feature_map, refuse_rows, rowwise
 
 
 def sinkhorn(cost: torch.Tensor, eps: float = 0.1, max_iter: int = 100, tol: float = 1e-3) -> torch.Tensor:
@@ -46,6 +46,15 @@ def sinkhorn(cost: torch.Tensor, eps: float = 0.1, max_iter: int = 100, tol: flo
     return plan
 
 
+@eager_only
+@torch.no_grad()
+def alignment(a: torch.Tensor, partner: torch.Tensor, eps: float, max_iter: int, tol: float) -> torch.Tensor:
+    """The soft assignment R = N * P (B, N, N) of the partner's N spatial vectors to the sample's, for (B, C, N)
+    maps, detached. Eager under torch.compile: Sinkhorn's stopping test reads a Python float each round."""
+    cost = torch.cdist(a.transpose(1, 2).float(), partner.transpose(1, 2).float()) ** 2
+    return (sinkhorn(cost, eps, max_iter, tol) * a.shape[-1]).to(a.dtype)
+
+
 @dataclass
 class AlignMixPlan(MixPlan):
     direction: torch.Tensor | None = None     # 0-d or (B,): 0 partner onto the sample's grid, 1 the reverse
@@ -57,9 +66,7 @@ class AlignMixPlan(MixPlan):
         b, c, height, width = feature_map(h, self, "alignmix")
         a = h.flatten(2)                                            # (B, C, N)
         partner = a.index_select(0, self.perm.to(h.device))
-        with torch.no_grad():
-            cost = torch.cdist(a.transpose(1, 2).float(), partner.transpose(1, 2).float()) ** 2
-            assign = (sinkhorn(cost, self.eps, self.max_iter, self.tol) * (height * width)).to(h.dtype)
+        assign = alignment(a, partner, self.eps, self.max_iter, self.tol)
         lam, direction = rowwise(self.lam, a), self.direction.to(h.device)
         onto_sample = lam * a + (1 - lam) * (partner @ assign.transpose(1, 2))
         if direction.dim() == 0 and not direction:
@@ -89,7 +96,7 @@ class AlignMixup(ManifoldMixup):
     def draw(self, batch_size, rows=None, device=None, labels=None, perm=None):
         refuse_rows(rows, self.name)
         plan = super().draw(batch_size, None, device, labels, perm)
-        g = self.generator
+        g = self.generator_on(device)
         direction = torch.randint(2, (batch_size if self.per_sample else 1,), generator=g, device=g.device)
         if plan.layer == INPUT:          # the paper's other half of the steps: plain input mixup
             return MixPlan(plan.layer, plan.lam, plan.perm)

@@ -21,6 +21,7 @@ from .hooks import INPUT, apply_plan, register_hooks, resolve_layers
 from .plan import MixPlan, identity_plan
 from .pairing import PermutationPairing
 from .sampling import sample_lambda
+from .shaped import box_inside, draw_seed
 
 ENTRY_POINT_GROUP = "mixsuite.mixers"
 
@@ -51,8 +52,26 @@ class Mixer:
         self.output_index = output_index
         self.pairing = pairing if pairing is not None else PermutationPairing()
         self.modules = resolve_layers(model, self.layers) if model is not None else {}
+        self.device_generators: dict[str, torch.Generator] = {}
         if model is not None:
             register_hooks(model, self.modules)   # all of S now: a model compiled after this sees every hook
+
+    def generator_on(self, device) -> torch.Generator:
+        """The generator for draws that land on `device`: the mixer's own where it lives there (a CPU run: its one
+        stream, unchanged), else one on `device` (lambda, pairings, masks drawn where the batch is, no copy, so a
+        CUDA graph can capture the step), seeded once by a draw from the mixer's own and kept in `state_dict`."""
+        if device is None:
+            return self.generator
+        device = torch.device(device)
+        if device.type == self.generator.device.type and device.index in (None, self.generator.device.index):
+            return self.generator
+        if device.type == "cuda" and device.index is None:   # one generator per device, however it is named
+            device = torch.device("cuda", torch.cuda.current_device())
+        key = str(device)
+        found = self.device_generators.get(key)
+        if found is None:
+            found = self.device_generators[key] = torch.Generator(device).manual_seed(draw_seed(self.generator))
+        return found
 
     def _choose_layer(self) -> str:
         i = int(torch.randint(len(self.layers), (1,), generator=self.generator, device=self.generator.device))
@@ -67,14 +86,14 @@ class Mixer:
                 raise ValueError(f"a given pairing needs one partner index in [0, {batch_size}) per row, got shape "
                                  f"{tuple(perm.shape)}")
             return perm.to(device or self.generator.device)
-        return self.pairing(batch_size, generator=self.generator, rows=rows, device=device, labels=labels)
+        return self.pairing(batch_size, generator=self.generator_on(device), rows=rows, device=device, labels=labels)
 
     def draw(self, batch_size: int, rows: torch.Tensor | None = None, device=None, labels=None, perm=None) -> MixPlan:
         """k ~ U(S), lambda ~ Beta(alpha, alpha) (per batch or per sample), a pairing (within `rows` if given)."""
         if not self.layers:
             raise ValueError(f"the {self.name!r} backend needs at least one mixing layer")
         layer = self._choose_layer()
-        lam = sample_lambda(self.alpha, batch_size if self.per_sample else 1, generator=self.generator,
+        lam = sample_lambda(self.alpha, batch_size if self.per_sample else 1, generator=self.generator_on(device),
                             device=device)
         lam = lam if self.per_sample else lam[0]
         perm = self.pair(batch_size, rows, device, labels, perm)
@@ -99,10 +118,17 @@ class Mixer:
             yield plan
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        state = {"generator": self.generator.get_state()}
+        if self.device_generators:
+            state["device_generators"] = {key: g.get_state() for key, g in self.device_generators.items()}
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self.device_generators = {}
+        for key, saved in state.get("device_generators", {}).items():
+            self.device_generators[key] = torch.Generator(key)
+            self.device_generators[key].set_state(saved)
 
 
 @MIXERS.register()
@@ -145,30 +171,27 @@ class ManifoldMixup(Mixer):
 
 @dataclass
 class CutMixPlan(MixPlan):
-    """Pastes the partner's box [y0:y1, x0:x1] into each (B, C, H, W) tensor; lambda is the kept area."""
+    """Pastes the partner's box [y0:y1, x0:x1] into each (B, C, H, W) tensor; lambda is the kept area.
+    `corners` is the box as a (1, 4) tensor, what `mix` reads (compiled code then guards on no corner)."""
 
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    corners: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.corners is None:
+            self.corners = torch.tensor([self.box], device=self.perm.device)
 
     def mix(self, h: torch.Tensor) -> torch.Tensor:
         if h.dim() != 4:
             raise ValueError(f"cutmix mixes (B, C, H, W) tensors, got shape {tuple(h.shape)}")
-        y0, y1, x0, x1 = self.box
-        out = h.clone()
-        out[:, :, y0:y1, x0:x1] = h[self.perm.to(h.device)][:, :, y0:y1, x0:x1]
+        outside = ~box_inside(self.corners.to(h.device), h.shape[-2:])
+        out = torch.where(outside, h, h[self.perm.to(h.device)])      # h first: the result keeps h's memory format
         if self.pixel_mask is None:   # the first tensor mixed is the layer's: the targets' mask is at its size
-            self.pixel_mask = box_mask(len(h), h.shape[-2:], self.box, h.device)
+            self.pixel_mask = outside.to(torch.get_default_dtype()).expand(len(h), 1, *h.shape[-2:])
         return out
 
     def mix_by_weight(self, y):
         return MixPlan.mix(self, y)
-
-
-def box_mask(batch: int, size, box, device) -> torch.Tensor:
-    """(B, 1, H, W): 0 inside the box (y0, y1, x0, x1), 1 outside."""
-    y0, y1, x0, x1 = box
-    mask = torch.ones(1, 1, *size, device=device)
-    mask[..., y0:y1, x0:x1] = 0
-    return mask.expand(batch, 1, *size)
 
 
 @MIXERS.register()

@@ -16,7 +16,7 @@ import torch
 
 from .backends import MIXERS, Mixer
 from .hooks import INPUT
-from .shaped import ShapedPlan, draw_seed, feature_map, refuse_rows
+from .shaped import ShapedPlan, draw_seed, eager_only, feature_map, refuse_rows
 
 
 def low_frequency_noise(n: int, h: int, w: int, decay_power: float, generator: torch.Generator) -> torch.Tensor:
@@ -52,9 +52,7 @@ class FMixPlan(ShapedPlan):
     max_soft: float = 0.0
 
     def masks(self, h: int, w: int, device) -> torch.Tensor:
-        g = self.rng(device)
-        n = self.lam.numel()
-        return binarise(low_frequency_noise(n, h, w, self.decay_power, g), self.lam.view(-1), self.max_soft, g)
+        return fmix_masks(self, h, w, device)
 
     def mix(self, h: torch.Tensor) -> torch.Tensor:
         _, _, height, width = feature_map(h, self, "fmix")
@@ -64,6 +62,14 @@ class FMixPlan(ShapedPlan):
         partner = h.index_select(0, self.perm.to(h.device))
         self.pixel_mask = mask.unsqueeze(1).expand(len(h), 1, height, width)
         return torch.lerp(partner, h, mask.unsqueeze(1).to(h.dtype))
+
+
+@eager_only
+def fmix_masks(plan: FMixPlan, h: int, w: int, device) -> torch.Tensor:
+    """The plan's masks (n, H, W), drawn from its seed."""
+    g = plan.rng(device)
+    n = plan.lam.numel()
+    return binarise(low_frequency_noise(n, h, w, plan.decay_power, g), plan.lam.view(-1), plan.max_soft, g)
 
 
 @MIXERS.register()

@@ -16,7 +16,7 @@ import torch
 from .backends import MIXERS, ManifoldMixup
 from .plan import MixPlan
 from .sampling import sample_beta
-from .shaped import ShapedPlan, draw_seed, refuse_rows, rowwise
+from .shaped import ShapedPlan, draw_seed, eager_only, refuse_rows, rowwise
 
 NOISE_BETA = (2.0, 5.0)          # the scales' Beta(2, 5), fixed in the paper's code
 
@@ -31,14 +31,24 @@ class NoisyPlan(ShapedPlan):
     def mix(self, h: torch.Tensor) -> torch.Tensor:
         mixed = MixPlan.mix(self, h)
         self.target_lam = self.lam
-        g = self.rng(h.device)
-        if self.mult_noise > 0:
-            u = torch.rand(h.shape, generator=g, device=h.device, dtype=torch.float32).to(h.dtype) * 2 - 1
+        u, n = nfm_noise(self, h.shape, h.dtype, h.device)
+        if u is not None:
             mixed = mixed * (1 + self.mult_noise * rowwise(self.mult_scale, h) * u)
-        if self.add_noise > 0:
-            n = torch.randn(h.shape, generator=g, device=h.device, dtype=torch.float32).to(h.dtype)
+        if n is not None:
             mixed = mixed + self.add_noise * rowwise(self.add_scale, h) * n
         return mixed
+
+
+@eager_only
+def nfm_noise(plan: NoisyPlan, shape, dtype, device):
+    """The plan's multiplicative noise u ~ U(-1, 1) and additive n ~ N(0, 1), drawn from its seed (None: off)."""
+    g = plan.rng(device)
+    u = n = None
+    if plan.mult_noise > 0:
+        u = torch.rand(shape, generator=g, device=device, dtype=torch.float32).to(dtype) * 2 - 1
+    if plan.add_noise > 0:
+        n = torch.randn(shape, generator=g, device=device, dtype=torch.float32).to(dtype)
+    return u, n
 
 
 @MIXERS.register()
@@ -58,8 +68,9 @@ class NoisyFeatureMixup(ManifoldMixup):
         refuse_rows(rows, self.name)
         plan = super().draw(batch_size, None, device, labels, perm)
         n = batch_size if self.per_sample else 1
-        b1 = sample_beta(*NOISE_BETA, n, generator=self.generator, device=device)
-        b2 = sample_beta(*NOISE_BETA, n, generator=self.generator, device=device)
+        g = self.generator_on(device)
+        b1 = sample_beta(*NOISE_BETA, n, generator=g, device=device)
+        b2 = sample_beta(*NOISE_BETA, n, generator=g, device=device)
         return NoisyPlan(plan.layer, plan.lam, plan.perm, seed=draw_seed(self.generator), add_noise=self.add_noise,
                          mult_noise=self.mult_noise, mult_scale=b1 if self.per_sample else b1[0],
                          add_scale=b2 if self.per_sample else b2[0])

@@ -26,7 +26,7 @@ from .backends import MIXERS, Mixer, cutmix_box
 from .hooks import INPUT
 from .plan import identity_plan
 from .sampling import sample_lambda
-from .shaped import MixingShapeError, ShapedPlan, draw_seed, feature_map, refuse_rows, rowwise
+from .shaped import MixingShapeError, ShapedPlan, draw_seed, eager_only, feature_map, refuse_rows, rowwise
 
 MODES = ("soft", "hard")
 PAPER = {"soft": {"gamma": 0.75, "prob": 1.0}, "hard": {"gamma": 0.5, "prob": 0.7}}    # its CIFAR README
@@ -53,15 +53,11 @@ class PatchUpPlan(ShapedPlan):
 
     def mix(self, h: torch.Tensor) -> torch.Tensor:
         shape = feature_map(h, self, "patchup")
-        g = self.rng(h.device)
         partner = h.index_select(0, self.perm.to(h.device))
+        holes = patchup_holes(self, shape, h.device)
         if self.input_cutmix:   # the paper's k = 0: CutMix of the images
-            y0, y1, x0, x1 = cutmix_box(shape[2], shape[3], float(self.lam), g)
-            holes = torch.zeros(1, 1, *shape[2:], device=h.device)
-            holes[..., y0:y1, x0:x1] = 1
             changed, lam = holes.mean(), torch.zeros((), device=h.device)
         else:
-            holes = self.block_mask(shape, g, h.device)
             changed = holes.flatten(1).mean(1)
             changed = changed[0] if len(changed) == 1 else changed
             lam = self.lam.to(h.device) if self.mode == "soft" else torch.zeros((), device=h.device)
@@ -69,6 +65,19 @@ class PatchUpPlan(ShapedPlan):
         own = 1 - holes * (1 - rowwise(lam, holes))     # each feature's share of the example's own
         self.pixel_mask = own.mean(1, keepdim=True).expand(shape[0], 1, *shape[2:])
         return h + holes.to(h.dtype) * (1 - rowwise(lam, h)) * (partner - h)
+
+
+@eager_only
+def patchup_holes(plan: PatchUpPlan, shape, device) -> torch.Tensor:
+    """1 on the features the plan changes, drawn from its seed: the input's CutMix box (1, 1, H, W), or the
+    block mask (1 or B, C, H, W)."""
+    g = plan.rng(device)
+    if not plan.input_cutmix:
+        return plan.block_mask(shape, g, device)
+    y0, y1, x0, x1 = cutmix_box(shape[2], shape[3], float(plan.lam), g)
+    holes = torch.zeros(1, 1, *shape[2:], device=device)
+    holes[..., y0:y1, x0:x1] = 1
+    return holes
 
 
 @MIXERS.register()
@@ -102,7 +111,8 @@ class PatchUp(Mixer):
         layer = self._choose_layer()
         cutmix = layer == INPUT and self.input_cutmix
         n = batch_size if self.per_sample and not cutmix else 1
-        lam = sample_lambda(self.input_alpha if cutmix else self.alpha, n, generator=g, device=device)
+        lam = sample_lambda(self.input_alpha if cutmix else self.alpha, n, generator=self.generator_on(device),
+                            device=device)
         perm = self.pair(batch_size, None, device, labels, perm)
         return PatchUpPlan(layer, lam if n > 1 else lam[0], perm, seed=draw_seed(g), mode=self.mode,
                            block_size=self.block_size, gamma=self.gamma, per_sample_mask=self.per_sample,

@@ -5,10 +5,16 @@ generator with the rest of the plan, and the plan's first `mix(h)` draws the sha
 generator seeded with it. The mixer's stream therefore never depends on a layer's shape, and a forward run
 twice (gradient checkpointing's recomputation) mixes the same way both times. What the targets' mix weighs,
 `target_lam`, is known once the forward has run (the share of features a mask changed, a pasted area).
+
+Under torch.compile the draws at the hook run eagerly (`eager_only`: a graph break, one per mixing layer) and
+hand the compiled code tensors (a mask, a box's corners, a gather index), never the Python values drawn this
+step, which its guards would compare and recompile on (the seed, a box's ints).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+
 import torch
 
 from ..errors import UserError
@@ -19,6 +25,28 @@ SEED_HIGH = 2 ** 62
 
 class MixingShapeError(UserError, ValueError):
     """A backend met a tensor it cannot mix (e.g. a (B, F) vector where it needs a (B, C, H, W) map)."""
+
+
+def eager_only(fn):
+    """`fn` run eagerly when torch.compile traces its caller (a graph break; what `fn` reads is not guarded) and
+    called as is otherwise. torch.compiler.disable is reached only while compiling: applied at import it would
+    import torch._dynamo (two seconds) into every run."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if torch.compiler.is_compiling():
+            return torch.compiler.disable(fn)(*args, **kwargs)
+        return fn(*args, **kwargs)
+    return call
+
+
+def box_inside(corners: torch.Tensor, size) -> torch.Tensor:
+    """(G, 1, H, W) bool, True on the pixels of the slice [y0:y1, x0:x1] of box g, for `corners` (G, 4) of
+    non-negative (y0, y1, x0, x1): a box from tensors, so compiled code does not guard on its ints."""
+    h, w = size
+    y0, y1, x0, x1 = (c.view(-1, 1, 1, 1) for c in corners.unbind(-1))
+    rows = torch.arange(h, device=corners.device).view(1, 1, h, 1)
+    cols = torch.arange(w, device=corners.device).view(1, 1, 1, w)
+    return (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
 
 
 def draw_seed(generator: torch.Generator) -> int:

@@ -18,6 +18,7 @@ from torch.utils.data import TensorDataset
 
 from mixsuite import checkpoint
 from mixsuite.analysis import save_spectra, singular_values, spectrum_summary
+from mixsuite.compiling import CompileConfig, compiled
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
 from mixsuite.images import normalize
@@ -38,7 +39,7 @@ SPECTRUM_CLASSES = 100   # novel classes whose feature spectra a run records
 
 
 @dataclass
-class FewShotConfig(MixingConfig, RunConfig):
+class FewShotConfig(CompileConfig, MixingConfig, RunConfig):
     dataset: Annotated[str, one_of(data.OMNIGLOT, data.FOLDER_DATASETS, ignore_case=True)] = "omniglot"
     #                          omniglot | omniglot-vinyals | miniimagenet | tieredimagenet | cub | cifar-fs
     method: Annotated[str, one_of(METHODS)] = "s2m2"
@@ -136,6 +137,7 @@ class FewShotTask(KeepsBestWeights, Task):
         # baseline, baselinepp and manifold never use the rotation head: DDP must not wait for its gradients
         self.model = eng.prepare(TrainingForward(self.net, self.mixer),
                                  find_unused_parameters=cfg.method not in ("rotation", "s2m2"))
+        self.model = compiled(cfg, self.model)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.scheduler = epoch_scheduler(self.optimizer, cfg.schedule, cfg.epochs)
         self.quarter = eng.generator("quarter")

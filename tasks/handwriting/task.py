@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from mixsuite import dist
+from mixsuite.compiling import CompileConfig, compiled
 from mixsuite.config import RunConfig, at_least, non_negative, one_of, positive, probability
 from mixsuite.mixing import Method, MixingConfig, mixed_ctc_loss, mixer_from_config
 from mixsuite.schedules import epoch_scheduler
@@ -34,7 +35,7 @@ def _tsv_folder_problem(folder: str) -> str | None:
 
 
 @dataclass
-class HandwritingConfig(MixingConfig, RunConfig):
+class HandwritingConfig(CompileConfig, MixingConfig, RunConfig):
     dataset: Annotated[str, one_of(DATASETS, prefixes={"tsv:": _tsv_folder_problem})] = "poilus"
     #                                     poilus | iam | tsv:<folder>
     method: Annotated[str, one_of(METHODS)] = "manifold"   # erm | input | manifold
@@ -97,6 +98,7 @@ class HandwritingTask(KeepsBestWeights, Task):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.scheduler = epoch_scheduler(self.optimizer, cfg.schedule, cfg.epochs)
         self.mixer = mixer_from_config(cfg, self.net, eng)
+        self.model = compiled(cfg, self.model)
         self.augment = _augmentation() if cfg.augment else None
         eng.log(f"{cfg.dataset}: {len(splits['train'])}/{len(splits['val'])}/{len(splits['test'])} lines, "
                 f"{len(self.alphabet) - 1} characters; unknown in val/test: {self.unknown}")

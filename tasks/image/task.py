@@ -19,6 +19,7 @@ from torch.utils.data import TensorDataset
 from mixsuite import dist
 from mixsuite.analysis import (classification_metrics, plot_spectra, save_spectra, singular_values,
                                spectrum_summary)
+from mixsuite.compiling import CompileConfig, compiled
 from mixsuite.config import RunConfig, added_field, at_least, each, non_negative, one_of, positive, probability
 from mixsuite.images import normalize
 from mixsuite.mixing import Method, MixingConfig, bce_on_softmax, mixer_from_config, one_hot, soft_cross_entropy
@@ -48,7 +49,7 @@ LOSSES = {"ce": soft_cross_entropy, "bce": bce_on_softmax}
 
 
 @dataclass
-class ImageConfig(MixingConfig, RunConfig):
+class ImageConfig(CompileConfig, MixingConfig, RunConfig):
     # defaults: Table 1's PreActResNet18 on CIFAR-10 (1200 epochs, lr / 10 at 400 and 800)
     dataset: Annotated[str, one_of(LOADERS)] = "cifar10"    # cifar10-jpeg | cifar10 | cifar100 | svhn | tiny-imagenet
     method: Annotated[str, one_of(METHODS)] = "manifold"    # erm | input | manifold | cutmix | dropout | cutout |
@@ -125,6 +126,7 @@ class ImageTask(KeepsBestWeights, Task):
         cutmix = cfg.mixes() and cfg.mixing_backend() == "cutmix"
         extra = {"image_size": tuple(self.data.train_x.shape[-2:])} if cutmix else {}
         self.mixer = mixer_from_config(cfg, self.net, eng, **extra)
+        self.model = compiled(cfg, self.model)
         self.augment_rng = eng.generator("augment")
         self.criterion = LOSSES[cfg.loss]
         self.train_images, self.train_seconds = 0, 0.0

@@ -32,6 +32,7 @@ import torch
 
 from mixsuite import dist
 from mixsuite.analysis import rho_spectrum, singular_values, spectrum_summary
+from mixsuite.compiling import CompileConfig, compiled
 from mixsuite.config import RunConfig, added_field, at_least, non_negative, one_of, positive, probability
 from mixsuite.errors import UserError
 from mixsuite.images import normalize
@@ -52,7 +53,7 @@ METHODS = {"erm": Method("erm"), "manifold": Method("manifold"), "rho": Method("
 
 
 @dataclass
-class MetricConfig(MixingConfig, RunConfig):
+class MetricConfig(CompileConfig, MixingConfig, RunConfig):
     dataset: Annotated[str, one_of(DATASETS)] = "omniglot"      # omniglot | cub | cars196 | folder
     data_folder: str = ""                # dataset=folder: a folder of <class>/<image> files
     method: Annotated[str, one_of(METHODS)] = "erm"             # erm | manifold | rho | manifold-rho
@@ -135,6 +136,7 @@ class MetricTask(KeepsBestWeights, Task):
             groups.append({"params": self.criterion.parameters(), "lr": cfg.lr * cfg.loss_lr_scale})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.mixer = mixer_from_config(cfg, self.net.backbone, eng)
+        self.model = compiled(cfg, self.model)
         self.train_loader = data.BalancedBatches(self.train, cfg.batch_size, cfg.samples_per_class,
                                                  eng.generator("batches"), dist.rank(), dist.world_size())
         self.flip_rng = eng.generator("flip")
