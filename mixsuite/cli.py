@@ -15,6 +15,7 @@ EPILOG_RUN = """examples:
   mixsuite run tasks/spirals -c configs/spirals/smoke.yaml --seeds 0 1 2
   mixsuite run fewshot -c smoke                    # a named config of the task (configs/fewshot/smoke.yaml)
   mixsuite run tasks/graphmix --seeds $(seq 1 10) --jobs 2      # two seeds at a time, one thread each
+  mixsuite run tasks/spirals --seeds 0 1 2 3 4 seeds_batch=5     # five seeds as one stacked model
   torchrun --standalone --nproc_per_node=2 -m mixsuite run tasks/spirals   # several processes / GPUs
 """
 
@@ -175,6 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
+    from dataclasses import replace
+
     from . import runner, task as task_mod
     from .parallel import check_jobs
     from .report import results_dir
@@ -192,12 +195,21 @@ def cmd_run(args) -> int:
     check_jobs(args.jobs)
     seeds = unique_seeds(seeds or [cfg.seed])
     options = {"resume": args.resume, "reevaluate": args.reevaluate, "wait_lock": args.wait_lock}
+    batch = getattr(cfg, "seeds_batch", 1)
+    if batch > 1:   # S seeds at a time as one stacked model (mixsuite.stacked)
+        from .stacked import run_stacked
+
+        if args.jobs > 1:
+            raise UsageError("seeds_batch trains its seeds in one process: leave --jobs out")
+        for i in range(0, len(seeds), batch):
+            run_stacked(task_cls, [replace(cfg, seed=s) for s in seeds[i:i + batch]],
+                        results_dir=results_dir(args.results_dir), runs_dir=args.runs_dir,
+                        extend=parse_extend(args.extend), **options)
+        return 0
     if args.jobs > 1 and len(seeds) > 1:   # N runs in worker processes: a sweep over the seeds
         return sweep(args.task, overrides, config_files=args.config, seeds=seeds, grid=False, jobs=args.jobs,
                      results_dir=results_dir(args.results_dir), runs_dir=args.runs_dir,
                      extend=parse_extend(args.extend), run_options=options)
-    from dataclasses import replace
-
     for seed in seeds:
         runner.run(task_cls, replace(cfg, seed=seed), results_dir=results_dir(args.results_dir),
                    runs_dir=args.runs_dir, extend=parse_extend(args.extend), **options)

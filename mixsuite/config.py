@@ -33,7 +33,7 @@ from .registry import nearest
 
 # Fields that do not change what is computed: left out of the config hash that groups runs in tables.
 NON_SEMANTIC = {"seed", "device", "data_root", "num_workers", "progress", "checkpoint_every", "checkpoint_seconds",
-                "log_every", "tensorboard"}
+                "log_every", "tensorboard", "seeds_batch"}   # seeds_batch: the per-seed numbers (mixsuite.stacked)
 HASHED_WHEN_SET = "hashed_when_set"
 COMPUTED_BEFORE = "computed_before"
 DRAWING_ONLY = "drawing_only"

@@ -353,12 +353,20 @@ class Engine:
 
     def run_epoch(self, task) -> dict:
         """One epoch: train, evaluate on the cadence (tracking the best epoch), log, checkpoint when due."""
-        cfg, select = self.cfg, self.select
+        t0 = self.begin_epoch()
+        return self.end_epoch(task, task.train_epoch(self.epoch), t0)
+
+    def begin_epoch(self) -> float:
+        """The next epoch's number and its samplers' shuffle; its start time."""
         self.epoch += 1
         for s in self._samplers:
             s.set_epoch(self.epoch)
-        t0 = time.time()
-        train = dist.all_reduce_mean(task.train_epoch(self.epoch) or {})
+        return time.time()
+
+    def end_epoch(self, task, train: dict | None, t0: float) -> dict:
+        """The epoch after its training (`train`: its logs): evaluation, the best epoch, logs, checkpoint."""
+        cfg, select = self.cfg, self.select
+        train = dist.all_reduce_mean(train or {})
         if "loss" in train:
             self.check_finite(train["loss"])
         metrics = {"epoch": self.epoch, **train}

@@ -38,8 +38,38 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
     log = log or log_line
     results_dir = default_results_dir(results_dir) if results_dir is None else Path(results_dir)
     refuse_torchrun_if_single_process(task_cls)
-    paths = run_paths(cfg, task_cls.name, runs_dir, results_dir)
+    if getattr(cfg, "seeds_batch", 1) > 1:   # a batch of one: through the stacked loop, as its record will say
+        from .stacked import run_stacked
+
+        return run_stacked(task_cls, [cfg], results_dir=results_dir, runs_dir=runs_dir, resume=resume,
+                           reevaluate=reevaluate, wait_lock=wait_lock, extend=extend, log=log)[0]
+    paths, lock, done = claim(task_cls, cfg, runs_dir, results_dir, reevaluate, wait_lock, log)
+    if done is not None:
+        return done
     path = paths.record
+    try:
+        engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, extend=extend, log=log)
+        status, error, metrics = "finished", None, {}
+        try:
+            metrics = engine.run()
+        except NonFiniteLoss as e:
+            status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
+        if status == "finished":
+            check_trained(engine)
+        record = run_record(task_cls, cfg, engine, status, error, metrics, started, (sha, dirty), t0)
+        if dist.is_main():
+            keep_record(results_dir, path, engine, record, log)
+    finally:
+        lock.release()
+    if status != "finished":
+        raise NonFiniteLoss(error)
+    return record
+
+
+def claim(task_cls, cfg, runs_dir, results_dir: Path, reevaluate: bool, wait_lock: bool, log):
+    """(paths, lock, None) with the run's lock held on rank 0, or (paths, None, record) for a finished run (not
+    run again). Raises RunRefused / RunInProgress for a run that cannot start."""
+    paths = run_paths(cfg, task_cls.name, runs_dir, results_dir)
     lock = RunLock(paths.lock, log=log)
     dist.init(select_device(cfg.device))   # the verdict below is broadcast to every process
     # rank 0 checks and locks; every rank follows its verdict (a refusal on rank 0 alone would hang the others)
@@ -50,53 +80,55 @@ def run(task_cls, cfg, *, results_dir: str | Path | None = None, runs_dir: str |
     if kind == "in progress":
         raise RunInProgress(detail)
     if kind == "finished":
-        log(f"{paths.run_id} is finished; its record: {path} (run folder {paths.run_dir}). To run it again pass "
-            "--reevaluate (from its checkpoint: evaluation only; with --resume never: trained from scratch), the old "
-            "record kept aside; or --results-dir elsewhere")
-        return detail
-    try:
-        engine = Engine(task_cls, cfg, runs_dir=runs_dir, resume=resume, extend=extend, log=log)
-        status, error, metrics = "finished", None, {}
-        try:
-            metrics = engine.run()
-        except NonFiniteLoss as e:
-            status, error = "diverged", f"{e}; the last good checkpoint is kept in {engine.run_dir}"
-        if status == "finished" and not engine.step_count:   # evaluated weights never trained: not a result
-            raise EmptySplit(f"{engine.run_id} took 0 optimizer steps through the engine in {engine.epoch} epochs, so no "
-                             "record is written: a run that trained nothing is not a result. Either its training data "
-                             "gave no batch (check the training split's size against batch_size), or a train_epoch of "
-                             "the task's own steps its optimizer itself (step through self.engine.step(loss, "
-                             "optimizer), or train through training_step)")
-        record = {
-            "task": task_cls.name, "dataset": dataset_name(cfg, task_cls.name), "method": method_label(cfg),
-            "seed": cfg.seed,
-            "run_id": engine.run_id, "status": status, "error": error,
-            "primary_metric": task_cls.primary_metric, "metrics": _flat_numbers(metrics),
-            "mixing": mixing_used(cfg),
-            "config": to_dict(cfg), "config_hash": config_hash(cfg), "git_sha": sha, "git_dirty": dirty,
-            "mixsuite_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
-            "device": str(engine.device), "world_size": dist.world_size(), "started_at": started,
-            "torch_threads": torch.get_num_threads(),   # CPU sums (matmuls) are ordered by it: a rerun needs the same
-            "cpu": cpu_description(),   # and by the kernels the CPU's instruction set selects (convolutions)
-            "wall_time_s": round(getattr(engine, "wall_time_s", time.time() - t0), 3),
-            "run_dir": str(engine.run_dir),
-        }
-        if engine.extended:
-            record["extended_from"] = engine.extended
-        if dist.is_main():
-            if finished_record(path) is not None:
-                log(f"the previous record is kept as {set_aside(path)}")
-            keep_run_files(path, engine.run_dir)   # before the record, which marks the run done
-            write_record(results_dir, record)
-            log(f"record: {path}")
-            figures = sorted(engine.run_dir.glob("*.png"))
-            if figures:
-                log(f"figures: {', '.join(map(str, figures))}")
-    finally:
-        lock.release()
-    if status != "finished":
-        raise NonFiniteLoss(error)
+        log(f"{paths.run_id} is finished; its record: {paths.record} (run folder {paths.run_dir}). To run it again "
+            "pass --reevaluate (from its checkpoint: evaluation only; with --resume never: trained from scratch), the "
+            "old record kept aside; or --results-dir elsewhere")
+        return paths, None, detail
+    return paths, lock, None
+
+
+def check_trained(engine) -> None:
+    """A finished run must have taken an optimizer step: evaluated weights never trained are not a result."""
+    if not engine.step_count:
+        raise EmptySplit(f"{engine.run_id} took 0 optimizer steps through the engine in {engine.epoch} epochs, so no "
+                         "record is written: a run that trained nothing is not a result. Either its training data "
+                         "gave no batch (check the training split's size against batch_size), or a train_epoch of "
+                         "the task's own steps its optimizer itself (step through self.engine.step(loss, "
+                         "optimizer), or train through training_step)")
+
+
+def run_record(task_cls, cfg, engine, status: str, error: str | None, metrics: dict, started: str, git: tuple,
+               t0: float) -> dict:
+    """The run record of a trained engine (`git`: the sha and dirty flag of the code the run started from)."""
+    record = {
+        "task": task_cls.name, "dataset": dataset_name(cfg, task_cls.name), "method": method_label(cfg),
+        "seed": cfg.seed,
+        "run_id": engine.run_id, "status": status, "error": error,
+        "primary_metric": task_cls.primary_metric, "metrics": _flat_numbers(metrics),
+        "mixing": mixing_used(cfg),
+        "config": to_dict(cfg), "config_hash": config_hash(cfg), "git_sha": git[0], "git_dirty": git[1],
+        "mixsuite_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
+        "device": str(engine.device), "world_size": dist.world_size(), "started_at": started,
+        "torch_threads": torch.get_num_threads(),   # CPU sums (matmuls) are ordered by it: a rerun needs the same
+        "cpu": cpu_description(),   # and by the kernels the CPU's instruction set selects (convolutions)
+        "wall_time_s": round(getattr(engine, "wall_time_s", time.time() - t0), 3),
+        "run_dir": str(engine.run_dir),
+    }
+    if engine.extended:
+        record["extended_from"] = engine.extended
     return record
+
+
+def keep_record(results_dir: Path, path: Path, engine, record: dict, log) -> None:
+    """Write the record (a finished one already there is set aside) after the run's files it names."""
+    if finished_record(path) is not None:
+        log(f"the previous record is kept as {set_aside(path)}")
+    keep_run_files(path, engine.run_dir)   # before the record, which marks the run done
+    write_record(results_dir, record)
+    log(f"record: {path}")
+    figures = sorted(engine.run_dir.glob("*.png"))
+    if figures:
+        log(f"figures: {', '.join(map(str, figures))}")
 
 
 def refuse_torchrun_if_single_process(task_cls) -> None:

@@ -166,8 +166,14 @@ def run_point(job: dict) -> dict:
         try:
             task_cls = task_mod.resolve(job["task"]).load()
             cfg = build_config(task_cls.Config, job["config_files"], job["overrides"])
-            runner.run(task_cls, replace(cfg, seed=job["seed"], progress=False), results_dir=job["results_dir"],
-                       runs_dir=job["runs_dir"], extend=job.get("extend"), **job.get("run_options", {}))
+            where = {"results_dir": job["results_dir"], "runs_dir": job["runs_dir"], "extend": job.get("extend"),
+                     **job.get("run_options", {})}
+            if "seeds" in job:   # a batch of seeds_batch seeds of one point, as one stacked model
+                from .stacked import run_stacked
+
+                run_stacked(task_cls, [replace(cfg, seed=s, progress=False) for s in job["seeds"]], **where)
+            else:
+                runner.run(task_cls, replace(cfg, seed=job["seed"], progress=False), **where)
         except RunInProgress as e:  # another sweep (or machine sharing the folders) trains it: not a failure
             print(e)
             out.update(status="elsewhere", error=str(e))
@@ -340,6 +346,7 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
     wait_lock); with reevaluate a finished point runs again."""
     from . import task as task_mod
     from .parallel import check_jobs
+    from .stacked import batch_jobs
 
     out = out or sys.stdout
     check_jobs(jobs)
@@ -366,17 +373,24 @@ def sweep(task: str, items: list[str], *, config_files=(), seeds=None, results_d
              "seed": p.seed, "run_id": p.run_id, "results_dir": results_dir, "runs_dir": runs_dir,
              "cwd": os.getcwd(), "threads": max(1, int(ray_cpus)) if ray is not None else None,
              "extend": extend or None, "run_options": run_options} for p in todo]
+    work = batch_jobs(work, [getattr(build_config(task_cls.Config, config_files, p.overrides), "seeds_batch", 1)
+                             for p in todo])
     capacity = 1 if jobs == 1 and ray is None else jobs if ray is None else ray_capacity(ray_cpus, ray_gpus)
     watched = {p.run_id: (Path(runs_dir) / task_cls.name / p.run_id / "metrics.jsonl", p.epochs) for p in todo}
     progress = Progress(len(todo), capacity, err, watched)
     failed, elsewhere = [], []
 
     def report(job, result):
-        progress.finish(result, by_id[job["run_id"]].label)
-        if result["status"] == "elsewhere":
-            elsewhere.append(result)
-        elif result["status"] != "finished":
-            failed.append(result)
+        run_ids = job.get("run_ids", [job["run_id"]])   # a stacked batch: each of its seeds' points
+        for run_id in run_ids:
+            one = {**result, "run_id": run_id}
+            if "seconds" in one:
+                one["seconds"] /= len(run_ids)
+            progress.finish(one, by_id[run_id].label)
+            if one["status"] == "elsewhere":
+                elsewhere.append(one)
+            elif one["status"] != "finished":
+                failed.append(one)
 
     if todo:
         progress.show()

@@ -15,8 +15,8 @@ from mixsuite.mixing import mixer_from_config
 from .model import SpiralNet
 
 
-def train_beside(cfg, train_x: torch.Tensor, train_y: torch.Tensor) -> SpiralNet:
-    """A SpiralNet trained with `cfg.beside` (a mixing backend) instead of `cfg.method`, on the CPU."""
+def beside_parts(cfg) -> tuple:
+    """What the contrast model trains with: (net, mixer, optimizer, generator), built as train_beside builds them."""
     other = replace(cfg, method=cfg.beside)
     g = torch.Generator().manual_seed(cfg.seed)
     with torch.random.fork_rng(devices=[]):   # the run's own global stream stays as it was
@@ -25,6 +25,12 @@ def train_beside(cfg, train_x: torch.Tensor, train_y: torch.Tensor) -> SpiralNet
     clock = SimpleNamespace(generator=lambda name, device="cpu": g, epoch=1, step_count=0)   # an engine's part a mixer reads
     mixer = mixer_from_config(other, net, clock)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return net, mixer, optimizer, g
+
+
+def train_beside(cfg, train_x: torch.Tensor, train_y: torch.Tensor) -> SpiralNet:
+    """A SpiralNet trained with `cfg.beside` (a mixing backend) instead of `cfg.method`, on the CPU."""
+    net, mixer, optimizer, g = beside_parts(cfg)
     xs, ys = train_x.repeat(cfg.repeats, 1), train_y.repeat(cfg.repeats)
     net.train()
     with torch.enable_grad():   # called from the run's finish(), under no_grad

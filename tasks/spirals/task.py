@@ -49,6 +49,21 @@ class SpiralsConfig(MixingConfig, RunConfig):
     # Figure 1 draws this method's maps beside the run's (trained for the figure alone; null: the run's only).
     beside: Annotated[str | None, one_of(MIXERS)] = drawing_field("erm")
     log_every: int = 10                      # a line every 10 epochs (a progress bar in between on a terminal)
+    # `--seeds ...` trained S at a time as one stacked model (mixsuite.stacked): each seed's numbers as its own run's
+    seeds_batch: Annotated[int, at_least(1)] = 1
+
+    def check(self) -> list[str]:
+        found = super().check()
+        if self.seeds_batch > 1:
+            from .stacked import POINTS
+
+            off = [layer for layer in self.mixing_layers() if layer not in POINTS]
+            if off and self.mixes():
+                found.append(f"seeds_batch: stacked seeds mix at {', '.join(POINTS)}, not at {', '.join(off)}")
+            if self.per_sample_lambda or self.pairing != "permutation":
+                found.append("seeds_batch: stacked seeds mix with one lambda a batch and a permutation "
+                             "(per_sample_lambda=false, pairing=permutation)")
+        return found
 
 
 class SpiralsTask(Task):
@@ -57,6 +72,13 @@ class SpiralsTask(Task):
     primary_metric = "test_acc"
     baseline_method = "erm"
     state_attrs = ("net", "optimizer")
+    beside_net = None   # the figure's contrast model when trained already (with the other seeds: seeds_batch)
+
+    @staticmethod
+    def stacked_trainer(tasks):
+        from .stacked import StackedSpirals
+
+        return StackedSpirals(tasks)
 
     def setup(self):
         cfg, eng = self.cfg, self.engine
@@ -98,12 +120,14 @@ class SpiralsTask(Task):
                    # spread of each class's training encodings relative to the spread of all of them
                    "hidden_class_spread": class_spread(codes, self.train_y),
                    **spectrum_summary(spectra, prefix="bottleneck_sv_")}
-        if cfg.plots and self.engine.run_dir is not None and dist.is_main():   # one copy under torchrun
+        if self.draws_figure():
             title = cfg.method_label() + (f" (alpha={cfg.alpha})" if cfg.method != "erm" else "") + f", seed {cfg.seed}"
             rows = [{"label": cfg.method_label(), "in_map": in_map, "hid_map": hid_map, "train_x": self.train_x,
                      "codes": codes}]
-            if cfg.beside is not None and cfg.beside != cfg.method:   # the contrast, the other method first
-                other = train_beside(cfg, self.train_x, self.train_y)
+            if self.draws_beside():   # the contrast, the other method first
+                other = self.beside_net
+                if other is None:
+                    other = train_beside(cfg, self.train_x, self.train_y)
                 other_codes = other.encode(self.train_x)
                 rows.insert(0, {"label": cfg.beside, "in_map": input_space_map(other, self.train_x, cfg.grid),
                                 "hid_map": hidden_space_map(other.head, other_codes, cfg.grid),
@@ -113,4 +137,10 @@ class SpiralsTask(Task):
             plot_spectra({cfg.method: spectra}, self.engine.run_dir / "bottleneck_spectra.png", title)
         net.to(self.engine.device)
         return metrics
+
+    def draws_figure(self) -> bool:
+        return self.cfg.plots and self.engine.run_dir is not None and dist.is_main()   # one copy under torchrun
+
+    def draws_beside(self) -> bool:
+        return self.draws_figure() and self.cfg.beside is not None and self.cfg.beside != self.cfg.method
 
