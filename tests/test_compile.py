@@ -17,7 +17,8 @@ from mixsuite.mixing import ManifoldMixup, mixer_from_config, one_hot, soft_cros
 from mixsuite.plugins.image.models import build_model
 from mixsuite.plugins.image.task import ImageConfig
 
-BACKENDS = ["erm", "input", "manifold", "cutmix", "patchup", "patchup-hard", "nfm", "alignmix", "fmix", "resizemix"]
+# every mixing backend (erm mixes nothing; patchup-hard is patchup's code with another mask rule): CI's time
+BACKENDS = ["input", "manifold", "cutmix", "patchup", "nfm", "alignmix", "fmix", "resizemix"]
 
 
 class OneGenerator:
